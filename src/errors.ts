@@ -1,0 +1,55 @@
+// Every error the engine throws on purpose: one base class, one stable `code` each.
+// Messages never carry a PIN, key or DEK byte; callers switch on `code` or `instanceof`, never on text.
+
+export class CryptoEngineError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A PKCS#11 call failed. `fn` is the function (`C_Login`), `ckr` the return value's name (`CKR_PIN_INCORRECT`). */
+export class HsmError extends CryptoEngineError {
+  readonly fn: string;
+  readonly ckr: string;
+  constructor(fn: string, ckr: string, message?: string, options?: { cause?: unknown }) {
+    super('ERR_HSM', message ?? `${fn} failed: ${ckr}`, options);
+    this.fn = fn;
+    this.ckr = ckr;
+  }
+}
+
+export class KeyNotFoundError extends CryptoEngineError {
+  constructor(message = 'root key not found') {
+    super('ERR_KEY_NOT_FOUND', message);
+  }
+}
+
+/** The key exists but its state forbids the operation (disabled, destroyed, import token expired or used up, duplicate alias). */
+export class KeyStateError extends CryptoEngineError {
+  constructor(message: string) {
+    super('ERR_KEY_STATE', message);
+  }
+}
+
+/** One uninformative message whatever failed: tag, header, context, truncation, key commitment. */
+export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
+export class DecryptionError extends CryptoEngineError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DECRYPTION', DECRYPTION_FAILED_MESSAGE, options);
+  }
+}
+
+export class ErasureError extends CryptoEngineError {
+  constructor(message: string) {
+    super('ERR_ERASURE', message);
+  }
+}
+
+export class ObjectNotFoundError extends CryptoEngineError {
+  constructor(message = 'object not found') {
+    super('ERR_OBJECT_NOT_FOUND', message);
+  }
+}
