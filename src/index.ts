@@ -1,2 +1,5 @@
 // Public entry point: re-exports only.
 export * from './errors.js';
+export { CryptoEngine } from './engine.js';
+export type { CryptoEngineOptions, Pkcs11Options } from './options.js';
+export type { KeyService, RootKeyInfo, ImportToken, ImportTokenOptions, ImportKeyOptions, AadOptions, Aad } from './hsm/key-service.js';

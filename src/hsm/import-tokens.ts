@@ -1,0 +1,174 @@
+// Import tokens for bring-your-own-key: an RSA-4096 pair generated in the HSM whose public half the customer
+// uses to RSA-OAEP-encrypt key material; C_UnwrapKey turns it straight into a non-extractable root key version,
+// so the material never exists in this process. Tokens are session objects of this engine (they vanish with it),
+// bounded by time and uses, like Key Protect's.
+import { createPublicKey, publicEncrypt, constants as cryptoConstants, randomBytes, randomUUID } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
+import { CKR, ckrOf, toHsmError } from './ckr.js';
+import type { Pkcs11 } from './module.js';
+import type { SessionPool } from './session-pool.js';
+import { importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash } from './templates.js';
+
+export interface ImportToken {
+  id: string;
+  publicKeyPem: string;
+  oaepHash: OaepHash;
+  expiresAt: Date;
+  remainingUses: number;
+}
+
+export interface ImportTokenOptions {
+  ttlMs?: number;
+  maxUses?: number;
+}
+
+export const DEFAULT_IMPORT_TOKEN_TTL_MS = 10 * 60_000;
+export const DEFAULT_IMPORT_TOKEN_USES = 1;
+const AES_KEY_LENGTHS_BYTES = [16, 24, 32];
+
+interface Entry {
+  token: ImportToken;
+  publicKey: Buffer;
+  privateKey: Buffer;
+}
+
+export function resolveImportTokenOptions(options: ImportTokenOptions = {}): Required<ImportTokenOptions> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const ttlMs = options.ttlMs ?? DEFAULT_IMPORT_TOKEN_TTL_MS;
+  const maxUses = options.maxUses ?? DEFAULT_IMPORT_TOKEN_USES;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError('options.ttlMs must be a positive integer');
+  if (!Number.isSafeInteger(maxUses) || maxUses <= 0) throw new RangeError('options.maxUses must be a positive integer');
+  return { ttlMs, maxUses };
+}
+
+export class ImportTokens {
+  readonly #module: Pkcs11;
+  readonly #sessions: SessionPool;
+  readonly #tokens = new Map<string, Entry>();
+  #oaepHash: Promise<OaepHash> | undefined;
+
+  constructor(module: Pkcs11, sessions: SessionPool) {
+    this.#module = module;
+    this.#sessions = sessions;
+  }
+
+  async create(options: ImportTokenOptions): Promise<ImportToken> {
+    const { ttlMs, maxUses } = resolveImportTokenOptions(options);
+    const templates = importKeyPairTemplates();
+    const pair = await this.#sessions.use(async (session) => {
+      try {
+        return await this.#module.C_GenerateKeyPairAsync(session, RSA_KEY_PAIR_GEN, templates.publicKey, templates.privateKey);
+      } catch (err) {
+        throw toHsmError('C_GenerateKeyPair', err);
+      }
+    });
+    const publicKeyPem = await this.#sessions.use((session) => {
+      const [modulus, exponent] = this.#module.C_GetAttributeValue(session, pair.publicKey, [
+        { type: pkcs11js.CKA_MODULUS },
+        { type: pkcs11js.CKA_PUBLIC_EXPONENT },
+      ]);
+      const jwk = { kty: 'RSA', n: (modulus!.value as Buffer).toString('base64url'), e: (exponent!.value as Buffer).toString('base64url') };
+      return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+    });
+    const token: ImportToken = {
+      id: randomUUID(),
+      publicKeyPem,
+      oaepHash: await this.#probeOaepHash(pair.privateKey, publicKeyPem),
+      expiresAt: new Date(Date.now() + ttlMs),
+      remainingUses: maxUses,
+    };
+    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey });
+    return { ...token };
+  }
+
+  /**
+   * Unwraps `encryptedKey` inside the HSM into a new root key version with the given id and label.
+   * Counts one use of the token whether or not the material turns out valid.
+   */
+  async unwrapInto(importTokenId: string, encryptedKey: Uint8Array, idBytes: Buffer, label: string): Promise<void> {
+    const entry = this.#tokens.get(importTokenId);
+    if (!entry) throw new KeyNotFoundError('import token not found');
+    if (entry.token.expiresAt.getTime() <= Date.now() || entry.token.remainingUses <= 0) {
+      this.#discard(importTokenId);
+      throw new KeyStateError('import token has expired or is used up');
+    }
+    entry.token.remainingUses -= 1;
+    if (entry.token.remainingUses === 0) this.#tokens.delete(importTokenId);
+    const wrapped = Buffer.from(encryptedKey); // our copy: the caller's buffer is not held across the async call
+    try {
+      await this.#sessions.use(async (session) => {
+        let handle: Buffer;
+        try {
+          handle = await this.#module.C_UnwrapKeyAsync(session, rsaOaep(entry.token.oaepHash), entry.privateKey, wrapped, importedRootKeyTemplate(idBytes, label));
+        } catch (err) {
+          const ckr = ckrOf(err);
+          if (ckr === CKR.ENCRYPTED_DATA_INVALID || ckr === CKR.WRAPPED_KEY_INVALID || ckr === CKR.WRAPPED_KEY_LEN_RANGE ||
+              ckr === CKR.ENCRYPTED_DATA_LEN_RANGE || ckr === CKR.GENERAL_ERROR) {
+            throw new DecryptionError();
+          }
+          throw toHsmError('C_UnwrapKey', err);
+        }
+        // AES key material must be 16, 24 or 32 bytes; a token may accept other lengths, so check and undo.
+        const [length] = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+        const bytes = Number((length!.value as Buffer).readBigUInt64LE(0));
+        if (!AES_KEY_LENGTHS_BYTES.includes(bytes)) {
+          this.#module.C_DestroyObject(session, handle);
+          throw new RangeError('imported key material must be 16, 24 or 32 bytes');
+        }
+      });
+    } finally {
+      if (entry.token.remainingUses === 0) this.#destroyObjects(entry);
+    }
+  }
+
+  /** Destroys every token's objects (engine close). */
+  async close(): Promise<void> {
+    for (const id of [...this.#tokens.keys()]) this.#discard(id);
+  }
+
+  #discard(id: string): void {
+    const entry = this.#tokens.get(id);
+    if (!entry) return;
+    this.#tokens.delete(id);
+    this.#destroyObjects(entry);
+  }
+
+  #destroyObjects(entry: Entry): void {
+    void this.#sessions
+      .use((session) => {
+        for (const handle of [entry.privateKey, entry.publicKey]) {
+          try {
+            this.#module.C_DestroyObject(session, handle);
+          } catch {
+            // Session objects also go when their session closes.
+          }
+        }
+      })
+      .catch(() => {});
+  }
+
+  /**
+   * Which OAEP hash the token can unwrap with: SHA-256 where supported, else SHA-1 (SoftHSM 2.6 answers
+   * CKR_ARGUMENTS_BAD to SHA-256). Probed once by unwrapping a throwaway value into a session key.
+   */
+  #probeOaepHash(privateKey: Buffer, pem: string): Promise<OaepHash> {
+    this.#oaepHash ??= this.#sessions.use(async (session) => {
+      const probe = publicEncrypt({ key: pem, oaepHash: 'sha256', padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING }, randomBytes(32));
+      try {
+        const handle = await this.#module.C_UnwrapKeyAsync(session, rsaOaep('sha256'), privateKey, probe, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+          { type: pkcs11js.CKA_TOKEN, value: false },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        ]);
+        this.#module.C_DestroyObject(session, handle);
+        return 'sha256' as const;
+      } catch {
+        return 'sha1' as const;
+      }
+    });
+    return this.#oaepHash;
+  }
+}

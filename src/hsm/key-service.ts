@@ -1,0 +1,343 @@
+// engine.keys: root keys with IBM Key Protect semantics, and DEK wrap/unwrap inside the HSM.
+// Argument checks and error mapping live here; token layout in RootKeyStore, BYOK in ImportTokens.
+import { randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
+import { encodeAad, type Aad } from './aad.js';
+import { CKR, ckrOf, toHsmError } from './ckr.js';
+import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
+import { ImportTokens, type ImportToken, type ImportTokenOptions } from './import-tokens.js';
+import type { Pkcs11 } from './module.js';
+import {
+  assertUsable, bytesToId, idToBytes, isKeyId, RootKeyStore, toInfo, validateAlias, versionLabel,
+  type KeyRecord, type RootKeyInfo,
+} from './root-key-store.js';
+import type { SessionPool } from './session-pool.js';
+import { aesGcm, GCM_IV_BYTES } from './templates.js';
+import { encodeWrappedHeader, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, WRAP_TAG_BYTES, wrappedKeyIdHex } from './wrapped-key.js';
+
+export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad };
+
+export interface AadOptions {
+  aad?: Aad;
+}
+
+export interface ImportKeyOptions {
+  alias: string;
+  importTokenId: string;
+  encryptedKey: Uint8Array;
+}
+
+export interface KeyServiceOptions {
+  dataKeyCache: DataKeyCacheOptions | false;
+  /** How long this process trusts what it read of a key's metadata before re-reading the token. */
+  keyInfoMaxAgeMs: number;
+}
+
+export const DATA_KEY_BYTES = 32;
+
+function bytesArg(value: unknown, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  return value;
+}
+
+function keyRefArg(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError('idOrAlias must be a non-empty string');
+  return value;
+}
+
+function optionsArg<T extends object>(value: T | undefined): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null) throw new TypeError('options must be an object');
+  return value;
+}
+
+export class KeyService {
+  readonly #module: Pkcs11;
+  readonly #sessions: SessionPool;
+  readonly #store: RootKeyStore;
+  readonly #importTokens: ImportTokens;
+  readonly #cache: DataKeyCache | undefined;
+  readonly #keyInfoMaxAgeMs: number;
+  readonly #records = new Map<string, KeyRecord>();
+  /** Public wrap/unwrap calls started and not settled: one alone may take the synchronous fast path. */
+  #pending = 0;
+
+  constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
+    this.#module = module;
+    this.#sessions = sessions;
+    this.#store = new RootKeyStore(module, sessions);
+    this.#importTokens = new ImportTokens(module, sessions);
+    this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
+    this.#keyInfoMaxAgeMs = options.keyInfoMaxAgeMs;
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------
+
+  async create(options: { alias: string }): Promise<RootKeyInfo> {
+    const alias = validateAlias(optionsArg(options).alias);
+    await this.#assertAliasFree(alias);
+    return toInfo(this.#remember(await this.#store.create(alias)));
+  }
+
+  async createImportToken(options?: ImportTokenOptions): Promise<ImportToken> {
+    return this.#importTokens.create(optionsArg(options));
+  }
+
+  async import(options: ImportKeyOptions): Promise<RootKeyInfo> {
+    const { alias: rawAlias, importTokenId, encryptedKey } = optionsArg(options);
+    const alias = validateAlias(rawAlias);
+    if (typeof importTokenId !== 'string' || importTokenId.length === 0) throw new TypeError('options.importTokenId must be a non-empty string');
+    bytesArg(encryptedKey, 'options.encryptedKey');
+    await this.#assertAliasFree(alias);
+    const idBytes = randomBytes(16);
+    const createdAt = Date.now();
+    await this.#importTokens.unwrapInto(importTokenId, encryptedKey, idBytes, versionLabel(idBytes, 1, createdAt));
+    return toInfo(this.#remember(await this.#store.recordImported(idBytes, alias, createdAt)));
+  }
+
+  async get(idOrAlias: string): Promise<RootKeyInfo> {
+    return toInfo(await this.#resolve(keyRefArg(idOrAlias), true));
+  }
+
+  async list(): Promise<RootKeyInfo[]> {
+    await this.#reloadAll();
+    return [...this.#records.values()]
+      .filter((record) => !record.destroyed)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .map(toInfo);
+  }
+
+  async rotate(idOrAlias: string): Promise<RootKeyInfo> {
+    const record = assertUsable(await this.#resolve(keyRefArg(idOrAlias), true));
+    return toInfo(this.#remember(await this.#store.rotate(record)));
+  }
+
+  async disable(idOrAlias: string): Promise<RootKeyInfo> {
+    return this.#setEnabled(idOrAlias, false);
+  }
+
+  async enable(idOrAlias: string): Promise<RootKeyInfo> {
+    return this.#setEnabled(idOrAlias, true);
+  }
+
+  async destroy(idOrAlias: string): Promise<void> {
+    const record = await this.#resolve(keyRefArg(idOrAlias), true);
+    this.#cache?.dropKey(record.id);
+    await this.#store.destroy(record);
+    this.#cache?.dropKey(record.id);
+    this.#remember({ ...record, destroyed: true, versions: new Map() });
+  }
+
+  // ---- wrapping --------------------------------------------------------------------------------------------
+
+  async wrap(idOrAlias: string, plaintext: Uint8Array, options?: AadOptions): Promise<Uint8Array> {
+    const ref = keyRefArg(idOrAlias);
+    bytesArg(plaintext, 'plaintext');
+    if (plaintext.byteLength === 0 || plaintext.byteLength > MAX_WRAP_PLAINTEXT_BYTES) {
+      throw new RangeError(`plaintext must be 1 to ${MAX_WRAP_PLAINTEXT_BYTES} bytes`);
+    }
+    const aad = encodeAad(optionsArg(options).aad);
+    this.#pending++;
+    try {
+      return await this.#wrap(await this.#resolve(ref, false), plaintext, aad);
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  async unwrap(wrapped: Uint8Array, options?: AadOptions): Promise<Uint8Array> {
+    bytesArg(wrapped, 'wrapped');
+    const aad = encodeAad(optionsArg(options).aad);
+    const cacheKey = this.#cache ? DataKeyCache.keyOf(wrapped, aad) : '';
+    const cached = this.#cache?.get(cacheKey);
+    if (cached) return cached;
+    this.#pending++;
+    try {
+      const plaintext = await this.#unwrap(wrapped, aad);
+      this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
+      return plaintext;
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  async rewrap(wrapped: Uint8Array, options?: AadOptions): Promise<Uint8Array> {
+    bytesArg(wrapped, 'wrapped');
+    const aad = encodeAad(optionsArg(options).aad);
+    this.#pending++;
+    let plaintext: Buffer | undefined;
+    try {
+      plaintext = await this.#unwrap(wrapped, aad);
+      const record = await this.#resolve(bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), false);
+      return await this.#wrap(record, plaintext, aad);
+    } finally {
+      plaintext?.fill(0);
+      this.#pending--;
+    }
+  }
+
+  async generateDataKey(idOrAlias: string, options?: AadOptions): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
+    const ref = keyRefArg(idOrAlias);
+    const aad = encodeAad(optionsArg(options).aad);
+    const plaintext = randomBytes(DATA_KEY_BYTES);
+    this.#pending++;
+    try {
+      return { plaintext, wrapped: await this.#wrap(await this.#resolve(ref, false), plaintext, aad) };
+    } catch (err) {
+      plaintext.fill(0);
+      throw err;
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  /** Forgets cached DEKs and import tokens. Sessions belong to the engine. */
+  async close(): Promise<void> {
+    this.#cache?.clear();
+    await this.#importTokens.close();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  async #wrap(record: KeyRecord, plaintext: Uint8Array, aad: Buffer): Promise<Uint8Array> {
+    assertUsable(record);
+    const version = record.versions.get(record.newest)!;
+    const iv = randomBytes(GCM_IV_BYTES);
+    const header = encodeWrappedHeader(record.idBytes, version.version, iv);
+    const input = Buffer.from(plaintext); // our copy, zeroed below: the caller may reuse its buffer meanwhile
+    try {
+      const sealed = await this.#crypt('C_Encrypt', version.handle, aesGcm(iv, Buffer.concat([header, aad])), input, input.length + WRAP_TAG_BYTES);
+      return Buffer.concat([header, sealed]);
+    } catch (err) {
+      throw await this.#keyUseError(record.id, err, 'C_Encrypt');
+    } finally {
+      input.fill(0);
+    }
+  }
+
+  async #unwrap(wrapped: Uint8Array, aad: Buffer): Promise<Buffer> {
+    const parts = parseWrapped(wrapped);
+    const id = bytesToId(parts.keyId);
+    let record = this.#records.get(id);
+    if (!record || this.#isStale(record) || !record.versions.has(parts.version)) record = await this.#reload(id);
+    // An id the token never had is a changed byte, so DecryptionError; a known but destroyed key is shredded.
+    if (!record) throw new DecryptionError();
+    assertUsable(record);
+    const version = record.versions.get(parts.version);
+    if (!version) throw new DecryptionError();
+    try {
+      return await this.#crypt('C_Decrypt', version.handle, aesGcm(parts.iv, Buffer.concat([parts.header, aad])), parts.sealed, parts.sealed.length);
+    } catch (err) {
+      const ckr = ckrOf(err);
+      // A failed GCM tag check: CKR_ENCRYPTED_DATA_INVALID per the standard, CKR_GENERAL_ERROR on SoftHSM 2.6.
+      if (ckr === CKR.ENCRYPTED_DATA_INVALID || ckr === CKR.ENCRYPTED_DATA_LEN_RANGE || ckr === CKR.GENERAL_ERROR) {
+        throw new DecryptionError();
+      }
+      throw await this.#keyUseError(id, err, 'C_Decrypt');
+    }
+  }
+
+  /**
+   * One Init + single-part call on a session. Alone, it runs synchronously (a SoftHSM GCM call is ~40 µs, less than
+   * a thread-pool hop); with other calls in flight it runs as *Async on its own session, so they overlap.
+   */
+  async #crypt(fn: 'C_Encrypt' | 'C_Decrypt', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, outBytes: number): Promise<Buffer> {
+    // Decrypt output is sized as the input: SoftHSM asks room for the tag too (CKR_BUFFER_TOO_SMALL otherwise).
+    const output = Buffer.alloc(outBytes);
+    const module = this.#module;
+    const init = (session: Buffer) => {
+      if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
+      else module.C_DecryptInit(session, mechanism, key);
+    };
+    if (this.#pending <= 1) {
+      const done = this.#sessions.tryUseSync((session) => {
+        init(session);
+        return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : module.C_Decrypt(session, input, output);
+      });
+      if (done) return done.value;
+    }
+    return this.#sessions.use(async (session) => {
+      init(session);
+      // input and output stay referenced by this closure until the call settles.
+      return fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output);
+    });
+  }
+
+  /** Maps a failure of a key's use: disabled or destroyed by anyone (this or another process) → KeyStateError. */
+  async #keyUseError(id: string, err: unknown, fn: string): Promise<Error> {
+    const ckr = ckrOf(err);
+    if (ckr === undefined && err instanceof Error) return err; // already ours (or not from the HSM)
+    if (ckr === CKR.KEY_FUNCTION_NOT_PERMITTED) {
+      await this.#reload(id).catch(() => undefined);
+      this.#cache?.dropKey(id);
+      return new KeyStateError('root key is disabled');
+    }
+    if (ckr === CKR.KEY_HANDLE_INVALID || ckr === CKR.OBJECT_HANDLE_INVALID) {
+      const record = await this.#reload(id).catch(() => undefined);
+      this.#cache?.dropKey(id);
+      if (!record) return new KeyNotFoundError();
+      return new KeyStateError('root key has been destroyed');
+    }
+    return toHsmError(fn, err);
+  }
+
+  async #setEnabled(idOrAlias: string, enabled: boolean): Promise<RootKeyInfo> {
+    const record = await this.#resolve(keyRefArg(idOrAlias), true);
+    if (record.destroyed) throw new KeyStateError('root key has been destroyed');
+    if (!enabled) this.#cache?.dropKey(record.id);
+    return toInfo(this.#remember(await this.#store.setEnabled(record, enabled)));
+  }
+
+  /** The live record for an id or alias; KeyNotFoundError when unknown or destroyed. */
+  async #resolve(ref: string, fresh: boolean): Promise<KeyRecord> {
+    if (isKeyId(ref)) {
+      const id = ref.toLowerCase();
+      let record = this.#records.get(id);
+      if (!record || fresh || this.#isStale(record)) record = await this.#reload(id);
+      if (!record || record.destroyed) throw new KeyNotFoundError();
+      return record;
+    }
+    let record = this.#byAlias(ref);
+    if (!record || fresh || this.#isStale(record)) {
+      await this.#reloadAll();
+      record = this.#byAlias(ref);
+    }
+    if (!record) throw new KeyNotFoundError();
+    return record;
+  }
+
+  #byAlias(alias: string): KeyRecord | undefined {
+    for (const record of this.#records.values()) if (record.alias === alias && !record.destroyed) return record;
+    return undefined;
+  }
+
+  async #assertAliasFree(alias: string): Promise<void> {
+    await this.#reloadAll();
+    if (this.#byAlias(alias)) throw new KeyStateError('alias is already in use');
+  }
+
+  #isStale(record: KeyRecord): boolean {
+    return Date.now() - record.loadedAt > this.#keyInfoMaxAgeMs;
+  }
+
+  async #reload(id: string): Promise<KeyRecord | undefined> {
+    const record = await this.#store.load(id);
+    if (record) this.#remember(record);
+    else this.#records.delete(id);
+    return record;
+  }
+
+  async #reloadAll(): Promise<void> {
+    const records = await this.#store.loadAll();
+    this.#records.clear();
+    for (const record of records) this.#remember(record);
+  }
+
+  #remember(record: KeyRecord): KeyRecord {
+    this.#records.set(record.id, record);
+    return record;
+  }
+}
+
+export { idToBytes };

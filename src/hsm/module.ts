@@ -1,0 +1,62 @@
+// The PKCS#11 module is process-wide: one C_Initialize per library path, shared by every engine.
+// Initialised with CKF_OS_LOCKING_OK, without which SoftHSM (and others) crash or hang when two sessions run at once.
+// C_Finalize is never called: another engine, or another library in the process, may still be using the module,
+// and finalizing under it crashes. The OS reclaims the module at exit.
+import pkcs11js from 'pkcs11js';
+import { HsmError } from '../errors.js';
+import { CKR, ckrOf, toHsmError } from './ckr.js';
+
+export type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
+
+const MODULES = new Map<string, Pkcs11>();
+
+/** The initialised module for `library`, loading it on first use. */
+export function loadModule(library: string): Pkcs11 {
+  const existing = MODULES.get(library);
+  if (existing) return existing;
+  const module = new pkcs11js.PKCS11();
+  try {
+    module.load(library);
+  } catch (err) {
+    throw new HsmError('C_GetFunctionList', 'CKR_GENERAL_ERROR', `PKCS#11 module could not be loaded from ${library}`, {
+      cause: err instanceof Error ? new Error(err.message.split('\n')[0]) : undefined,
+    });
+  }
+  try {
+    module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (err) {
+    // Someone else in the process initialised it first: fine, the module is usable as it is.
+    if (ckrOf(err) !== CKR.CRYPTOKI_ALREADY_INITIALIZED) throw toHsmError('C_Initialize', err);
+  }
+  MODULES.set(library, module);
+  return module;
+}
+
+/** The slot holding the token labelled `label` (labels are blank-padded to 32 bytes in CK_TOKEN_INFO). */
+export function findSlotByLabel(module: Pkcs11, label: string): Buffer | undefined {
+  let slots: Buffer[];
+  try {
+    slots = module.C_GetSlotList(true);
+  } catch (err) {
+    throw toHsmError('C_GetSlotList', err);
+  }
+  for (const slot of slots) {
+    try {
+      if (module.C_GetTokenInfo(slot).label.trimEnd() === label) return slot;
+    } catch {
+      // A slot whose token vanished between the two calls is simply not a match.
+    }
+  }
+  return undefined;
+}
+
+/** The slot with numeric id `id`, if a token is present in it. */
+export function findSlotById(module: Pkcs11, id: number): Buffer | undefined {
+  let slots: Buffer[];
+  try {
+    slots = module.C_GetSlotList(true);
+  } catch (err) {
+    throw toHsmError('C_GetSlotList', err);
+  }
+  return slots.find((slot) => slot.readBigUInt64LE(0) === BigInt(id));
+}

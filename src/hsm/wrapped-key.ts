@@ -1,0 +1,76 @@
+// The wrapped-DEK blob: self-describing (which root key, which version, which mechanism) and fixed-length for a
+// given DEK length, so rewrapping never changes an object header's size.
+//
+//   offset  bytes  field
+//   0       2      magic "HW" (0x48 0x57)
+//   2       1      format version (1)
+//   3       1      mechanism (1 = AES-256-GCM inside the HSM, 96-bit IV, 128-bit tag)
+//   4       16     root key id
+//   20      4      root key version, big-endian
+//   24      12     GCM IV (random)
+//   36      n+16   GCM ciphertext of the n-byte DEK, then the tag
+//
+// GCM AAD = bytes 0..35 (everything before the ciphertext) ‖ encoded caller aad: the key id, version and IV
+// cannot be changed without the HSM's tag check failing.
+import { DecryptionError } from '../errors.js';
+import { GCM_IV_BYTES } from './templates.js';
+
+export const WRAPPED_MAGIC = Buffer.from('HW', 'latin1');
+export const WRAPPED_FORMAT_VERSION = 1;
+export const MECHANISM_AES_GCM = 1;
+export const KEY_ID_BYTES = 16;
+export const WRAPPED_HEADER_BYTES = 2 + 1 + 1 + KEY_ID_BYTES + 4 + GCM_IV_BYTES;
+export const WRAP_TAG_BYTES = 16;
+/** DEKs (and other secrets) the HSM wraps: 1..4096 bytes. */
+export const MAX_WRAP_PLAINTEXT_BYTES = 4096;
+
+export interface WrappedKeyParts {
+  keyId: Buffer;
+  version: number;
+  iv: Buffer;
+  /** Bytes 0..35: what the GCM AAD starts with. */
+  header: Buffer;
+  /** Ciphertext followed by the tag. */
+  sealed: Buffer;
+}
+
+export function encodeWrappedHeader(keyId: Buffer, version: number, iv: Buffer): Buffer {
+  const header = Buffer.alloc(WRAPPED_HEADER_BYTES);
+  WRAPPED_MAGIC.copy(header, 0);
+  header[2] = WRAPPED_FORMAT_VERSION;
+  header[3] = MECHANISM_AES_GCM;
+  keyId.copy(header, 4);
+  header.writeUInt32BE(version, 20);
+  iv.copy(header, 24);
+  return header;
+}
+
+/** Splits a wrapped blob; anything malformed is a DecryptionError (one answer for every bad blob). */
+export function parseWrapped(wrapped: Uint8Array): WrappedKeyParts {
+  const blob = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength);
+  if (
+    blob.length < WRAPPED_HEADER_BYTES + WRAP_TAG_BYTES + 1 ||
+    blob.length > WRAPPED_HEADER_BYTES + WRAP_TAG_BYTES + MAX_WRAP_PLAINTEXT_BYTES ||
+    blob[0] !== WRAPPED_MAGIC[0] ||
+    blob[1] !== WRAPPED_MAGIC[1] ||
+    blob[2] !== WRAPPED_FORMAT_VERSION ||
+    blob[3] !== MECHANISM_AES_GCM
+  ) {
+    throw new DecryptionError();
+  }
+  const version = blob.readUInt32BE(20);
+  if (version === 0) throw new DecryptionError();
+  // Copies: the caller may reuse or change its buffer while the HSM call is in flight.
+  return {
+    keyId: Buffer.from(blob.subarray(4, 4 + KEY_ID_BYTES)),
+    version,
+    iv: Buffer.from(blob.subarray(24, 24 + GCM_IV_BYTES)),
+    header: Buffer.from(blob.subarray(0, WRAPPED_HEADER_BYTES)),
+    sealed: Buffer.from(blob.subarray(WRAPPED_HEADER_BYTES)),
+  };
+}
+
+/** The key id inside a wrapped blob without parsing the rest (for cache bookkeeping). */
+export function wrappedKeyIdHex(wrapped: Uint8Array): string {
+  return Buffer.from(wrapped.buffer, wrapped.byteOffset + 4, KEY_ID_BYTES).toString('hex');
+}
