@@ -8,7 +8,7 @@ import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
 import { CKR, ckrOf, toHsmError } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
-import { importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash } from './templates.js';
+import { aesGcm, GCM_IV_BYTES, importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash } from './templates.js';
 
 export interface ImportToken {
   id: string;
@@ -31,6 +31,8 @@ interface Entry {
   token: ImportToken;
   publicKey: Buffer;
   privateKey: Buffer;
+  /** Its HSM objects are gone; the entry stays until expiry so a late use says "used up", not "not found". */
+  destroyed: boolean;
 }
 
 export function resolveImportTokenOptions(options: ImportTokenOptions = {}): Required<ImportTokenOptions> {
@@ -78,7 +80,8 @@ export class ImportTokens {
       expiresAt: new Date(Date.now() + ttlMs),
       remainingUses: maxUses,
     };
-    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey });
+    this.#prune();
+    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey, destroyed: false });
     return { ...token };
   }
 
@@ -90,11 +93,10 @@ export class ImportTokens {
     const entry = this.#tokens.get(importTokenId);
     if (!entry) throw new KeyNotFoundError('import token not found');
     if (entry.token.expiresAt.getTime() <= Date.now() || entry.token.remainingUses <= 0) {
-      this.#discard(importTokenId);
+      this.#destroyObjects(entry);
       throw new KeyStateError('import token has expired or is used up');
     }
     entry.token.remainingUses -= 1;
-    if (entry.token.remainingUses === 0) this.#tokens.delete(importTokenId);
     const wrapped = Buffer.from(encryptedKey); // our copy: the caller's buffer is not held across the async call
     try {
       await this.#sessions.use(async (session) => {
@@ -109,10 +111,9 @@ export class ImportTokens {
           }
           throw toHsmError('C_UnwrapKey', err);
         }
-        // AES key material must be 16, 24 or 32 bytes; a token may accept other lengths, so check and undo.
-        const [length] = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
-        const bytes = Number((length!.value as Buffer).readBigUInt64LE(0));
-        if (!AES_KEY_LENGTHS_BYTES.includes(bytes)) {
+        // AES key material must be 16, 24 or 32 bytes. Tokens that leave CKA_VALUE_LEN unset on unwrapped keys
+        // (SoftHSM 2.6 reads 0) are checked by a trial GCM encryption, which a bad key length fails.
+        if (!this.#hasAesKeyLength(session, handle)) {
           this.#module.C_DestroyObject(session, handle);
           throw new RangeError('imported key material must be 16, 24 or 32 bytes');
         }
@@ -122,19 +123,39 @@ export class ImportTokens {
     }
   }
 
-  /** Destroys every token's objects (engine close). */
-  async close(): Promise<void> {
-    for (const id of [...this.#tokens.keys()]) this.#discard(id);
+  #hasAesKeyLength(session: Buffer, handle: Buffer): boolean {
+    const [length] = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+    const bytes = Number((length!.value as Buffer).readBigUInt64LE(0));
+    if (bytes !== 0) return AES_KEY_LENGTHS_BYTES.includes(bytes);
+    try {
+      this.#module.C_EncryptInit(session, aesGcm(Buffer.alloc(GCM_IV_BYTES), Buffer.alloc(0)), handle);
+      this.#module.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(32));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
-  #discard(id: string): void {
-    const entry = this.#tokens.get(id);
-    if (!entry) return;
-    this.#tokens.delete(id);
-    this.#destroyObjects(entry);
+  /** Destroys every token's objects (engine close). */
+  async close(): Promise<void> {
+    for (const entry of this.#tokens.values()) this.#destroyObjects(entry);
+    this.#tokens.clear();
+  }
+
+  /** Forgets tokens past their expiry. */
+  #prune(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.#tokens) {
+      if (entry.token.expiresAt.getTime() <= now) {
+        this.#destroyObjects(entry);
+        this.#tokens.delete(id);
+      }
+    }
   }
 
   #destroyObjects(entry: Entry): void {
+    if (entry.destroyed) return;
+    entry.destroyed = true;
     void this.#sessions
       .use((session) => {
         for (const handle of [entry.privateKey, entry.publicKey]) {
