@@ -15,15 +15,20 @@ export function encodeAad(aad: Aad | undefined, name = 'options.aad'): Buffer {
   }
   if (!Array.isArray(aad)) throw new TypeError(`${name} must be an array of strings or a Uint8Array`);
   if (aad.length === 0) return Buffer.alloc(0);
-  const parts: Buffer[] = [Buffer.from([0x01])];
+  // Measure, then write once: this runs on every wrap/unwrap, cached ones included.
+  let total = 1;
   for (const item of aad) {
     if (typeof item !== 'string') throw new TypeError(`${name} must be an array of strings or a Uint8Array`);
-    const utf8 = Buffer.from(item, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(utf8.length);
-    parts.push(length, utf8);
+    total += 4 + Buffer.byteLength(item, 'utf8');
   }
-  const out = Buffer.concat(parts);
-  if (out.length > MAX_AAD_BYTES) throw new RangeError(`${name} must encode to at most ${MAX_AAD_BYTES} bytes`);
+  if (total > MAX_AAD_BYTES) throw new RangeError(`${name} must encode to at most ${MAX_AAD_BYTES} bytes`);
+  const out = Buffer.allocUnsafe(total);
+  out[0] = 0x01;
+  let offset = 1;
+  for (const item of aad) {
+    const length = out.write(item, offset + 4, 'utf8');
+    out.writeUInt32BE(length, offset);
+    offset += 4 + length;
+  }
   return out;
 }

@@ -14,7 +14,7 @@ import {
 } from './root-key-store.js';
 import type { SessionPool } from './session-pool.js';
 import { aesGcm, GCM_IV_BYTES } from './templates.js';
-import { encodeWrappedHeader, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, WRAP_TAG_BYTES, wrappedKeyIdHex } from './wrapped-key.js';
+import { encodeWrappedHeader, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, WRAP_TAG_BYTES, WRAPPED_HEADER_BYTES, wrappedKeyIdHex } from './wrapped-key.js';
 
 export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad };
 
@@ -35,6 +35,8 @@ export interface KeyServiceOptions {
 }
 
 export const DATA_KEY_BYTES = 32;
+/** HSM calls run on the libuv pool at once while others wait; the rest run on this thread (see #crypt). */
+const ASYNC_LANES = Number(process.env.HCE_HSM_ASYNC_LANES ?? 2);
 
 function bytesArg(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
@@ -62,6 +64,7 @@ export class KeyService {
   readonly #records = new Map<string, KeyRecord>();
   /** Public wrap/unwrap calls started and not settled: one alone may take the synchronous fast path. */
   #pending = 0;
+  #asyncInFlight = 0;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
     this.#module = module;
@@ -204,11 +207,16 @@ export class KeyService {
     assertUsable(record);
     const version = record.versions.get(record.newest)!;
     const iv = randomBytes(GCM_IV_BYTES);
-    const header = encodeWrappedHeader(record.idBytes, version.version, iv);
+    // GCM AAD = blob header ‖ caller aad, built in one buffer; the blob is assembled in place around the ciphertext.
+    const gcmAad = Buffer.allocUnsafe(WRAPPED_HEADER_BYTES + aad.length);
+    encodeWrappedHeader(record.idBytes, version.version, iv, gcmAad);
+    aad.copy(gcmAad, WRAPPED_HEADER_BYTES);
+    const blob = Buffer.alloc(WRAPPED_HEADER_BYTES + plaintext.byteLength + WRAP_TAG_BYTES);
+    gcmAad.copy(blob, 0, 0, WRAPPED_HEADER_BYTES);
     const input = Buffer.from(plaintext); // our copy, zeroed below: the caller may reuse its buffer meanwhile
     try {
-      const sealed = await this.#crypt('C_Encrypt', version.handle, aesGcm(iv, Buffer.concat([header, aad])), input, input.length + WRAP_TAG_BYTES);
-      return Buffer.concat([header, sealed]);
+      await this.#crypt('C_Encrypt', version.handle, aesGcm(iv, gcmAad), input, blob.subarray(WRAPPED_HEADER_BYTES));
+      return blob;
     } catch (err) {
       throw await this.#keyUseError(record.id, err, 'C_Encrypt');
     } finally {
@@ -227,7 +235,7 @@ export class KeyService {
     const version = record.versions.get(parts.version);
     if (!version) throw new DecryptionError();
     try {
-      return await this.#crypt('C_Decrypt', version.handle, aesGcm(parts.iv, Buffer.concat([parts.header, aad])), parts.sealed, parts.sealed.length);
+      return await this.#crypt('C_Decrypt', version.handle, aesGcm(parts.iv, Buffer.concat([parts.header, aad])), parts.sealed, Buffer.alloc(parts.sealed.length));
     } catch (err) {
       const ckr = ckrOf(err);
       // A failed GCM tag check: CKR_ENCRYPTED_DATA_INVALID per the standard, CKR_GENERAL_ERROR on SoftHSM 2.6.
@@ -239,29 +247,34 @@ export class KeyService {
   }
 
   /**
-   * One Init + single-part call on a session. Alone, it runs synchronously (a SoftHSM GCM call is ~40 µs, less than
-   * a thread-pool hop); with other calls in flight it runs as *Async on its own session, so they overlap.
+   * One Init + single-part call on a session, output written into `output` (decrypt output is sized as the input:
+   * SoftHSM asks room for the tag too). A SoftHSM GCM call is ~20 µs, less than a thread-pool hop, so calls run
+   * synchronously on this thread, except that while others are waiting up to ASYNC_LANES of them run as *Async
+   * on the libuv pool: the other core works while this one does its own share.
    */
-  async #crypt(fn: 'C_Encrypt' | 'C_Decrypt', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, outBytes: number): Promise<Buffer> {
-    // Decrypt output is sized as the input: SoftHSM asks room for the tag too (CKR_BUFFER_TOO_SMALL otherwise).
-    const output = Buffer.alloc(outBytes);
+  async #crypt(fn: 'C_Encrypt' | 'C_Decrypt', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
     const module = this.#module;
     const init = (session: Buffer) => {
       if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
       else module.C_DecryptInit(session, mechanism, key);
     };
-    if (this.#pending <= 1) {
+    if (this.#pending <= 1 || this.#asyncInFlight >= ASYNC_LANES) {
       const done = this.#sessions.tryUseSync((session) => {
         init(session);
         return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : module.C_Decrypt(session, input, output);
       });
       if (done) return done.value;
     }
-    return this.#sessions.use(async (session) => {
-      init(session);
-      // input and output stay referenced by this closure until the call settles.
-      return fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output);
-    });
+    this.#asyncInFlight++;
+    try {
+      return await this.#sessions.use(async (session) => {
+        init(session);
+        // input and output stay referenced by this closure until the call settles.
+        return fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output);
+      });
+    } finally {
+      this.#asyncInFlight--;
+    }
   }
 
   /** Maps a failure of a key's use: disabled or destroyed by anyone (this or another process) → KeyStateError. */

@@ -34,8 +34,8 @@ export interface WrappedKeyParts {
   sealed: Buffer;
 }
 
-export function encodeWrappedHeader(keyId: Buffer, version: number, iv: Buffer): Buffer {
-  const header = Buffer.alloc(WRAPPED_HEADER_BYTES);
+/** The blob's first 36 bytes, written at the start of `header` (which may be longer: the caller's AAD follows). */
+export function encodeWrappedHeader(keyId: Buffer, version: number, iv: Buffer, header = Buffer.alloc(WRAPPED_HEADER_BYTES)): Buffer {
   WRAPPED_MAGIC.copy(header, 0);
   header[2] = WRAPPED_FORMAT_VERSION;
   header[3] = MECHANISM_AES_GCM;

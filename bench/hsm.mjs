@@ -1,0 +1,116 @@
+// HSM wrap/unwrap throughput through engine.keys vs a raw pkcs11js loop on the same token key.
+//   node bench/hsm.mjs [--seconds 1] [--rounds 5]
+// Goals (issue #2): engine ≥ 0.9× raw at concurrency 1; > raw single-session at concurrency ≥ 8;
+// event-loop delay p99 < 5 ms; cached unwrap ≥ 1M ops/s. Writes bench/results/hsm.json.
+import { createRequire } from 'node:module';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { fmt, median, tempToken, writeResult } from './common.mjs';
+
+const args = process.argv.slice(2);
+const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+const SECONDS = arg('--seconds', 1);
+const ROUNDS = arg('--rounds', 5);
+
+const token = tempToken();
+const { CryptoEngine } = await import('../dist/index.js');
+const pkcs11js = createRequire(import.meta.url)('pkcs11js');
+
+const pkcs11 = { library: token.library, tokenLabel: token.tokenLabel, pin: token.pin };
+const engine = await CryptoEngine.open({ pkcs11, dataKeyCache: false, threads: 1 });
+const cachedEngine = await CryptoEngine.open({ pkcs11, threads: 1 });
+const key = await engine.keys.create({ alias: 'bench' });
+const dek = randomBytes(32);
+const aad = ['bucket', 'object'];
+const wrapped = await engine.keys.wrap(key.id, dek, { aad });
+if (!Buffer.from(await engine.keys.unwrap(wrapped, { aad })).equals(dek)) throw new Error('round trip failed');
+
+// Raw loop: same key object, same mechanism, one session, synchronous calls.
+const p = new pkcs11js.PKCS11();
+p.load(token.library);
+try { p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }); } catch {}
+const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(key.id.replace(/-/g, ''), 'hex') }]);
+const [handle] = p.C_FindObjects(session, 1);
+p.C_FindObjectsFinal(session);
+const gcm = (iv) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: Buffer.alloc(48), tagBits: 128 } });
+const rawIv = randomBytes(12);
+p.C_EncryptInit(session, gcm(rawIv), handle);
+const rawSealed = Buffer.from(p.C_Encrypt(session, dek, Buffer.alloc(48)));
+
+function rawLoop(kind) {
+  const end = performance.now() + SECONDS * 1000;
+  let ops = 0;
+  const out = Buffer.alloc(48);
+  while (performance.now() < end) {
+    for (let i = 0; i < 100; i++) {
+      if (kind === 'wrap') {
+        p.C_EncryptInit(session, gcm(randomBytes(12)), handle);
+        p.C_Encrypt(session, dek, out);
+      } else {
+        p.C_DecryptInit(session, gcm(rawIv), handle);
+        p.C_Decrypt(session, rawSealed, out);
+      }
+    }
+    ops += 100;
+  }
+  return ops / SECONDS;
+}
+
+async function engineLoop(target, op, concurrency) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const end = performance.now() + SECONDS * 1000;
+  let ops = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      await op(target);
+      ops++;
+    }
+  }));
+  histogram.disable();
+  return { opsPerSec: ops / SECONDS, loopP99Ms: histogram.percentile(99) / 1e6 };
+}
+
+const wrapOp = (e) => e.keys.wrap(key.id, dek, { aad });
+const unwrapOp = (e) => e.keys.unwrap(wrapped, { aad });
+
+const rows = [];
+async function measure(name, fn) {
+  const runs = [];
+  for (let r = 0; r < ROUNDS; r++) runs.push(await fn());
+  const opsPerSec = median(runs.map((x) => (typeof x === 'number' ? x : x.opsPerSec)));
+  const loopP99Ms = typeof runs[0] === 'number' ? undefined : median(runs.map((x) => x.loopP99Ms));
+  rows.push({ name, opsPerSec, loopP99Ms });
+  console.log(`${name.padEnd(34)} ${fmt(opsPerSec).padStart(12)} ops/s${loopP99Ms === undefined ? '' : `   event-loop p99 ${loopP99Ms.toFixed(2)} ms`}`);
+  return opsPerSec;
+}
+
+console.log(`HSM benchmark: SoftHSM via pkcs11js, AES-256-GCM wrap of a 32-byte DEK, ${ROUNDS} rounds × ${SECONDS}s, medians\n`);
+const rawWrap = await measure('raw pkcs11js wrap (1 session, sync)', () => rawLoop('wrap'));
+const rawUnwrap = await measure('raw pkcs11js unwrap (1 session, sync)', () => rawLoop('unwrap'));
+const result = { rawWrap, rawUnwrap, engine: {} };
+for (const concurrency of [1, 8, 64]) {
+  result.engine[`wrap_c${concurrency}`] = await measure(`engine.keys.wrap   concurrency ${concurrency}`, () => engineLoop(engine, wrapOp, concurrency));
+  result.engine[`unwrap_c${concurrency}`] = await measure(`engine.keys.unwrap concurrency ${concurrency}`, () => engineLoop(engine, unwrapOp, concurrency));
+}
+const cached = await measure('engine.keys.unwrap cached (c1)', () => engineLoop(cachedEngine, unwrapOp, 1));
+
+const p99 = Math.max(...rows.filter((r) => r.loopP99Ms !== undefined && !r.name.includes('cached')).map((r) => r.loopP99Ms));
+const goals = {
+  wrapC1VsRaw: result.engine.wrap_c1 / rawWrap,
+  unwrapC1VsRaw: result.engine.unwrap_c1 / rawUnwrap,
+  wrapC8VsRaw: result.engine.wrap_c8 / rawWrap,
+  unwrapC8VsRaw: result.engine.unwrap_c8 / rawUnwrap,
+  wrapC64VsRaw: result.engine.wrap_c64 / rawWrap,
+  unwrapC64VsRaw: result.engine.unwrap_c64 / rawUnwrap,
+  worstEventLoopP99Ms: p99,
+  cachedUnwrapOpsPerSec: cached,
+};
+console.log('\nratios vs raw loop (goal ≥ 0.9 at c1, > 1 at c ≥ 8):');
+for (const [k, v] of Object.entries(goals)) console.log(`  ${k.padEnd(24)} ${fmt(v)}`);
+writeResult('hsm', { seconds: SECONDS, rounds: ROUNDS, rows, goals });
+p.C_CloseSession(session);
+await engine.close();
+await cachedEngine.close();
