@@ -1,9 +1,8 @@
 // Shared benchmark plumbing: machine facts, medians, a throwaway SoftHSM token, JSON results.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 export const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -34,19 +33,10 @@ export function writeResult(name, result) {
   console.log(`\nwrote ${file}`);
 }
 
-/** A fresh SoftHSM token in a temp dir (set before the module is initialised); removed at exit. */
-export function tempToken() {
-  const dir = mkdtempSync(join(tmpdir(), 'hce-bench-'));
-  mkdirSync(join(dir, 'tokens'));
-  const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(conf, readFileSync(join(ROOT, 'softhsm/softhsm2.conf.template'), 'utf8').replace('@TOKEN_DIR@', join(dir, 'tokens')));
-  process.env.SOFTHSM2_CONF = conf;
-  const tokenLabel = 'bench';
-  const pin = randomBytes(8).toString('hex');
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', tokenLabel, '--so-pin', randomBytes(8).toString('hex'), '--pin', pin], { stdio: 'ignore' });
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const library = execFileSync('bash', [join(ROOT, 'softhsm/find-library.sh')], { encoding: 'utf8' }).trim();
-  return { library, tokenLabel, pin };
+/** A fresh SoftHSM token in a temp dir (before the module is initialised); removed at exit. */
+export async function tempToken() {
+  const { createTempToken } = await import('../dist/temp-token.js');
+  return createTempToken('hce-bench').pkcs11;
 }
 
 export const fmt = (n, digits = 2) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits));

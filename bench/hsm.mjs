@@ -12,7 +12,7 @@ const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name
 const SECONDS = arg('--seconds', 1);
 const ROUNDS = arg('--rounds', 5);
 
-const token = tempToken();
+const token = await tempToken();
 const { CryptoEngine } = await import('../dist/index.js');
 const pkcs11js = createRequire(import.meta.url)('pkcs11js');
 

@@ -2,10 +2,10 @@
 # Creates (once) a project-local SoftHSM2 token for the demo and the CLI, and writes softhsm/local/env:
 #   SOFTHSM2_CONF, HSM_PKCS11_LIBRARY, HSM_TOKEN_LABEL, HSM_PIN
 # Idempotent: an existing token and env file are kept. Everything lives in softhsm/local/ (gitignored, mode 700).
-# Usage: bash softhsm/setup.sh && . softhsm/local/env
+# Usage: bash softhsm/setup.sh [DIR] && . DIR/env      (DIR defaults to softhsm/local; the demo and tests use a temp DIR)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-local_dir="$here/local"
+local_dir="${1:-$here/local}"
 label="${HSM_TOKEN_LABEL:-hce-local}"
 
 if ! command -v softhsm2-util >/dev/null 2>&1; then
@@ -19,7 +19,7 @@ fi
 
 library="$(bash "$here/find-library.sh")"
 if [ -f "$local_dir/env" ] && [ -n "$(ls -A "$local_dir/tokens" 2>/dev/null)" ]; then
-  echo "setup: token already set up ($local_dir/env)" >&2
+  echo "setup: token already set up; load it with: . $local_dir/env" >&2
   exit 0
 fi
 
@@ -36,4 +36,4 @@ export HSM_PKCS11_LIBRARY='$library'
 export HSM_TOKEN_LABEL='$label'
 export HSM_PIN='$pin'
 ENV
-echo "setup: token '$label' created; load it with: . softhsm/local/env" >&2
+echo "setup: token '$label' created; load it with: . $local_dir/env" >&2
