@@ -7,6 +7,7 @@ namespace hsmec {
 #define HSMEC_TARGET "avx2"
 #define HSMEC_VEC __m256i
 #define HSMEC_VBYTES 32
+#define HSMEC_UNROLL 1
 #define HSMEC_GROUP_MAX 6
 #define HSMEC_GROUPS GroupTable<1, 2, 3, 4, 5, 6>
 #define HSMEC_CONSTS const __m256i mask = _mm256_set1_epi8(0x0f)

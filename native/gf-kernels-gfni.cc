@@ -9,6 +9,7 @@ namespace hsmec {
 #define HSMEC_TARGET "avx512f,avx512bw,avx512vl,gfni"
 #define HSMEC_VEC __m512i
 #define HSMEC_VBYTES 64
+#define HSMEC_UNROLL 2
 #define HSMEC_GROUP_MAX 8
 #define HSMEC_GROUPS GroupTable<1, 2, 3, 4, 5, 6, 7, 8>
 #define HSMEC_CONSTS (void)0

@@ -6,6 +6,7 @@ namespace hsmec {
 #define HSMEC_TARGET "ssse3"
 #define HSMEC_VEC __m128i
 #define HSMEC_VBYTES 16
+#define HSMEC_UNROLL 1
 #define HSMEC_GROUP_MAX 4
 #define HSMEC_GROUPS GroupTable<1, 2, 3, 4>
 #define HSMEC_CONSTS const __m128i mask = _mm_set1_epi8(0x0f)

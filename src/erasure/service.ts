@@ -39,6 +39,11 @@ export class ErasureService {
   readonly #maxTask: number;
   readonly #kernel: KernelName | null;
   readonly #codecs = new Map<string, ReedSolomon>();
+  // piscina's queue is bounded (maxQueue 'auto' = threads²) and rejects beyond it, so this service keeps its
+  // own tasks in flight to ≤ 2 per thread and queues the rest here.
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(pool: WorkerPool, options: ErasureServiceOptions = {}) {
     if (!pool || typeof pool.run !== 'function') throw new TypeError('pool must be a WorkerPool');
@@ -47,6 +52,7 @@ export class ErasureService {
     this.#minTask = positiveInt(options.minTaskBytes ?? DEFAULT_MIN_TASK_BYTES, 'options.minTaskBytes', 1);
     this.#maxTask = positiveInt(options.maxTaskBytes ?? DEFAULT_MAX_TASK_BYTES, 'options.maxTaskBytes', this.#minTask);
     this.#kernel = options.kernel === undefined ? null : resolveKernel(options.kernel, 'options.kernel');
+    this.#maxInFlight = 2 * pool.threads;
   }
 
   /** Splits `data` into k zero-padded data shards of ceil(size/k) bytes and computes m parity shards. */
@@ -161,12 +167,24 @@ export class ErasureService {
     const runs: Promise<unknown>[] = [];
     for (let start = 0; start < shardBytes; start += step) {
       const task: StripeTask = { ...base, start, end: Math.min(shardBytes, start + step) };
-      runs.push(this.#pool.run(task as unknown as { kind: string }, job.signal));
+      runs.push(this.#submit(task, job.signal));
     }
     // Wait for every task even if one fails: none may still write into the buffers when we return.
     const results = await Promise.allSettled(runs);
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
+  }
+
+  async #submit(task: StripeTask, signal?: AbortSignal): Promise<unknown> {
+    if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#inFlight++;
+    try {
+      signal?.throwIfAborted();
+      return await this.#pool.run(task as unknown as { kind: string }, signal);
+    } finally {
+      this.#inFlight--;
+      this.#waiting.shift()?.();
+    }
   }
 }
 
