@@ -91,7 +91,13 @@ export class ErasureService {
       const outputs = lost.map((i) => slots[i]);
       if (inline) this.#codec(k, m).reconstructInto(work, lost, outputs);
       else {
-        for (let i = k; i < k + m; i++) if (work[i] && !isShared(work[i]!)) work[i] = copyShared(work[i]!);
+        // Workers read the first k present shards; parity among them must be in shared memory, the rest is dropped.
+        let used = work.filter((s, i) => i < k && s).length;
+        for (let i = k; i < k + m; i++) {
+          if (!work[i]) continue;
+          if (used++ >= k) work[i] = null;
+          else if (!isShared(work[i]!)) work[i] = copyShared(work[i]!);
+        }
         await this.#spread({ k, m, shards: work, shardBytes, targets: lost, outputs, signal: options.signal });
       }
     }
