@@ -21,4 +21,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >&2
 fi
 
+# The native erasure addon: (re)built when missing or older than its sources (npm ci builds it too).
+addon=native/build/Release/hsm_erasure.node
+if [ ! -f "$addon" ] || [ -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.inc' -o -name binding.gyp \))" ]; then
+  echo "prepare: building the native erasure addon" >&2
+  npm run --silent build:native >&2 || echo "prepare: native build failed; the TypeScript reference codec will be used" >&2
+fi
+
 npm run --silent build >&2

@@ -3,3 +3,4 @@ export * from './errors.js';
 export { CryptoEngine } from './engine.js';
 export type { CryptoEngineOptions, Pkcs11Options } from './options.js';
 export type { KeyService, RootKeyInfo, ImportToken, ImportTokenOptions, ImportKeyOptions, AadOptions, Aad } from './hsm/key-service.js';
+export * from './erasure/index.js';

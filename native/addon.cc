@@ -1,0 +1,133 @@
+// N-API glue for the Reed-Solomon kernels: argument checks (again, after JS's), pointer gathering, dispatch.
+// Per-instance (Napi::Addon) with no mutable globals, so it loads in any number of worker threads.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "gf-core.h"
+
+namespace {
+
+constexpr int MAX_SHARDS = 256;  // GF(2^8) Cauchy/Vandermonde codes have at most 2^8 distinct rows
+
+bool ThrowType(Napi::Env env, const std::string& msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return false;
+}
+bool ThrowRange(Napi::Env env, const std::string& msg) {
+  Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool GetInt(Napi::Env env, const Napi::Value& v, const char* name, double lo, double hi, double* out) {
+  if (!v.IsNumber()) return ThrowType(env, std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || std::floor(d) != d)
+    return ThrowRange(env, std::string(name) + " must be an integer in [" + std::to_string(static_cast<long long>(lo)) +
+                               ", " + std::to_string(static_cast<long long>(hi)) + "]");
+  *out = d;
+  return true;
+}
+
+bool GetBytes(Napi::Env env, const Napi::Value& v, const std::string& name, uint8_t** data, size_t* len) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    return ThrowType(env, name + " must be a Uint8Array");
+  auto a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *len = a.ElementLength();
+  return true;
+}
+
+// Fills ptrs[0..count) from a JS array of Uint8Array, each at least `need` bytes long.
+bool GetShardArray(Napi::Env env, const Napi::Value& v, const char* name, uint32_t count, size_t need,
+                   uint8_t** ptrs) {
+  if (!v.IsArray()) return ThrowType(env, std::string(name) + " must be an array of Uint8Array");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() != count)
+    return ThrowRange(env, std::string(name) + ".length must equal " + std::to_string(count));
+  for (uint32_t i = 0; i < count; i++) {
+    size_t len = 0;
+    const std::string item = std::string(name) + "[" + std::to_string(i) + "]";
+    if (!GetBytes(env, arr.Get(i), item, &ptrs[i], &len)) return false;
+    if (len < need) return ThrowRange(env, item + ".length must be at least len (" + std::to_string(need) + ")");
+  }
+  return true;
+}
+
+class RsAddon : public Napi::Addon<RsAddon> {
+ public:
+  RsAddon(Napi::Env env, Napi::Object exports) {
+    const hsmec::KernelInfo* table = hsmec::kernel_table();
+    auto available = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (int i = 0; i < hsmec::KERNEL_COUNT; i++)
+      if (table[i].supported) available.Set(n++, Napi::String::New(env, table[i].name));
+    DefineAddon(exports,
+                {
+                    InstanceMethod("expandTables", &RsAddon::ExpandTables),
+                    InstanceMethod("mul", &RsAddon::Mul),
+                    InstanceValue("kernels", available, napi_enumerable),
+                    InstanceValue("bestKernel", Napi::String::New(env, table[hsmec::best_kernel()].name),
+                                  napi_enumerable),
+                    InstanceValue("defaultKernel", Napi::String::New(env, table[hsmec::default_kernel()].name),
+                                  napi_enumerable),
+                    InstanceValue("requestedKernel", Napi::String::New(env, hsmec::requested_kernel()),
+                                  napi_enumerable),
+                    InstanceValue("coefTableBytes", Napi::Number::New(env, hsmec::COEF_TABLE_BYTES),
+                                  napi_enumerable),
+                });
+  }
+
+ private:
+  // expandTables(matrix: Uint8Array, rows, k): Uint8Array of rows*k*COEF_TABLE_BYTES kernel tables.
+  Napi::Value ExpandTables(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 3) return ThrowType(env, "expandTables(matrix, rows, k) takes 3 arguments"), env.Undefined();
+    uint8_t* matrix;
+    size_t mlen;
+    double rows, k;
+    if (!GetBytes(env, info[0], "matrix", &matrix, &mlen) || !GetInt(env, info[1], "rows", 1, MAX_SHARDS, &rows) ||
+        !GetInt(env, info[2], "k", 1, MAX_SHARDS, &k))
+      return env.Undefined();
+    const size_t coefs = static_cast<size_t>(rows) * static_cast<size_t>(k);
+    if (mlen != coefs) return ThrowRange(env, "matrix.length must equal rows * k"), env.Undefined();
+    auto out = Napi::Uint8Array::New(env, coefs * hsmec::COEF_TABLE_BYTES);
+    hsmec::expand_tables(matrix, static_cast<int>(rows), static_cast<int>(k), out.Data());
+    return out;
+  }
+
+  // mul(kernel, tables, rows, k, inputs, outputs, len): outputs[r] = sum_j M[r][j] * inputs[j], first len bytes.
+  Napi::Value Mul(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 7)
+      return ThrowType(env, "mul(kernel, tables, rows, k, inputs, outputs, len) takes 7 arguments"), env.Undefined();
+    if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), env.Undefined();
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const int ki = hsmec::kernel_index(name.c_str());
+    if (ki < 0 || !hsmec::kernel_table()[ki].supported)
+      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), env.Undefined();
+    uint8_t* tables;
+    size_t tlen;
+    double rows, k, len;
+    if (!GetBytes(env, info[1], "tables", &tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||
+        !GetInt(env, info[3], "k", 1, MAX_SHARDS, &k) || !GetInt(env, info[6], "len", 0, 9007199254740991.0, &len))
+      return env.Undefined();
+    const int r = static_cast<int>(rows), kk = static_cast<int>(k);
+    if (tlen != static_cast<size_t>(r) * kk * hsmec::COEF_TABLE_BYTES)
+      return ThrowRange(env, "tables.length must equal rows * k * " + std::to_string(hsmec::COEF_TABLE_BYTES)),
+             env.Undefined();
+    uint8_t* in[MAX_SHARDS];
+    uint8_t* out[MAX_SHARDS];
+    const size_t n = static_cast<size_t>(len);
+    if (!GetShardArray(env, info[4], "inputs", kk, n, in) || !GetShardArray(env, info[5], "outputs", r, n, out))
+      return env.Undefined();
+    if (r == 0 || n == 0) return env.Undefined();
+    hsmec::kernel_table()[ki].fn(n, kk, r, tables, in, out);
+    return env.Undefined();
+  }
+};
+
+}  // namespace
+
+NODE_API_ADDON(RsAddon)

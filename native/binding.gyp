@@ -1,0 +1,23 @@
+# Native Reed-Solomon addon. No -march: SIMD kernels carry per-function target attributes and are chosen at
+# run time (dispatch.cc), so one binary runs on any x86-64; other architectures build the scalar path only.
+{
+  "targets": [
+    {
+      "target_name": "hsm_erasure",
+      "sources": [
+        "addon.cc",
+        "dispatch.cc",
+        "gf-kernels-scalar.cc",
+        "gf-kernels-ssse3.cc",
+        "gf-kernels-avx2.cc",
+        "gf-kernels-gfni.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "GCC_OPTIMIZATION_LEVEL": "3"},
+      "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/std:c++17"]}}
+    }
+  ]
+}

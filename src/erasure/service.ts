@@ -1,0 +1,212 @@
+// ErasureService: Reed-Solomon over the worker pool. Large inputs are split into column ranges (every shard's
+// bytes [a, b)) handed to all workers at once; shards live in SharedArrayBuffers, so tasks carry offsets only.
+// Caller buffers are never modified: encode/decode copy into the engine's shared memory first.
+import type { WorkerPool } from '../pool/pool.js';
+import { allocShared, isShared } from '../pool/shared-memory.js';
+import { getKernel, resolveKernel, type KernelName } from './native.js';
+import { ReedSolomon } from './reed-solomon.js';
+import type { StripeTask } from './tasks.js';
+import { checkRecoverable, checkShards, resolveShape, type ShapeOptions } from './validate.js';
+
+export interface ErasureServiceOptions {
+  /** Below this many data bytes a call runs on the calling thread (a worker round trip costs 60-80 µs). */
+  inlineBelowBytes?: number;
+  /** Data bytes per task at least (PERF-NOTES: give workers ≥ 1 MiB) and at most. */
+  minTaskBytes?: number;
+  maxTaskBytes?: number;
+  /** Kernel used in the workers; default: the calling thread's current kernel at each call. */
+  kernel?: KernelName | 'auto';
+}
+
+export interface ErasureCallOptions extends ShapeOptions {
+  signal?: AbortSignal;
+}
+export interface ErasureDecodeOptions extends ErasureCallOptions {
+  /** Byte length of the original data (the shards hold ceil(size / dataShards) bytes each). */
+  size: number;
+}
+
+const DEFAULT_INLINE_BELOW_BYTES = 1 << 20;
+const DEFAULT_MIN_TASK_BYTES = 1 << 20;
+const DEFAULT_MAX_TASK_BYTES = 32 << 20;
+/** Column ranges start on cache-line boundaries so two workers never write the same line. */
+const RANGE_ALIGN_BYTES = 64;
+
+export class ErasureService {
+  readonly #pool: WorkerPool;
+  readonly #inlineBelow: number;
+  readonly #minTask: number;
+  readonly #maxTask: number;
+  readonly #kernel: KernelName | null;
+  readonly #codecs = new Map<string, ReedSolomon>();
+  // piscina's queue is bounded (maxQueue 'auto' = threads²) and rejects beyond it, so this service keeps its
+  // own tasks in flight to ≤ 2 per thread and queues the rest here.
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(pool: WorkerPool, options: ErasureServiceOptions = {}) {
+    if (!pool || typeof pool.run !== 'function') throw new TypeError('pool must be a WorkerPool');
+    this.#pool = pool;
+    this.#inlineBelow = positiveInt(options.inlineBelowBytes ?? DEFAULT_INLINE_BELOW_BYTES, 'options.inlineBelowBytes', 0);
+    this.#minTask = positiveInt(options.minTaskBytes ?? DEFAULT_MIN_TASK_BYTES, 'options.minTaskBytes', 1);
+    this.#maxTask = positiveInt(options.maxTaskBytes ?? DEFAULT_MAX_TASK_BYTES, 'options.maxTaskBytes', this.#minTask);
+    this.#kernel = options.kernel === undefined ? null : resolveKernel(options.kernel, 'options.kernel');
+    this.#maxInFlight = 2 * pool.threads;
+  }
+
+  /** Splits `data` into k zero-padded data shards of ceil(size/k) bytes and computes m parity shards. */
+  async encode(data: Uint8Array, options: ErasureCallOptions): Promise<Uint8Array[]> {
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    const { dataShards: k, parityShards: m } = resolveShape(options);
+    const shardBytes = Math.ceil(data.length / k);
+    const inline = data.length < this.#inlineBelow;
+    // One allocation holds every shard: data shards are consecutive slices of the input, padding is zeros.
+    const all = inline ? new Uint8Array((k + m) * shardBytes) : allocShared((k + m) * shardBytes);
+    all.set(data);
+    const shards = Array.from({ length: k + m }, (_, i) => all.subarray(i * shardBytes, (i + 1) * shardBytes));
+    if (inline) this.#codec(k, m).encode(shards);
+    else await this.#spread({ k, m, shards, shardBytes, signal: options.signal });
+    return shards;
+  }
+
+  /** The original `size` bytes from any k of the k+m shards (null = lost). Inputs are not modified. */
+  async decode(shards: (Uint8Array | null | undefined)[], options: ErasureDecodeOptions): Promise<Uint8Array> {
+    const { dataShards: k, parityShards: m } = resolveShape(options);
+    const { shardBytes, missing } = checkShards(shards, k + m, true);
+    const { size } = options;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+      throw new RangeError(`options.size must be a non-negative integer (got ${size})`);
+    if (Math.ceil(size / k) !== shardBytes)
+      throw new RangeError(`options.size must satisfy ceil(size / dataShards) = shard length (${shardBytes}), got size ${size}`);
+    checkRecoverable(missing.length, m);
+    const lost = missing.filter((i) => i < k);
+    const inline = lost.length === 0 || k * shardBytes < this.#inlineBelow;
+    const out = inline ? new Uint8Array(k * shardBytes) : allocShared(k * shardBytes);
+    const slots = Array.from({ length: k }, (_, i) => out.subarray(i * shardBytes, (i + 1) * shardBytes));
+    for (let i = 0; i < k; i++) if (shards[i]) slots[i].set(shards[i]!);
+    if (lost.length > 0) {
+      // Work on a shallow copy: data shards now point at our copies, parity at the caller's (read only).
+      const work: (Uint8Array | null)[] = shards.map((s, i) => (i < k ? (s ? slots[i] : null) : (s ?? null)));
+      const outputs = lost.map((i) => slots[i]);
+      if (inline) this.#codec(k, m).reconstructInto(work, lost, outputs);
+      else {
+        // Workers read the first k present shards; parity among them must be in shared memory, the rest is dropped.
+        let used = work.filter((s, i) => i < k && s).length;
+        for (let i = k; i < k + m; i++) {
+          if (!work[i]) continue;
+          if (used++ >= k) work[i] = null;
+          else if (!isShared(work[i]!)) work[i] = copyShared(work[i]!);
+        }
+        await this.#spread({ k, m, shards: work, shardBytes, targets: lost, outputs, signal: options.signal });
+      }
+    }
+    return out.subarray(0, size);
+  }
+
+  /** Computes parity in place on the pool. Every shard must be a view of a SharedArrayBuffer (reuse them). */
+  async encodeShards(shards: Uint8Array[], options: ErasureCallOptions): Promise<void> {
+    const { dataShards: k, parityShards: m } = resolveShape(options);
+    const { shardBytes } = checkShards(shards, k + m, false);
+    requireShared(shards);
+    await this.#spread({ k, m, shards, shardBytes, signal: options.signal });
+  }
+
+  /** Rebuilds missing shards `targets` into `outputs` on the pool; all buffers SharedArrayBuffer views. */
+  async reconstructShards(
+    shards: (Uint8Array | null | undefined)[],
+    targets: number[],
+    outputs: Uint8Array[],
+    options: ErasureCallOptions,
+  ): Promise<void> {
+    const { dataShards: k, parityShards: m } = resolveShape(options);
+    const { shardBytes, missing } = checkShards(shards, k + m, true);
+    checkRecoverable(missing.length, m);
+    requireShared(shards);
+    requireShared(outputs, 'outputs');
+    // Checks targets/outputs the same way the workers will, before any task starts.
+    if (!Array.isArray(targets) || targets.length !== outputs.length) throw new RangeError('targets.length must equal outputs.length');
+    targets.forEach((t, i) => {
+      if (!missing.includes(t)) throw new RangeError(`targets[${i}] (${t}) must be the index of a missing shard`);
+      if (outputs[i].length !== shardBytes) throw new RangeError(`outputs[${i}].length must equal the shard length (${shardBytes})`);
+    });
+    await this.#spread({ k, m, shards, shardBytes, targets, outputs, signal: options.signal });
+  }
+
+  #codec(k: number, m: number): ReedSolomon {
+    const key = `${k}+${m}`;
+    let rs = this.#codecs.get(key);
+    if (!rs) this.#codecs.set(key, (rs = new ReedSolomon({ dataShards: k, parityShards: m })));
+    return rs;
+  }
+
+  async #spread(job: {
+    k: number;
+    m: number;
+    shards: readonly (Uint8Array | null | undefined)[];
+    shardBytes: number;
+    targets?: number[];
+    outputs?: Uint8Array[];
+    signal?: AbortSignal;
+  }): Promise<void> {
+    const { k, m, shards, shardBytes } = job;
+    const dataBytes = k * shardBytes;
+    let tasks = Math.min(this.#pool.threads, Math.ceil(dataBytes / this.#minTask));
+    if (dataBytes / tasks > this.#maxTask) {
+      tasks = Math.ceil(dataBytes / this.#maxTask);
+      tasks = Math.ceil(tasks / this.#pool.threads) * this.#pool.threads;
+    }
+    tasks = Math.max(1, tasks);
+    const step = Math.ceil(shardBytes / tasks / RANGE_ALIGN_BYTES) * RANGE_ALIGN_BYTES;
+    const base = {
+      kind: 'erasure.stripe' as const,
+      dataShards: k,
+      parityShards: m,
+      kernel: this.#kernel ?? getKernel(),
+      shardBytes,
+      buffers: shards.map((s) => (s ? (s.buffer as SharedArrayBuffer) : null)),
+      offsets: shards.map((s) => (s ? s.byteOffset : -1)),
+      targets: job.targets,
+      targetBuffers: job.outputs?.map((o) => o.buffer as SharedArrayBuffer),
+      targetOffsets: job.outputs?.map((o) => o.byteOffset),
+    };
+    const runs: Promise<unknown>[] = [];
+    for (let start = 0; start < shardBytes; start += step) {
+      const task: StripeTask = { ...base, start, end: Math.min(shardBytes, start + step) };
+      runs.push(this.#submit(task, job.signal));
+    }
+    // Wait for every task even if one fails: none may still write into the buffers when we return.
+    const results = await Promise.allSettled(runs);
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+  }
+
+  async #submit(task: StripeTask, signal?: AbortSignal): Promise<unknown> {
+    if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#inFlight++;
+    try {
+      signal?.throwIfAborted();
+      return await this.#pool.run(task as unknown as { kind: string }, signal);
+    } finally {
+      this.#inFlight--;
+      this.#waiting.shift()?.();
+    }
+  }
+}
+
+function positiveInt(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer ≥ ${min}`);
+  return v;
+}
+
+function requireShared(list: readonly (Uint8Array | null | undefined)[], name = 'shards'): void {
+  list.forEach((s, i) => {
+    if (s && !isShared(s)) throw new TypeError(`${name}[${i}] must be a view of a SharedArrayBuffer (allocate with allocShared)`);
+  });
+}
+
+function copyShared(src: Uint8Array): Uint8Array {
+  const out = allocShared(src.length);
+  out.set(src);
+  return out;
+}
