@@ -1,0 +1,239 @@
+// The shard format: what every shard file holds, how an object's bytes map onto stripes and chunks, and the
+// keys that authenticate shards. Documented byte by byte in the README ("Shard format").
+//
+//   shard    = shard header ‖ stripe_0 ‖ … ‖ stripe_{s-1} ‖ trailer
+//   stripe_t = chunk (C bytes, or C' for a short last stripe) ‖ chunk tag (16)
+//
+// The object's sealed payload (segments of the sealed-object format, each ciphertext ‖ GCM tag) is cut into
+// stripes of k chunks; parity chunks come from Reed-Solomon over them. Full stripes have chunks of C = S + 16
+// bytes, so data chunk j of stripe t is exactly sealed segment t·k + j. The remainder R < k·C (if any) is a short
+// last stripe of k chunks of C' = ⌈R / k⌉ bytes, zero-padded: small objects cost (k+m)/k of their size, not k+m
+// whole segments.
+//
+// Keys (HKDF-SHA256, RFC 5869, from the DEK, the sealed header's salt and core; no context, so repair and rewrap
+// work without it — the context is bound by the payload key and the key commitment of the sealed format):
+//   meta key  = HKDF-Expand(PRK, "hce/shards/v1 meta key"  ‖ core, 32)  HMAC-SHA256 over geometry and trailer
+//   chunk key = HKDF-Expand(PRK, "hce/shards/v1 chunk key" ‖ core, 32)  GMAC of every chunk
+// The chunk tag is AES-256-GMAC (GCM with the chunk as AAD, no plaintext; NIST SP 800-38D §3) under the chunk
+// key with nonce u32be(shard index) ‖ u64be(stripe index): a chunk moved to another shard or stripe, from another
+// object (other DEK), or changed in any bit fails its tag.
+import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, parseHeader, TAG_BYTES, type Header } from '../aead/header.js';
+
+export const SHARD_MAGIC = Buffer.from('HCES', 'latin1');
+export const SHARD_FORMAT_VERSION = 1;
+export const TRAILER_MAGIC = Buffer.from('HCET', 'latin1');
+export const CHUNK_TAG_BYTES = 16;
+export const MAC_BYTES = 32;
+/** Fixed part of the shard header before the object id: magic, version, reserved, k, m, index, id length. */
+export const SHARD_FIXED_BYTES = 14;
+export const TRAILER_BYTES = 4 + 8 + MAC_BYTES;
+export const OFFSET_SHARD_INDEX = 10;
+/** Longest object id in bytes (UTF-8). */
+export const MAX_OBJECT_ID_BYTES = 1024;
+/** Enough to read any shard header in one go (fixed part, id, MAC, sealed header with a 255-byte wrapped DEK). */
+export const SHARD_HEADER_PROBE_BYTES = SHARD_FIXED_BYTES + MAX_OBJECT_ID_BYTES + MAC_BYTES + 82 + 255;
+
+const LABEL_META = Buffer.from('hce/shards/v1 meta key');
+const LABEL_CHUNK = Buffer.from('hce/shards/v1 chunk key');
+const LABEL_GEOMETRY = Buffer.from('hce/shards/v1 geometry');
+const LABEL_TRAILER = Buffer.from('hce/shards/v1 trailer');
+const ONE = Uint8Array.of(1);
+
+export interface ShardKeys {
+  metaKey: Buffer;
+  chunkKey: Buffer;
+}
+
+/** The HSM AAD of an object's DEK: its id, so a wrapped DEK only opens for the object it was made for. */
+export function objectAad(objectId: string): string[] {
+  return ['hce/object/v1', objectId];
+}
+
+export function deriveShardKeys(dek: Uint8Array, salt: Uint8Array, core: Uint8Array): ShardKeys {
+  if (core.length !== HEADER_CORE_BYTES) throw new RangeError('bad header core');
+  const prk = createHmac('sha256', salt).update(dek).digest(); // HKDF-Extract, RFC 5869 §2.2
+  try {
+    // HKDF-Expand with L = 32 = HashLen is one block: T(1) = HMAC(PRK, info ‖ 0x01).
+    const expand = (label: Buffer) => createHmac('sha256', prk).update(label).update(core).update(ONE).digest();
+    return { metaKey: expand(LABEL_META), chunkKey: expand(LABEL_CHUNK) };
+  } finally {
+    prk.fill(0);
+  }
+}
+
+/** Geometry of an object: everything follows from k, m, the segment size and the plaintext length. */
+export interface Geometry {
+  k: number;
+  m: number;
+  segmentBytes: number;
+  /** C: chunk bytes of a full stripe (one sealed segment). */
+  chunkBytes: number;
+  plaintextBytes: number;
+  segments: number;
+  /** Sealed payload bytes (plaintext + 16 per segment). */
+  payloadBytes: number;
+  fullStripes: number;
+  /** C' of the short last stripe, or 0 when there is none. */
+  lastChunkBytes: number;
+  stripes: number;
+  headerBytes: number;
+  shardBytes: number;
+}
+
+export function geometry(k: number, m: number, segmentBytes: number, plaintextBytes: number, headerBytes: number): Geometry {
+  const chunkBytes = segmentBytes + TAG_BYTES;
+  const segments = Math.max(1, Math.ceil(plaintextBytes / segmentBytes));
+  const payloadBytes = plaintextBytes + segments * TAG_BYTES;
+  const fullStripes = Math.floor(payloadBytes / (k * chunkBytes));
+  const rest = payloadBytes - fullStripes * k * chunkBytes;
+  const lastChunkBytes = rest > 0 ? Math.ceil(rest / k) : 0;
+  const stripes = fullStripes + (rest > 0 ? 1 : 0);
+  const shardBytes = headerBytes + fullStripes * (chunkBytes + CHUNK_TAG_BYTES) + (rest > 0 ? lastChunkBytes + CHUNK_TAG_BYTES : 0) + TRAILER_BYTES;
+  return { k, m, segmentBytes, chunkBytes, plaintextBytes, segments, payloadBytes, fullStripes, lastChunkBytes, stripes, headerBytes, shardBytes };
+}
+
+/** Chunk size of stripe t. */
+export function stripeChunkBytes(g: Geometry, stripe: number): number {
+  return stripe < g.fullStripes ? g.chunkBytes : g.lastChunkBytes;
+}
+
+/** Byte offset of stripe t's chunk inside a shard file. */
+export function stripeOffset(g: Geometry, stripe: number): number {
+  return g.headerBytes + stripe * (g.chunkBytes + CHUNK_TAG_BYTES);
+}
+
+/** Payload bytes (sealed segments) that stripe t carries in its data chunks. */
+export function stripePayloadBytes(g: Geometry, stripe: number): number {
+  return Math.min(g.payloadBytes - stripe * g.k * g.chunkBytes, g.k * stripeChunkBytes(g, stripe));
+}
+
+/** The fields of a shard header. */
+export interface ShardHeader {
+  k: number;
+  m: number;
+  index: number;
+  objectId: string;
+  mac: Uint8Array;
+  sealed: Header;
+  /** The sealed-object header bytes (what a rewrap replaces the wrapped DEK in). */
+  sealedBytes: Uint8Array;
+  /** Offset of the sealed header inside the shard header. */
+  sealedOffset: number;
+  /** Whole shard header length. */
+  length: number;
+}
+
+function geometryMacInput(k: number, m: number, objectIdBytes: Uint8Array, sealedFixed: Uint8Array): Buffer {
+  const fixed = Buffer.alloc(SHARD_FIXED_BYTES);
+  SHARD_MAGIC.copy(fixed, 0);
+  fixed[4] = SHARD_FORMAT_VERSION;
+  fixed.writeUInt16BE(k, 6);
+  fixed.writeUInt16BE(m, 8);
+  // The shard index (bytes 10..11) is left 0 here: the MAC is the same in every shard; the index is bound by the
+  // chunk tags' nonces instead.
+  fixed.writeUInt16BE(objectIdBytes.length, 12);
+  return Buffer.concat([LABEL_GEOMETRY, fixed, objectIdBytes, sealedFixed]);
+}
+
+/**
+ * HMAC-SHA256 under the meta key over k, m, the object id and the sealed header up to the wrapped DEK (core,
+ * commitment, wrapped length): everything but the shard index and the wrapped DEK, which a rewrap replaces.
+ */
+export function geometryMac(metaKey: Uint8Array, k: number, m: number, objectId: string, sealedHeader: Uint8Array): Buffer {
+  const sealedFixed = sealedHeader.subarray(0, HEADER_FIXED_BYTES);
+  return createHmac('sha256', metaKey).update(geometryMacInput(k, m, Buffer.from(objectId, 'utf8'), sealedFixed)).digest();
+}
+
+export function encodeShardHeader(k: number, m: number, index: number, objectId: string, mac: Uint8Array, sealedHeader: Uint8Array): Buffer {
+  const id = Buffer.from(objectId, 'utf8');
+  const out = Buffer.alloc(SHARD_FIXED_BYTES + id.length + MAC_BYTES + sealedHeader.length);
+  SHARD_MAGIC.copy(out, 0);
+  out[4] = SHARD_FORMAT_VERSION;
+  out.writeUInt16BE(k, 6);
+  out.writeUInt16BE(m, 8);
+  out.writeUInt16BE(index, OFFSET_SHARD_INDEX);
+  out.writeUInt16BE(id.length, 12);
+  id.copy(out, SHARD_FIXED_BYTES);
+  out.set(mac, SHARD_FIXED_BYTES + id.length);
+  out.set(sealedHeader, SHARD_FIXED_BYTES + id.length + MAC_BYTES);
+  return out;
+}
+
+/** A shard header with its index field set to `index` (headers of one object differ only there). */
+export function withShardIndex(header: Uint8Array, index: number): Buffer {
+  const out = Buffer.from(header);
+  out.writeUInt16BE(index, OFFSET_SHARD_INDEX);
+  return out;
+}
+
+/** Parses the start of a shard; undefined when it is not a well-formed shard header (a bad shard, not an error). */
+export function parseShardHeader(bytes: Uint8Array): ShardHeader | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < SHARD_FIXED_BYTES || !b.subarray(0, 4).equals(SHARD_MAGIC) || b[4] !== SHARD_FORMAT_VERSION || b[5] !== 0) return undefined;
+  const k = b.readUInt16BE(6);
+  const m = b.readUInt16BE(8);
+  const index = b.readUInt16BE(OFFSET_SHARD_INDEX);
+  const idBytes = b.readUInt16BE(12);
+  if (k < 1 || k + m > 256 || index >= k + m || idBytes < 1 || idBytes > MAX_OBJECT_ID_BYTES) return undefined;
+  const sealedOffset = SHARD_FIXED_BYTES + idBytes + MAC_BYTES;
+  const sealedLength = headerLength(b.subarray(sealedOffset));
+  if (sealedLength === undefined || b.length < sealedOffset + sealedLength) return undefined;
+  let sealed: Header;
+  try {
+    sealed = parseHeader(b.subarray(sealedOffset, sealedOffset + sealedLength));
+  } catch {
+    return undefined;
+  }
+  return {
+    k,
+    m,
+    index,
+    objectId: b.toString('utf8', SHARD_FIXED_BYTES, SHARD_FIXED_BYTES + idBytes),
+    mac: b.subarray(SHARD_FIXED_BYTES + idBytes, sealedOffset),
+    sealed,
+    sealedBytes: b.subarray(sealedOffset, sealedOffset + sealedLength),
+    sealedOffset,
+    length: sealedOffset + sealedLength,
+  };
+}
+
+export function encodeTrailer(metaKey: Uint8Array, plaintextBytes: number): Buffer {
+  const out = Buffer.alloc(TRAILER_BYTES);
+  TRAILER_MAGIC.copy(out, 0);
+  out.writeBigUInt64BE(BigInt(plaintextBytes), 4);
+  createHmac('sha256', metaKey).update(LABEL_TRAILER).update(out.subarray(4, 12)).digest().copy(out, 12);
+  return out;
+}
+
+/** The plaintext length a trailer vouches for, or undefined when it is not authentic. */
+export function parseTrailer(metaKey: Uint8Array, trailer: Uint8Array): number | undefined {
+  const b = Buffer.from(trailer.buffer, trailer.byteOffset, trailer.byteLength);
+  if (b.length !== TRAILER_BYTES || !b.subarray(0, 4).equals(TRAILER_MAGIC)) return undefined;
+  const expected = createHmac('sha256', metaKey).update(LABEL_TRAILER).update(b.subarray(4, 12)).digest();
+  if (!timingSafeEqual(expected, b.subarray(12))) return undefined;
+  const length = b.readBigUInt64BE(4);
+  return length <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(length) : undefined;
+}
+
+/** GMAC nonce of a chunk: u32be(shard index) ‖ u64be(stripe index). */
+function chunkNonce(shardIndex: number, stripe: number): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeUInt32BE(shardIndex, 0);
+  nonce.writeBigUInt64BE(BigInt(stripe), 4);
+  return nonce;
+}
+
+/** Writes the chunk's GMAC tag into `tag` (16 bytes). */
+export function chunkTag(chunkKey: Uint8Array, shardIndex: number, stripe: number, chunk: Uint8Array, tag: Uint8Array): void {
+  const gmac = createCipheriv('aes-256-gcm', chunkKey, chunkNonce(shardIndex, stripe), { authTagLength: CHUNK_TAG_BYTES });
+  gmac.setAAD(chunk);
+  gmac.final();
+  tag.set(gmac.getAuthTag());
+}
+
+const scratchTag = new Uint8Array(CHUNK_TAG_BYTES);
+export function chunkTagMatches(chunkKey: Uint8Array, shardIndex: number, stripe: number, chunk: Uint8Array, tag: Uint8Array): boolean {
+  chunkTag(chunkKey, shardIndex, stripe, chunk, scratchTag);
+  return timingSafeEqual(scratchTag, tag);
+}
