@@ -1,2 +1,3 @@
 // Public entry point: re-exports only.
 export * from './errors.js';
+export * from './aead/index.js';
