@@ -24,7 +24,9 @@ export class WorkerPool {
       // Keep workers alive and spinning briefly: waking an idle core costs most of a 60-80 µs round trip.
       idleTimeout: 60_000,
       atomics: 'sync',
-      maxQueue: 'auto',
+      // Callers bound their own in-flight tasks (the AEAD paths keep 2 × threads per object); piscina's
+      // 'auto' limit (threads²) would reject when a few objects or streams run at once.
+      maxQueue: Infinity,
     });
   }
 
