@@ -1,23 +1,43 @@
-// CryptoEngine: wires the HSM session pool, root keys, the worker pool and the object/erasure layers together.
+// CryptoEngine: wires the HSM session pool, root keys, the worker pool, the sealed-object cipher, the erasure
+// codec and objects as shards together. Each part validates its own arguments; little logic lives here.
+import type { Readable } from 'node:stream';
+import {
+  ObjectCipher, type DecryptOptions, type DecryptRangeOptions, type DecryptStreamOptions, type EncryptOptions,
+  type EncryptStreamOptions, type RewrapHeaderOptions,
+} from './aead/index.js';
+import type { DecryptStream, EncryptStream } from './aead/streams.js';
+import { ErasureService } from './erasure/service.js';
 import { HsmError } from './errors.js';
 import { KeyService } from './hsm/key-service.js';
 import { findSlotById, findSlotByLabel, loadModule } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
+import {
+  ObjectService, type GetObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions, type RepairObjectOptions,
+  type RepairReport, type RewrapObjectOptions, type RewrapReport,
+} from './object/object-service.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
   readonly keys: KeyService;
+  /** Reed-Solomon erasure coding on the worker pool. */
+  readonly erasure: ErasureService;
   readonly #options: ResolvedEngineOptions;
   readonly #sessions: SessionPool;
-  #pool: WorkerPool | undefined;
+  readonly #pool: WorkerPool;
+  readonly #cipher: ObjectCipher;
+  readonly #objects: ObjectService;
   #closed = false;
 
   private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService) {
     this.#options = options;
     this.#sessions = sessions;
     this.keys = keys;
+    this.#pool = new WorkerPool(options.threads);
+    this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
+    this.erasure = new ErasureService(this.#pool);
+    this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
   }
 
   /** Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. */
@@ -40,22 +60,60 @@ export class CryptoEngine {
     return new CryptoEngine(resolved, sessions, keys);
   }
 
-  /** The worker pool, started on first use so a keys-only engine costs no threads. */
-  protected get pool(): WorkerPool {
-    if (this.#closed) throw new Error('the engine is closed');
-    this.#pool ??= new WorkerPool(this.#options.threads);
-    return this.#pool;
-  }
-
   get threads(): number {
     return this.#options.threads;
+  }
+
+  // ---- sealed objects (envelope encryption) -------------------------------------------------------------------
+
+  encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Buffer> {
+    return this.#cipher.encrypt(plaintext, options);
+  }
+
+  decrypt(sealed: Uint8Array, options?: DecryptOptions): Promise<Buffer> {
+    return this.#cipher.decrypt(sealed, options);
+  }
+
+  createEncryptStream(options: EncryptStreamOptions): EncryptStream {
+    return this.#cipher.createEncryptStream(options);
+  }
+
+  createDecryptStream(options?: DecryptStreamOptions): DecryptStream {
+    return this.#cipher.createDecryptStream(options);
+  }
+
+  decryptRange(sealed: Uint8Array, options: DecryptRangeOptions): Promise<Buffer> {
+    return this.#cipher.decryptRange(sealed, options);
+  }
+
+  rewrapHeader(sealed: Uint8Array, options?: RewrapHeaderOptions): Promise<Buffer> {
+    return this.#cipher.rewrapHeader(sealed, options);
+  }
+
+  // ---- objects as shards --------------------------------------------------------------------------------------
+
+  putObject(objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
+    return this.#objects.putObject(objectId, source, options);
+  }
+
+  getObject(objectId: string, options: GetObjectOptions): Readable {
+    return this.#objects.getObject(objectId, options);
+  }
+
+  repairObject(objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
+    return this.#objects.repairObject(objectId, options);
+  }
+
+  rewrapObject(objectId: string, options: RewrapObjectOptions): Promise<RewrapReport> {
+    return this.#objects.rewrapObject(objectId, options);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#objects.close();
     await this.keys.close();
-    await this.#pool?.close();
+    await this.#pool.close();
     this.#sessions.close();
   }
 

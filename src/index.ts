@@ -4,3 +4,9 @@ export { CryptoEngine } from './engine.js';
 export type { CryptoEngineOptions, Pkcs11Options } from './options.js';
 export type { KeyService, RootKeyInfo, ImportToken, ImportTokenOptions, ImportKeyOptions, AadOptions, Aad } from './hsm/key-service.js';
 export * from './erasure/index.js';
+export * from './aead/index.js';
+export { FsShardStore } from './object/fs-shard-store.js';
+export type { ShardStore, ShardWriter } from './object/shard-store.js';
+export type {
+  ObjectInfo, ObjectSource, PutObjectOptions, GetObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+} from './object/object-service.js';

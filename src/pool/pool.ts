@@ -7,42 +7,48 @@ import { Piscina } from 'piscina';
 /** A task for `worker.ts`: `kind` selects the handler registered by an area's `tasks.ts`. */
 export interface PoolTask {
   kind: string;
-  [field: string]: unknown;
 }
 
 export class WorkerPool {
   readonly threads: number;
-  readonly #piscina: Piscina;
+  #piscina: Piscina | undefined;
   #closed = false;
 
   constructor(threads: number) {
     this.threads = threads;
-    this.#piscina = new Piscina({
+  }
+
+  /** Threads start on the first task, so an engine used only for keys costs none. */
+  #start(): Piscina {
+    this.#piscina ??= new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
-      minThreads: threads,
-      maxThreads: threads,
+      minThreads: this.threads,
+      maxThreads: this.threads,
       // Keep workers alive and spinning briefly: waking an idle core costs most of a 60-80 µs round trip.
       idleTimeout: 60_000,
       atomics: 'sync',
-      maxQueue: 'auto',
+      // Callers bound their own in-flight tasks (the AEAD paths keep 2 × threads per object); piscina's
+      // 'auto' limit (threads²) would reject when a few objects or streams run at once.
+      maxQueue: Infinity,
     });
+    return this.#piscina;
   }
 
   /** Runs one task on a worker. The caller keeps every buffer referenced until the promise settles. */
   run<R>(task: PoolTask, signal?: AbortSignal): Promise<R> {
     if (this.#closed) return Promise.reject(new Error('worker pool is closed'));
-    return this.#piscina.run(task, signal ? { signal } : {}) as Promise<R>;
+    return this.#start().run(task, signal ? { signal } : {}) as Promise<R>;
   }
 
   /** Tasks queued or running. */
   get pending(): number {
-    return this.#piscina.queueSize + this.#piscina.threads.length;
+    return this.#piscina ? this.#piscina.queueSize + this.#piscina.threads.length : 0;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#piscina.destroy();
+    await this.#piscina?.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

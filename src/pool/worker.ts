@@ -2,9 +2,10 @@
 import type { PoolTask } from './pool.js';
 import { aeadTasks } from '../aead/tasks.js';
 import { erasureTasks } from '../erasure/tasks.js';
+import { objectTasks } from '../object/tasks.js';
 
 type Handler = (task: any) => unknown;
-const HANDLERS: Record<string, Handler> = { ...aeadTasks, ...erasureTasks };
+const HANDLERS: Record<string, Handler> = { ...aeadTasks, ...erasureTasks, ...objectTasks };
 
 export default function runTask(task: PoolTask): unknown {
   const handler = HANDLERS[task.kind];

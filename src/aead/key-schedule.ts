@@ -1,0 +1,69 @@
+// Per-object key schedule: from the DEK, the header core and the context to the payload key, the key
+// commitment and each segment's nonce.
+//
+//   PRK         = HKDF-Extract(salt = header.salt, IKM = DEK)                       RFC 5869 §2.2
+//   payload key = HKDF-Expand(PRK, "hce/aead/v1 payload key" ‖ core ‖ ctx, 32)      RFC 5869 §2.3
+//   commitment  = HKDF-Expand(PRK, "hce/aead/v1 key commitment" ‖ core ‖ ctx, 32)
+//   nonce(i)    = nonce prefix (7) ‖ u32be(i) ‖ (0x01 if i is the last segment else 0x00)
+//
+// `core` is header bytes [0, 49) (magic, version, suite, segment size, salt, nonce prefix) and `ctx` the
+// canonical context. Any change to them gives unrelated keys, so every segment tag authenticates the header
+// core and the context; the commitment (checked before any segment is opened) makes the payload decryptable
+// under one DEK only (AWS Encryption SDK committing suites). The labels differ at their 13th byte, and the
+// core has a fixed length, so the two infos can never be equal.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { COMMITMENT_BYTES, HEADER_CORE_BYTES, KEY_BYTES, NONCE_BYTES, NONCE_PREFIX_BYTES, SALT_BYTES } from './header.js';
+
+export const LABEL_PAYLOAD_KEY = new TextEncoder().encode('hce/aead/v1 payload key');
+export const LABEL_KEY_COMMITMENT = new TextEncoder().encode('hce/aead/v1 key commitment');
+const ONE = Uint8Array.of(1);
+
+export interface ObjectKeys {
+  /** AES-256 key of every segment of this object. Caller zeroes it. */
+  payloadKey: Buffer;
+  /** Stored in the header; compare with `commitmentMatches`. */
+  commitment: Buffer;
+}
+
+function expand(prk: Uint8Array, label: Uint8Array, core: Uint8Array, context: Uint8Array): Buffer {
+  // One HMAC block suffices: L = 32 = HashLen, so T(1) = HMAC(PRK, info ‖ 0x01).
+  return createHmac('sha256', prk).update(label).update(core).update(context).update(ONE).digest();
+}
+
+/** Derives the object's payload key and key commitment (see the module comment). `dek` is not modified. */
+export function deriveObjectKeys(dek: Uint8Array, salt: Uint8Array, core: Uint8Array, context: Uint8Array): ObjectKeys {
+  if (dek.length !== KEY_BYTES) throw new RangeError(`data key must be ${KEY_BYTES} bytes`);
+  if (salt.length !== SALT_BYTES || core.length !== HEADER_CORE_BYTES) throw new RangeError('bad salt or header core');
+  const prk = createHmac('sha256', salt).update(dek).digest();
+  try {
+    return {
+      payloadKey: expand(prk, LABEL_PAYLOAD_KEY, core, context),
+      commitment: expand(prk, LABEL_KEY_COMMITMENT, core, context),
+    };
+  } finally {
+    prk.fill(0);
+  }
+}
+
+/** Constant-time comparison of a derived commitment with the one stored in a header. */
+export function commitmentMatches(derived: Uint8Array, stored: Uint8Array): boolean {
+  return stored.length === COMMITMENT_BYTES && derived.length === COMMITMENT_BYTES && timingSafeEqual(derived, stored);
+}
+
+/** Nonce of segment `index`: prefix ‖ u32be(index) ‖ last flag (Tink AesGcmHkdfStreaming). Writes into `out`. */
+export function segmentNonce(
+  noncePrefix: Uint8Array,
+  index: number,
+  last: boolean,
+  out: Uint8Array = new Uint8Array(NONCE_BYTES),
+): Uint8Array {
+  if (noncePrefix.length !== NONCE_PREFIX_BYTES) throw new RangeError(`nonce prefix must be ${NONCE_PREFIX_BYTES} bytes`);
+  if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff) throw new RangeError('segment index out of range');
+  out.set(noncePrefix, 0);
+  out[7] = index >>> 24;
+  out[8] = (index >>> 16) & 0xff;
+  out[9] = (index >>> 8) & 0xff;
+  out[10] = index & 0xff;
+  out[11] = last ? 1 : 0;
+  return out;
+}

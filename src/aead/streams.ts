@@ -1,0 +1,250 @@
+// Encrypt and decrypt Transforms. Input is staged into a few reusable SharedArrayBuffer slabs of one batch
+// each; full batches go to the worker pool, at most `maxInFlight` at a time (the transform callback waits, so
+// backpressure reaches the writer), and results are pushed strictly in order. Memory is bounded by about
+// (2 × threads + 1) batches of input plus 2 × threads batches of output, whatever the object size.
+//
+// A batch is dispatched only once a byte after it has arrived, so the stream always knows which segment is the
+// last one (its nonce carries the last flag). The decryptor pushes a batch only after every tag in it verified;
+// a stream that ends early fails the final segment's check and ends with DecryptionError, never cleanly.
+import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
+import { DecryptionError } from '../errors.js';
+import { allocShared } from '../pool/shared-memory.js';
+import { headerLength, MAX_SEGMENTS, parseHeader, TAG_BYTES, HEADER_FIXED_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
+import { type CipherSettings, newObject, openObjectKey, POOL_MIN_BYTES, segmentsPerBatch } from './object-cipher.js';
+import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
+import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
+
+interface Pending {
+  settled: Promise<unknown>;
+  out: Uint8Array;
+  done: boolean;
+}
+
+/** Shared machinery: slab staging, in-order dispatch and push, key slot lifetime. */
+abstract class SegmentTransform extends Transform {
+  protected readonly settings: CipherSettings;
+  protected keySlot: Uint8Array | undefined;
+  protected noncePrefix: Uint8Array | undefined;
+  protected segmentBytes = 0;
+  /** Input bytes per full batch (plaintext for sealing, sealed segments for opening). */
+  protected batchInBytes = 0;
+  protected nextIndex = 0;
+  #slab: Uint8Array | undefined;
+  #fill = 0;
+  readonly #free: Uint8Array[] = [];
+  readonly #queue: Pending[] = [];
+
+  constructor(settings: CipherSettings, signal: AbortSignal | undefined) {
+    super();
+    this.settings = settings;
+    if (signal) addAbortSignal(signal, this);
+  }
+
+  protected abstract readonly kind: typeof TASK_SEAL | typeof TASK_OPEN;
+  /** Output bytes of a batch with `inBytes` input bytes and `count` segments. */
+  protected abstract outBytes(inBytes: number, count: number): number;
+  /** Segment count of a batch; throws if its shape is impossible. */
+  protected abstract batchCount(inBytes: number, last: boolean): number;
+
+  /** Stages body bytes; dispatches each full batch once a byte beyond it is known. */
+  protected async stage(chunk: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#slab !== undefined && this.#fill === this.batchInBytes) await this.dispatch(false);
+      this.#slab ??= this.#free.pop() ?? allocShared(this.batchInBytes);
+      const n = Math.min(chunk.length - at, this.batchInBytes - this.#fill);
+      this.#slab.set(chunk.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+    }
+  }
+
+  /** Sends the staged batch to a worker (or, for a small whole object, seals/opens it right here). */
+  protected async dispatch(last: boolean): Promise<void> {
+    const slab = this.#slab;
+    const fill = this.#fill;
+    this.#slab = undefined;
+    this.#fill = 0;
+    const src = slab ? slab.subarray(0, fill) : new Uint8Array(0);
+    const count = this.batchCount(fill, last);
+    if (this.nextIndex + count > MAX_SEGMENTS) throw new RangeError(`object exceeds ${MAX_SEGMENTS} segments`);
+    const out = allocShared(this.outBytes(fill, count)); // fresh: it goes downstream and is never reused
+    const firstIndex = this.nextIndex;
+    this.nextIndex += count;
+    const schedule = { noncePrefix: this.noncePrefix!, segmentBytes: this.segmentBytes };
+    if (last && firstIndex === 0 && fill < POOL_MIN_BYTES) {
+      if (slab) this.#free.push(slab);
+      if (this.kind === TASK_SEAL) sealSegments(this.keySlot!, schedule, 0, src, out, true);
+      else if (openSegments(this.keySlot!, schedule, 0, src, out, true) >= 0) throw new DecryptionError();
+      this.push(Buffer.from(out.buffer));
+      return;
+    }
+    const task: SegmentBatchTask = { kind: this.kind, key: this.keySlot!, ...schedule, firstIndex, src, dst: out, isLastBatch: last };
+    const pending: Pending = { settled: undefined as unknown as Promise<unknown>, out, done: false };
+    pending.settled = this.settings.pool.run<number | undefined>(task).then((result) => {
+      if (slab) this.#free.push(slab);
+      if (typeof result === 'number' && result >= 0) throw new DecryptionError();
+      pending.done = true;
+    });
+    pending.settled.catch(() => {}); // awaited in order by drain(); this only marks early failures handled
+    this.#queue.push(pending);
+    await this.drain(this.settings.maxInFlight - 1);
+  }
+
+  /** Pushes finished batches in order; waits until at most `keep` are still in flight. */
+  protected async drain(keep: number): Promise<void> {
+    while (this.#queue.length > 0 && (this.#queue.length > keep || this.#queue[0].done)) {
+      const head = this.#queue[0];
+      await head.settled;
+      this.#queue.shift();
+      this.push(Buffer.from(head.out.buffer));
+    }
+  }
+
+  /** Staged body bytes not yet dispatched. */
+  protected get staged(): number {
+    return this.#fill;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Workers may still read the key slot: zero it once everything in flight has settled.
+    const inFlight = this.#queue.splice(0).map((p) => p.settled);
+    Promise.allSettled(inFlight).then(() => {
+      this.keySlot?.fill(0);
+      for (const slab of this.#free) slab.fill(0);
+      callback(error);
+    });
+  }
+
+  protected finish(): void {
+    this.keySlot?.fill(0);
+    for (const slab of this.#free.splice(0)) slab.fill(0);
+  }
+}
+
+/** Plaintext in, sealed object out. Created by ObjectCipher.createEncryptStream. */
+export class EncryptStream extends SegmentTransform {
+  protected readonly kind = TASK_SEAL;
+  readonly #keyId: string;
+  readonly #context: Uint8Array;
+
+  constructor(settings: CipherSettings, keyId: string, context: Uint8Array, signal?: AbortSignal) {
+    super(settings, signal);
+    this.#keyId = keyId;
+    this.#context = context;
+  }
+
+  protected outBytes(inBytes: number, count: number): number {
+    return inBytes + count * TAG_BYTES;
+  }
+
+  protected batchCount(inBytes: number, last: boolean): number {
+    return batchSegmentCount(inBytes, this.segmentBytes, last);
+  }
+
+  async #start(): Promise<void> {
+    if (this.keySlot) return;
+    const object = await newObject(this.settings, this.#keyId, this.#context);
+    this.keySlot = allocShared(object.payloadKey.length);
+    this.keySlot.set(object.payloadKey);
+    object.payloadKey.fill(0);
+    this.noncePrefix = object.noncePrefix;
+    this.segmentBytes = this.settings.segmentBytes;
+    this.batchInBytes = segmentsPerBatch(this.settings, this.segmentBytes) * this.segmentBytes;
+    this.push(Buffer.from(object.header));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#start()
+      .then(() => this.stage(chunk))
+      .then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#start()
+      .then(() => this.dispatch(true))
+      .then(() => this.drain(0))
+      .then(() => {
+        this.finish();
+        callback();
+      }, callback);
+  }
+}
+
+/** Sealed object in, plaintext out. Created by ObjectCipher.createDecryptStream. */
+export class DecryptStream extends SegmentTransform {
+  protected readonly kind = TASK_OPEN;
+  readonly #context: Uint8Array;
+  #headerBytes: Uint8Array | undefined = new Uint8Array(0);
+
+  constructor(settings: CipherSettings, context: Uint8Array, signal?: AbortSignal) {
+    super(settings, signal);
+    this.#context = context;
+  }
+
+  protected outBytes(inBytes: number, count: number): number {
+    return inBytes - count * TAG_BYTES;
+  }
+
+  protected batchCount(inBytes: number, last: boolean): number {
+    const sealedSegment = this.segmentBytes + TAG_BYTES;
+    if (!last) return inBytes / sealedSegment; // stage() only dispatches full batches early
+    const count = Math.ceil(inBytes / sealedSegment);
+    const lastPlain = inBytes - (count - 1) * sealedSegment - TAG_BYTES;
+    // Structure of the final batch: 1..S bytes in the last segment (0 only for the empty object).
+    if (count === 0 || lastPlain < 0 || (lastPlain === 0 && (count > 1 || this.nextIndex > 0))) throw new DecryptionError();
+    return count;
+  }
+
+  /** Collects the header, then unwraps the DEK and checks the key commitment. Returns the body bytes of `chunk`. */
+  async #header(chunk: Uint8Array): Promise<Uint8Array> {
+    if (this.#headerBytes === undefined) return chunk;
+    const have = this.#headerBytes;
+    const take = Math.min(chunk.length, HEADER_FIXED_BYTES + MAX_WRAPPED_DEK_BYTES - have.length);
+    const joined = new Uint8Array(have.length + take);
+    joined.set(have);
+    joined.set(chunk.subarray(0, take), have.length);
+    const length = headerLength(joined);
+    if (length === undefined || joined.length < length) {
+      this.#headerBytes = joined;
+      return chunk.subarray(take);
+    }
+    this.#headerBytes = undefined;
+    const header = parseHeader(joined.subarray(0, length));
+    const key = await openObjectKey(this.settings, header, this.#context);
+    this.keySlot = allocShared(key.length);
+    this.keySlot.set(key);
+    key.fill(0);
+    this.noncePrefix = header.noncePrefix.slice();
+    this.segmentBytes = header.segmentBytes;
+    this.batchInBytes = segmentsPerBatch(this.settings, this.segmentBytes) * (this.segmentBytes + TAG_BYTES);
+    // Bytes of `joined` past the header, then the rest of `chunk`.
+    const extra = joined.subarray(length);
+    const rest = chunk.subarray(take);
+    if (extra.length === 0) return rest;
+    const body = new Uint8Array(extra.length + rest.length);
+    body.set(extra);
+    body.set(rest, extra.length);
+    return body;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#header(chunk)
+      .then((body) => (body.length > 0 ? this.stage(body) : undefined))
+      .then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#headerBytes !== undefined || this.staged === 0) {
+      // Ended inside the header, or with no segment at all after it.
+      callback(new DecryptionError());
+      return;
+    }
+    this.dispatch(true)
+      .then(() => this.drain(0))
+      .then(() => {
+        this.finish();
+        callback();
+      }, callback);
+  }
+}

@@ -1,0 +1,112 @@
+// In-memory test double of the HSM side (DataKeyProvider): root keys with versions, rotation and a disabled
+// state, DEKs wrapped with node:crypto AES-256-GCM and the caller's aad bound. Only the HSM is faked here; the
+// AEAD code under test is the real one. The HSM-backed provider is tested against a real SoftHSM token elsewhere.
+//
+// Wrapped DEK (67 + key id bytes): 0x01 ‖ u8 id length ‖ id ‖ u32be version ‖ iv (12) ‖ ciphertext (32) ‖ tag (16).
+// GCM AAD = everything before the iv ‖ caller aad.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { DataKeyProvider } from '../../dist/index.js';
+import { DecryptionError, KeyNotFoundError, KeyStateError } from '../../dist/index.js';
+
+interface RootKey {
+  versions: Buffer[];
+  enabled: boolean;
+}
+
+export class MemoryKeyProvider implements DataKeyProvider {
+  readonly #roots = new Map<string, RootKey>();
+  calls = { generateDataKey: 0, unwrap: 0, rewrap: 0 };
+
+  createKey(id: string): string {
+    if (this.#roots.has(id)) throw new KeyStateError('duplicate key id');
+    this.#roots.set(id, { versions: [randomBytes(32)], enabled: true });
+    return id;
+  }
+
+  rotate(id: string): number {
+    const root = this.#root(id);
+    root.versions.push(randomBytes(32));
+    return root.versions.length;
+  }
+
+  disable(id: string): void {
+    this.#root(id).enabled = false;
+  }
+
+  enable(id: string): void {
+    this.#root(id).enabled = true;
+  }
+
+  /** Version (1-based) a wrapped DEK was made under. */
+  versionOf(wrapped: Uint8Array): number {
+    return this.#parse(wrapped).version;
+  }
+
+  async generateDataKey(keyId: string, opts: { aad: Uint8Array }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
+    this.calls.generateDataKey++;
+    const plaintext = randomBytes(32);
+    return { plaintext, wrapped: this.#wrap(keyId, plaintext, opts.aad) };
+  }
+
+  async unwrap(wrapped: Uint8Array, opts: { aad: Uint8Array }): Promise<Uint8Array> {
+    this.calls.unwrap++;
+    return this.#unwrap(wrapped, opts.aad);
+  }
+
+  async rewrap(wrapped: Uint8Array, opts: { aad: Uint8Array }): Promise<Uint8Array> {
+    this.calls.rewrap++;
+    const dek = this.#unwrap(wrapped, opts.aad);
+    try {
+      return this.#wrap(this.#parse(wrapped).id, dek, opts.aad);
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  #root(id: string): RootKey {
+    const root = this.#roots.get(id);
+    if (!root) throw new KeyNotFoundError();
+    return root;
+  }
+
+  #wrap(id: string, dek: Uint8Array, aad: Uint8Array): Uint8Array {
+    const root = this.#root(id);
+    if (!root.enabled) throw new KeyStateError('root key is disabled');
+    const idBytes = Buffer.from(id, 'utf8');
+    const head = Buffer.alloc(6 + idBytes.length);
+    head[0] = 1;
+    head[1] = idBytes.length;
+    idBytes.copy(head, 2);
+    head.writeUInt32BE(root.versions.length, 2 + idBytes.length);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', root.versions[root.versions.length - 1], iv);
+    cipher.setAAD(Buffer.concat([head, aad]));
+    const ct = Buffer.concat([cipher.update(dek), cipher.final()]);
+    return Buffer.concat([head, iv, ct, cipher.getAuthTag()]);
+  }
+
+  #parse(wrapped: Uint8Array): { id: string; version: number; headLength: number } {
+    const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.length);
+    if (w.length < 2 || w[0] !== 1 || w.length !== 2 + w[1] + 4 + 12 + 32 + 16) throw new DecryptionError();
+    const id = w.subarray(2, 2 + w[1]).toString('utf8');
+    return { id, version: w.readUInt32BE(2 + w[1]), headLength: 6 + w[1] };
+  }
+
+  #unwrap(wrapped: Uint8Array, aad: Uint8Array): Uint8Array {
+    const { id, version, headLength } = this.#parse(wrapped);
+    const root = this.#root(id);
+    if (!root.enabled) throw new KeyStateError('root key is disabled');
+    const key = root.versions[version - 1];
+    if (!key) throw new DecryptionError();
+    const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.length);
+    const iv = w.subarray(headLength, headLength + 12);
+    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+    decipher.setAAD(Buffer.concat([w.subarray(0, headLength), aad]));
+    decipher.setAuthTag(w.subarray(headLength + 44));
+    try {
+      return Buffer.concat([decipher.update(w.subarray(headLength + 12, headLength + 44)), decipher.final()]);
+    } catch {
+      throw new DecryptionError();
+    }
+  }
+}
