@@ -1,0 +1,217 @@
+// Objects as shards on a real SoftHSM token and real folders: loss, corruption, ranges, repair, rewrap, abort.
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { engineOptions } from './helpers/token.js';
+import { collect, CountingStore, shardDirs } from './helpers/shards.js';
+import { CryptoEngine, DecryptionError, ErasureError, FsShardStore, KeyStateError, ObjectNotFoundError } from '../dist/index.js';
+
+const engine = await CryptoEngine.open(engineOptions());
+t.teardown(() => engine.close());
+const key = await engine.keys.create({ alias: 'objects' });
+const SEG = 1024; // small segments: many stripes in little data
+const context = { bucket: 'b', object: 'o' };
+
+const shardPath = (dirs: string[], id: string, i: number) => join(dirs[i % dirs.length]!, `${encodeURIComponent(id)}.${i}.shard`);
+
+t.test('every loss pattern of up to m shards for 4+2', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const data = randomBytes(4 * SEG * 3 + 777); // 3 full stripes and a short one
+  await engine.putObject('loss', data, { keyId: key.id, context, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
+  const files = dirs.map((_, i) => readFileSync(shardPath(dirs, 'loss', i)));
+  const patterns: number[][] = [[]];
+  for (let a = 0; a < 6; a++) {
+    patterns.push([a]);
+    for (let b = a + 1; b < 6; b++) patterns.push([a, b]);
+  }
+  for (const lost of patterns) {
+    for (const i of lost) rmSync(shardPath(dirs, 'loss', i));
+    t.ok((await collect(engine.getObject('loss', { store, context }))).equals(data), `lost ${JSON.stringify(lost)}`);
+    for (const i of lost) writeFileSync(shardPath(dirs, 'loss', i), files[i]!);
+  }
+  for (const i of [0, 2, 5]) rmSync(shardPath(dirs, 'loss', i));
+  await t.rejects(collect(engine.getObject('loss', { store, context })), ErasureError, 'm+1 lost');
+});
+
+t.test('any single corrupted byte in any shard is detected and routed around', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const data = randomBytes(4 * 64 + 100);
+  await engine.putObject('flip', data, { keyId: key.id, context, dataShards: 4, parityShards: 2, store, segmentBytes: 64 });
+  let checked = 0;
+  let wrong = 0;
+  for (let i = 0; i < 6; i++) {
+    const path = shardPath(dirs, 'flip', i);
+    const original = readFileSync(path);
+    for (let at = 0; at < original.length; at++) {
+      const bad = Buffer.from(original);
+      bad[at] ^= 0x80;
+      writeFileSync(path, bad);
+      const back = await collect(engine.getObject('flip', { store, context })).catch((e) => e);
+      if (!(Buffer.isBuffer(back) && back.equals(data))) wrong++;
+      checked++;
+    }
+    writeFileSync(path, original);
+  }
+  t.equal(wrong, 0, `${checked} single-byte corruptions, all read back correctly`);
+  // Two corrupted and one missing shard of 4+2: too many.
+  const p0 = shardPath(dirs, 'flip', 0);
+  const p1 = shardPath(dirs, 'flip', 1);
+  const b0 = readFileSync(p0);
+  const b1 = readFileSync(p1);
+  b0[b0.length - 100] ^= 1;
+  b1[b1.length - 100] ^= 1;
+  writeFileSync(p0, b0);
+  writeFileSync(p1, b1);
+  rmSync(shardPath(dirs, 'flip', 4));
+  const err = await collect(engine.getObject('flip', { store, context })).catch((e) => e);
+  t.type(err, ErasureError);
+  t.match(err.message, /corrupt: 0, 1/, 'the error names the bad shards');
+});
+
+t.test('range reads equal the slice and read only the stripes they need', async (t) => {
+  const { store: fsStore } = shardDirs(14);
+  const store = new CountingStore(fsStore);
+  const data = randomBytes(10 * SEG * 60 + 5000);
+  await engine.putObject('range', data, { keyId: key.id, context, dataShards: 10, parityShards: 4, store, segmentBytes: SEG });
+  const shardBytes = (await fsStore.size('range', 0))!;
+  let maxRead = 0;
+  for (let n = 0; n < 60; n++) {
+    const offset = Math.floor(Math.random() * data.length);
+    const length = Math.floor(Math.random() * Math.min(3 * SEG, data.length - offset));
+    store.bytesRead = 0;
+    const part = await collect(engine.getObject('range', { store, context, range: { offset, length } }));
+    t.ok(part.equals(data.subarray(offset, offset + length)), `range ${offset}+${length}`);
+    // Header probes (≤ 1408 bytes) and trailers of 14 shards, then only the segments' chunks (C + tag each);
+    // the short last stripe may need all of its 10 data chunks.
+    const segments = length === 0 ? 0 : Math.floor((offset + length - 1) / SEG) - Math.floor(offset / SEG) + 1;
+    const bound = 14 * 1408 + 14 * 44 + (segments + 10) * (SEG + 32);
+    if (store.bytesRead > bound) t.fail(`read ${store.bytesRead} bytes for ${length} (bound ${bound}; shard ${shardBytes})`);
+    maxRead = Math.max(maxRead, store.bytesRead);
+  }
+  t.ok(maxRead < (14 * shardBytes) / 10, `at most ${maxRead} of ${14 * shardBytes} stored bytes read per range`);
+  await t.rejects(collect(engine.getObject('range', { store, context, range: { offset: data.length - 5, length: 10 } })), RangeError);
+  t.throws(() => engine.getObject('range', { store, context, range: { offset: -1, length: 1 } }), RangeError);
+});
+
+t.test('repair restores byte-identical shards; rewrap changes only headers', async (t) => {
+  const { dirs, store } = shardDirs(14);
+  const data = randomBytes(10 * SEG * 5 + 123);
+  await engine.putObject('repair', data, { keyId: key.id, context, dataShards: 10, parityShards: 4, store, segmentBytes: SEG });
+  const originals = dirs.map((_, i) => readFileSync(shardPath(dirs, 'repair', i)));
+  rmSync(shardPath(dirs, 'repair', 2));
+  rmSync(shardPath(dirs, 'repair', 13));
+  const corrupt = Buffer.from(originals[7]!);
+  corrupt[corrupt.length >> 1] ^= 4;
+  writeFileSync(shardPath(dirs, 'repair', 7), corrupt);
+  const stale = await engine.putObject('other', randomBytes(100), { keyId: key.id, dataShards: 10, parityShards: 4, store, segmentBytes: SEG });
+  t.ok(stale);
+  writeFileSync(shardPath(dirs, 'repair', 9), readFileSync(shardPath(dirs, 'other', 9))); // a shard of another object under this name
+  const report = await engine.repairObject('repair', { store });
+  t.same(report.missing, [2, 13]);
+  t.same(report.corrupt, [7, 9]);
+  t.same(report.repaired, [2, 7, 9, 13]);
+  dirs.forEach((_, i) => t.ok(readFileSync(shardPath(dirs, 'repair', i)).equals(originals[i]!), `shard ${i} byte-identical`));
+  t.same((await engine.repairObject('repair', { store })).repaired, [], 'nothing left to repair');
+
+  await engine.keys.rotate(key.id);
+  const rewrap = await engine.rewrapObject('repair', { store });
+  t.equal(rewrap.rewrapped.length, 14);
+  t.equal(rewrap.keyVersion, (await engine.keys.get(key.id)).version);
+  for (let i = 0; i < 14; i++) {
+    const now = readFileSync(shardPath(dirs, 'repair', i));
+    t.equal(now.length, originals[i]!.length, 'same length');
+    const diff = [...now.keys()].filter((b) => now[b] !== originals[i]![b]);
+    t.ok(diff.length > 0 && Math.max(...diff) < 400, `shard ${i}: only header bytes changed (${diff.length})`);
+  }
+  t.ok((await collect(engine.getObject('repair', { store, context }))).equals(data), 'reads after rewrap');
+});
+
+t.test('context, missing object, disabled key, bad arguments', async (t) => {
+  const { store } = shardDirs(6);
+  const data = randomBytes(5000);
+  await engine.putObject('ctx', data, { keyId: key.id, context, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
+  await t.rejects(collect(engine.getObject('ctx', { store })), DecryptionError, 'missing context');
+  await t.rejects(collect(engine.getObject('ctx', { store, context: { ...context, extra: 'x' } })), DecryptionError, 'extra entry');
+  await t.rejects(collect(engine.getObject('ctx', { store, context: { bucket: 'b', object: 'O' } })), DecryptionError, 'changed entry');
+  await t.rejects(collect(engine.getObject('nothing-here', { store, context })), ObjectNotFoundError);
+  const k2 = await engine.keys.create({ alias: 'objects-disable' });
+  await engine.putObject('dis', data, { keyId: k2.id, dataShards: 4, parityShards: 2, store });
+  await engine.keys.disable(k2.id);
+  await t.rejects(collect(engine.getObject('dis', { store })), KeyStateError);
+  await t.rejects(engine.putObject('dis2', data, { keyId: k2.id, dataShards: 4, parityShards: 2, store }), KeyStateError);
+  await t.rejects(engine.rewrapObject('dis', { store }), KeyStateError);
+  await engine.keys.enable(k2.id);
+  await engine.keys.destroy(k2.id);
+  await t.rejects(collect(engine.getObject('dis', { store })), KeyStateError, 'crypto-shredded');
+
+  const opts = { keyId: key.id, dataShards: 4, parityShards: 2, store };
+  await t.rejects(engine.putObject('', data, opts), TypeError);
+  await t.rejects(engine.putObject('x', 'text' as any, opts), TypeError);
+  await t.rejects(engine.putObject('x', data, { ...opts, dataShards: 0 }), RangeError);
+  await t.rejects(engine.putObject('x', data, { ...opts, dataShards: 200, parityShards: 57 }), RangeError);
+  await t.rejects(engine.putObject('x', data, { ...opts, store: {} as any }), TypeError);
+  await t.rejects(engine.putObject('x', data, { ...opts, keyId: '' }), TypeError);
+  await t.rejects(engine.putObject('x', data, { ...opts, segmentBytes: 3 }), RangeError);
+  t.throws(() => engine.getObject('x', { store: null as any }), TypeError);
+  t.equal(data.length, 5000, 'caller buffer untouched');
+});
+
+t.test('a node folder that is missing or unwritable: lost on read, clean failure on write', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const data = randomBytes(20_000);
+  await engine.putObject('node', data, { keyId: key.id, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
+  rmSync(dirs[3]!, { recursive: true });
+  t.ok((await collect(engine.getObject('node', { store }))).equals(data), 'missing folder = lost shard');
+  const { dirs: dirs2, store: store2 } = shardDirs(6);
+  rmSync(dirs2[4]!, { recursive: true });
+  await t.rejects(engine.putObject('half', data, { keyId: key.id, dataShards: 4, parityShards: 2, store: store2 }));
+  for (const dir of dirs2.filter((_, i) => i !== 4)) t.same(readdirSync(dir), [], 'nothing published, no temp file left');
+  await t.rejects(collect(engine.getObject('half', { store: store2 })), ObjectNotFoundError);
+  if (process.getuid?.() !== 0) {
+    chmodSync(dirs2[1]!, 0o500);
+    await t.rejects(engine.putObject('ro', data, { keyId: key.id, dataShards: 4, parityShards: 2, store: store2 }));
+  }
+});
+
+t.test('abort mid-put leaves nothing that reads as complete', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const controller = new AbortController();
+  async function* slow() {
+    for (let i = 0; i < 50; i++) {
+      if (i === 5) controller.abort();
+      yield randomBytes(64 * 1024);
+    }
+  }
+  await t.rejects(engine.putObject('aborted', slow(), { keyId: key.id, dataShards: 4, parityShards: 2, store, signal: controller.signal }), { name: 'AbortError' });
+  for (const dir of dirs) t.same(readdirSync(dir), [], 'no shard and no temp file');
+  await t.rejects(collect(engine.getObject('aborted', { store })), ObjectNotFoundError);
+  const progress: number[] = [];
+  await engine.putObject('progress', randomBytes(3 << 20), { keyId: key.id, dataShards: 4, parityShards: 2, store, onProgress: (done) => progress.push(done) });
+  t.ok(progress.length > 1 && progress.at(-1) === 3 << 20, 'onProgress reaches the size');
+});
+
+t.test('a few hundred MiB through a stream with random chunk sizes', async (t) => {
+  const { store } = shardDirs(14);
+  const total = 200 * 1024 * 1024;
+  const hash = createHash('sha256');
+  async function* source() {
+    let sent = 0;
+    const block = randomBytes(1 << 20);
+    while (sent < total) {
+      const n = Math.min(total - sent, 1 + Math.floor(Math.random() * 3 * 65536));
+      const at = Math.floor(Math.random() * (block.length - n + 1));
+      const chunk = block.subarray(at, at + n);
+      hash.update(chunk);
+      sent += n;
+      yield chunk;
+    }
+  }
+  const info = await engine.putObject('stream', Readable.from(source()), { keyId: key.id, context, dataShards: 10, parityShards: 4, store });
+  t.equal(info.size, total);
+  const expected = hash.digest('hex');
+  const back = createHash('sha256');
+  for await (const part of engine.getObject('stream', { store, context })) back.update(part);
+  t.equal(back.digest('hex'), expected, 'SHA-256 matches');
+});
