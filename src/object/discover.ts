@@ -10,7 +10,7 @@ import {
   deriveShardKeys, geometry, geometryMac, objectAad, parseShardHeader, parseTrailer, SHARD_HEADER_PROBE_BYTES, TRAILER_BYTES,
   withShardIndex, type Geometry, type ShardHeader, type ShardKeys,
 } from './format.js';
-import type { ShardStore } from './shard-store.js';
+import type { ShardReader, ShardStore } from './shard-store.js';
 
 export interface Discovered {
   header: ShardHeader;
@@ -22,29 +22,37 @@ export interface Discovered {
   dek: Uint8Array;
   /** Shards that passed every check so far. */
   good: Set<number>;
+  /** Open readers of the shards found (close with closeReaders). */
+  readers: Map<number, ShardReader>;
   missing: Set<number>;
   corrupt: Set<number>;
 }
 
 interface Probe {
   index: number;
+  reader: ShardReader;
   size: number;
   header: ShardHeader | undefined;
   bytes: Uint8Array;
 }
 
 async function probe(store: ShardStore, objectId: string, index: number): Promise<Probe | undefined> {
+  let reader: ShardReader | null = null;
   try {
-    const size = await store.size(objectId, index);
-    if (size === null) return undefined;
-    const bytes = new Uint8Array(Math.min(size, SHARD_HEADER_PROBE_BYTES));
-    const read = await store.read(objectId, index, 0, bytes);
-    if (read === null) return undefined;
-    const view = bytes.subarray(0, read);
-    return { index, size, header: parseShardHeader(view), bytes: view };
+    reader = await store.openReader(objectId, index);
+    if (!reader) return undefined;
+    const bytes = new Uint8Array(Math.min(reader.size, SHARD_HEADER_PROBE_BYTES));
+    const view = bytes.subarray(0, await reader.read(0, bytes));
+    return { index, reader, size: reader.size, header: parseShardHeader(view), bytes: view };
   } catch {
+    await reader?.close().catch(() => {});
     return undefined; // an unreachable node is a lost shard
   }
+}
+
+export async function closeReaders(d: { readers: Map<number, ShardReader> }): Promise<void> {
+  await Promise.all([...d.readers.values()].map((r) => r.close().catch(() => {})));
+  d.readers.clear();
 }
 
 /** Probes shard indexes 0..nodes-1 first, then further blocks of `nodes` until the shard count is known. */
@@ -59,13 +67,21 @@ async function probeAll(store: ShardStore, objectId: string): Promise<Map<number
       probes.set(p.index, p);
       if (p.header && total === undefined) total = p.header.k + p.header.m;
     }
-    if (total === undefined && probes.size > 0 && from + store.nodes >= 256) break;
   }
   return probes;
 }
 
 export async function discover(keys: KeyService, store: ShardStore, objectId: string): Promise<Discovered> {
   const probes = await probeAll(store, objectId);
+  try {
+    return await decide(keys, objectId, probes);
+  } catch (err) {
+    await closeReaders({ readers: new Map([...probes].map(([i, p]) => [i, p.reader])) });
+    throw err;
+  }
+}
+
+async function decide(keys: KeyService, objectId: string, probes: Map<number, Probe>): Promise<Discovered> {
   if (probes.size === 0) throw new ObjectNotFoundError(`no shard of object "${objectId}" in the store`);
 
   const groups = new Map<string, Probe[]>();
@@ -96,14 +112,14 @@ export async function discover(keys: KeyService, store: ShardStore, objectId: st
       decryptionFailure = new DecryptionError();
       continue;
     }
-    return finish(store, objectId, header, group, probes, dek, shardKeys);
+    return finish(objectId, header, group, probes, dek, shardKeys);
   }
   if (decryptionFailure) throw decryptionFailure;
   throw new ErasureError(`no shard of object "${objectId}" has a readable header (${probes.size} found)`);
 }
 
 async function finish(
-  store: ShardStore, objectId: string, header: ShardHeader, group: Probe[], probes: Map<number, Probe>, dek: Uint8Array, keys: ShardKeys,
+  objectId: string, header: ShardHeader, group: Probe[], probes: Map<number, Probe>, dek: Uint8Array, keys: ShardKeys,
 ): Promise<Discovered> {
   const total = header.k + header.m;
   const good = new Set<number>();
@@ -116,7 +132,7 @@ async function finish(
   const lengths = new Map<number, number>();
   await Promise.all(group.map(async (p) => {
     const trailer = new Uint8Array(TRAILER_BYTES);
-    const read = await store.read(objectId, p.index, p.size - TRAILER_BYTES, trailer).catch(() => null);
+    const read = await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null);
     const length = read === TRAILER_BYTES ? parseTrailer(keys.metaKey, trailer) : undefined;
     if (length === undefined) corrupt.add(p.index);
     else lengths.set(p.index, length);
@@ -133,7 +149,8 @@ async function finish(
     if (length !== plaintextBytes || p.size !== g.shardBytes) corrupt.add(index);
     else good.add(index);
   }
-  return { header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, good, missing, corrupt };
+  const readers = new Map([...probes].map(([i, p]) => [i, p.reader]));
+  return { header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, good, readers, missing, corrupt };
 }
 
 /** Throws ErasureError when fewer than k shards are still usable, naming the bad ones. */

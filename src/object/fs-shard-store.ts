@@ -1,9 +1,9 @@
 // ShardStore over local folders, one per node. Writes go to a temp file in the node's folder, are fsynced, then
 // renamed into place and the folder fsynced, so a crash never leaves a shard that looks complete.
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ShardStore, ShardWriter } from './shard-store.js';
+import type { ShardReader, ShardStore, ShardWriter } from './shard-store.js';
 
 const MAX_PLAIN_NAME_CHARS = 180;
 const TEMP_PREFIX = '.tmp-';
@@ -48,7 +48,7 @@ export class FsShardStore implements ShardStore {
     return new FsShardWriter(handle, temp, final, dir);
   }
 
-  async read(objectId: string, shardIndex: number, offset: number, target: Uint8Array): Promise<number | null> {
+  async openReader(objectId: string, shardIndex: number): Promise<ShardReader | null> {
     let handle: FileHandle;
     try {
       handle = await open(this.path(objectId, shardIndex), 'r');
@@ -56,24 +56,9 @@ export class FsShardStore implements ShardStore {
       return null; // missing file, missing or unreadable folder: a lost shard
     }
     try {
-      let done = 0;
-      while (done < target.length) {
-        const { bytesRead } = await handle.read(target, done, target.length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done;
+      return new FsShardReader(handle, (await handle.stat()).size);
     } catch {
-      return null;
-    } finally {
       await handle.close().catch(() => {});
-    }
-  }
-
-  async size(objectId: string, shardIndex: number): Promise<number | null> {
-    try {
-      return (await stat(this.path(objectId, shardIndex))).size;
-    } catch {
       return null;
     }
   }
@@ -90,6 +75,30 @@ export class FsShardStore implements ShardStore {
 
   async remove(objectId: string, shardIndex: number): Promise<void> {
     await rm(this.path(objectId, shardIndex), { force: true });
+  }
+}
+
+class FsShardReader implements ShardReader {
+  readonly size: number;
+  readonly #handle: FileHandle;
+
+  constructor(handle: FileHandle, size: number) {
+    this.#handle = handle;
+    this.size = size;
+  }
+
+  async read(offset: number, target: Uint8Array): Promise<number> {
+    let done = 0;
+    while (done < target.length) {
+      const { bytesRead } = await this.#handle.read(target, done, target.length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close();
   }
 }
 

@@ -14,14 +14,14 @@ import { DecryptionError, ErasureError } from '../errors.js';
 import type { KeyService } from '../hsm/key-service.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { resolveShape } from '../erasure/validate.js';
-import { assertEnough, discover, type Discovered } from './discover.js';
+import { assertEnough, closeReaders, discover, type Discovered } from './discover.js';
 import {
-  CHUNK_TAG_BYTES, deriveShardKeys, encodeShardHeader, encodeTrailer, geometryMac, MAX_OBJECT_ID_BYTES, objectAad,
+  CHUNK_TAG_BYTES, deriveShardKeys, encodeShardHeader, encodeTrailer, geometry, geometryMac, MAX_OBJECT_ID_BYTES, objectAad,
   stripeChunkBytes, stripeOffset, withShardIndex, type Geometry,
 } from './format.js';
 import type { ShardStore, ShardWriter } from './shard-store.js';
 import { SharedBuffers } from './shared-buffers.js';
-import { TASK_OPEN_STRIPE, TASK_SEAL_STRIPE, type OpenStripeResult, type OpenStripeTask, type SealStripeTask } from './tasks.js';
+import { stripeBufferBytes, TASK_OPEN_STRIPE, TASK_SEAL_STRIPE, type OpenStripeResult, type OpenStripeTask, type SealStripeTask } from './tasks.js';
 
 export type ObjectSource = Uint8Array | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
 export type Progress = (done: number, total: number) => void;
@@ -109,7 +109,7 @@ function checkObjectId(objectId: unknown): string {
 
 function checkStore(store: unknown): ShardStore {
   const s = store as ShardStore;
-  if (!s || typeof s !== 'object' || typeof s.openWriter !== 'function' || typeof s.read !== 'function' || !Number.isInteger(s.nodes)) {
+  if (!s || typeof s !== 'object' || typeof s.openWriter !== 'function' || typeof s.openReader !== 'function' || !Number.isInteger(s.nodes)) {
     throw new TypeError('options.store must be a ShardStore');
   }
   return s;
@@ -206,8 +206,8 @@ export class ObjectService {
 
     const writers: ShardWriter[] = [];
     const stripePlainBytes = k * segmentBytes;
-    const slotBytes = (k + m) * (segmentBytes + TAG_BYTES);
-    const window = new OrderedWindow<{ chunks: Uint8Array; tags: Uint8Array; plain: Uint8Array; chunkBytes: number }>(this.#window);
+    const bufferBytes = stripeBufferBytes(k, m, segmentBytes);
+    const window = new OrderedWindow<{ buffer: Uint8Array; plain: Uint8Array; chunkBytes: number }>(this.#window);
     let plaintextBytes = 0;
     let stripe = 0;
     const total = options.size ?? (source instanceof Uint8Array ? source.length : NaN);
@@ -216,27 +216,22 @@ export class ObjectService {
       await Promise.all(writers.map((w, j) => w.write(withShardIndex(header, j))));
 
       const writeOut = async () => {
-        const done = await window.shift();
-        const { chunks, tags, chunkBytes } = done;
-        await Promise.all(writers.map(async (w, j) => {
-          await w.write(chunks.subarray(j * chunkBytes, (j + 1) * chunkBytes));
-          await w.write(tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES));
-        }));
-        this.#buffers.release(chunks);
-        this.#buffers.release(tags);
-        this.#buffers.release(done.plain);
+        const { buffer, plain, chunkBytes } = await window.shift();
+        const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
+        await Promise.all(writers.map((w, j) => w.write(buffer.subarray(j * slot, (j + 1) * slot))));
+        this.#buffers.release(buffer);
+        this.#buffers.release(plain);
       };
       const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
         signal?.throwIfAborted();
         while (window.full) await writeOut();
-        const chunks = this.#buffers.acquire(slotBytes);
-        const tags = this.#buffers.acquire((k + m) * CHUNK_TAG_BYTES);
+        const buffer = this.#buffers.acquire(bufferBytes);
         const task: SealStripeTask = {
-          kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, chunks, tags,
+          kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer,
           payloadKey, noncePrefix, chunkKey: shardKeys.chunkKey,
         };
         stripe++;
-        window.push(this.#deps.pool().run<{ chunkBytes: number }>(task).then(({ chunkBytes }) => ({ chunks, tags, plain, chunkBytes })));
+        window.push(this.#deps.pool().run<{ chunkBytes: number }>(task).then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
         plaintextBytes += plainBytes;
         options.onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
       };
@@ -283,7 +278,7 @@ export class ObjectService {
         parityShards: m,
         segmentBytes,
         stripes: stripe,
-        shardBytes: (await store.size(objectId, 0)) ?? 0,
+        shardBytes: geometry(k, m, segmentBytes, plaintextBytes, header.length).shardBytes,
         keyId: formatKeyId(headerInfo.subarray(4, 20)),
         keyVersion: headerInfo.readUInt32BE(20),
       };
@@ -311,7 +306,7 @@ export class ObjectService {
       if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('options.range.offset must be a non-negative integer');
       if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('options.range.length must be a non-negative integer');
     }
-    return Readable.from(this.#read(objectId, store, context, options), { objectMode: false, highWaterMark: 1 });
+    return Readable.from(this.#read(objectId, store, context, options), { objectMode: false });
   }
 
   async *#read(objectId: string, store: ShardStore, context: Uint8Array, options: GetObjectOptions): AsyncGenerator<Buffer> {
@@ -339,22 +334,27 @@ export class ObjectService {
       const last = Math.floor((offset + length - 1) / S);
       const window = new OrderedWindow<{ out: Uint8Array; segLo: number; plainBytes: number }>(this.#window);
       let emitted = 0;
+      const key = payloadKey;
       const emit = async function* (this: ObjectService) {
         const { out, segLo, plainBytes } = await window.shift();
-        const start = Math.max(offset - segLo * S, 0);
-        const end = Math.min(offset + length - segLo * S, plainBytes);
-        const piece = Buffer.from(out.subarray(start, end)); // a copy: the shared buffer is reused
+        // Copies of at most one segment each: small enough for malloc to recycle (no page faults), and the
+        // shared buffer goes back to the pool at once.
+        const from = Math.max(offset - segLo * S, 0);
+        const to = Math.min(offset + length - segLo * S, plainBytes);
+        for (let at = from; at < to; at += S) {
+          const piece = Buffer.from(out.subarray(at, Math.min(at + S, to)));
+          emitted += piece.length;
+          yield piece;
+        }
         this.#buffers.release(out);
-        emitted += piece.length;
         options.onProgress?.(emitted, length);
-        yield piece;
       }.bind(this);
       for (let t = Math.floor(first / g.k); t <= Math.floor(last / g.k); t++) {
         signal?.throwIfAborted();
         if (window.full) yield* emit();
         const segLo = Math.max(first, t * g.k);
         const segHi = Math.min(last, t * g.k + g.k - 1);
-        window.push(this.#readStripe(objectId, store, d, payloadKey, t, segLo, segHi));
+        window.push(this.#readStripe(objectId, d, key, t, segLo, segHi));
       }
       while (window.size > 0) yield* emit();
     } finally {
@@ -362,49 +362,56 @@ export class ObjectService {
       d.dek.fill(0);
       d.keys.metaKey.fill(0);
       d.keys.chunkKey.fill(0);
+      await closeReaders(d);
     }
+  }
+
+  /** Reads into `buffer` the slots (chunk ‖ tag) of stripe t of the shards given; returns those read whole. */
+  async #readSlots(d: Discovered, t: number, shards: number[], buffer: Uint8Array): Promise<number[]> {
+    const g = d.geometry;
+    const slot = stripeChunkBytes(g, t) + CHUNK_TAG_BYTES;
+    const at = stripeOffset(g, t);
+    const read: number[] = [];
+    await Promise.all(shards.map(async (j) => {
+      const reader = d.readers.get(j);
+      const n = reader ? await reader.read(at, buffer.subarray(j * slot, (j + 1) * slot)).catch(() => -1) : -1;
+      if (n === slot) read.push(j);
+      else markBad(d, j, n === -1 ? 'missing' : 'corrupt');
+    }));
+    return read;
   }
 
   /** Reads, verifies, rebuilds if needed and decrypts segments segLo..segHi of stripe t. */
   async #readStripe(
-    objectId: string, store: ShardStore, d: Discovered, payloadKey: Uint8Array, t: number, segLo: number, segHi: number,
+    objectId: string, d: Discovered, payloadKey: Uint8Array, t: number, segLo: number, segHi: number,
   ): Promise<{ out: Uint8Array; segLo: number; plainBytes: number }> {
     const g = d.geometry;
     const S = g.segmentBytes;
-    const C = g.chunkBytes;
     const Cx = stripeChunkBytes(g, t);
     const segmentPlain = (i: number) => (i === g.segments - 1 ? g.plaintextBytes - i * S : S);
     let plainBytes = 0;
     for (let i = segLo; i <= segHi; i++) plainBytes += segmentPlain(i);
-    const payloadOffset = (segLo - t * g.k) * C;
-    const payloadBytes = plainBytes + (segHi - segLo + 1) * TAG_BYTES;
+    // Data chunks holding the wanted segments' sealed bytes (one per segment in a full stripe).
+    const payloadOffset = (segLo - t * g.k) * g.chunkBytes;
+    const payloadEnd = payloadOffset + plainBytes + (segHi - segLo + 1) * TAG_BYTES;
     const needed: number[] = [];
-    for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadOffset + payloadBytes - 1) / Cx); j++) needed.push(j);
+    for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
 
-    const chunks = this.#buffers.acquire((g.k + g.m) * C);
-    const tags = this.#buffers.acquire((g.k + g.m) * CHUNK_TAG_BYTES);
+    const buffer = this.#buffers.acquire(stripeBufferBytes(g.k, g.m, S));
     const out = this.#buffers.acquire(S * g.k);
     try {
       const read = new Set<number>();
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0; attempt <= g.k + g.m; attempt++) {
         // First just the chunks the segments live in; once one of them is lost or bad, k good shards to rebuild from.
         const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed);
         if (wanted.length < needed.length) assertEnough(objectId, d);
-        await Promise.all(wanted.filter((j) => !read.has(j)).map(async (j) => {
-          const slot = chunks.subarray(j * Cx, (j + 1) * Cx);
-          const tag = tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES);
-          const at = stripeOffset(g, t);
-          const ok = (await store.read(objectId, j, at, slot).catch(() => null)) === Cx &&
-            (await store.read(objectId, j, at + Cx, tag).catch(() => null)) === CHUNK_TAG_BYTES;
-          if (ok) read.add(j);
-          else markBad(d, j, 'missing');
-        }));
+        for (const j of await this.#readSlots(d, t, wanted.filter((j) => !read.has(j)), buffer)) read.add(j);
         const task: OpenStripeTask = {
-          kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, chunks, tags,
+          kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, short: t >= g.fullStripes, buffer,
           present: [...read].filter((j) => d.good.has(j)), rebuild: needed, tagRebuilt: false, chunkKey: d.keys.chunkKey,
           decrypt: {
-            payloadKey, noncePrefix: d.header.sealed.noncePrefix, segmentBytes: S, firstSegment: segLo,
-            payloadOffset, payloadBytes, includesLastSegment: segHi === g.segments - 1, out: out.subarray(0, plainBytes),
+            payloadKey, noncePrefix: d.header.sealed.noncePrefix, segmentBytes: S, firstSegment: segLo, lastSegment: segHi,
+            segments: g.segments, plaintextBytes: g.plaintextBytes, out: out.subarray(0, plainBytes),
           },
         };
         const result = await this.#deps.pool().run<OpenStripeResult>(task);
@@ -415,14 +422,13 @@ export class ObjectService {
         if (result.decryptFailed) throw new DecryptionError();
         if (result.ok) return { out, segLo, plainBytes };
         assertEnough(objectId, d);
-        if (attempt > g.k + g.m) throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
       }
+      throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
     } catch (err) {
       this.#buffers.release(out);
       throw err;
     } finally {
-      this.#buffers.release(chunks);
-      this.#buffers.release(tags);
+      this.#buffers.release(buffer);
     }
   }
 
@@ -444,7 +450,7 @@ export class ObjectService {
       // Scrub: every chunk of every candidate shard is checked against its tag.
       for (let t = 0; t < g.stripes; t++) {
         signal?.throwIfAborted();
-        await this.#repairStripe(objectId, store, d, t, [], undefined);
+        await this.#repairStripe(objectId, d, t, [], undefined);
         options.onProgress?.(t + 1, g.stripes * 2);
       }
       assertEnough(objectId, d);
@@ -459,7 +465,7 @@ export class ObjectService {
         await Promise.all(bad.map((j) => writers.get(j)!.write(withShardIndex(d.headerBytes, j))));
         for (let t = 0; t < g.stripes; t++) {
           signal?.throwIfAborted();
-          await this.#repairStripe(objectId, store, d, t, bad, writers);
+          await this.#repairStripe(objectId, d, t, bad, writers);
           options.onProgress?.(g.stripes + t + 1, g.stripes * 2);
         }
         const trailer = encodeTrailer(d.keys.metaKey, g.plaintextBytes);
@@ -477,29 +483,22 @@ export class ObjectService {
     } finally {
       d.keys.metaKey.fill(0);
       d.keys.chunkKey.fill(0);
+      await closeReaders(d);
     }
   }
 
   /** Verifies stripe t on every good shard; with `targets`, rebuilds those chunks and appends them to their writers. */
-  async #repairStripe(objectId: string, store: ShardStore, d: Discovered, t: number, targets: number[], writers: Map<number, ShardWriter> | undefined): Promise<void> {
+  async #repairStripe(objectId: string, d: Discovered, t: number, targets: number[], writers: Map<number, ShardWriter> | undefined): Promise<void> {
     const g = d.geometry;
     const Cx = stripeChunkBytes(g, t);
-    const chunks = this.#buffers.acquire((g.k + g.m) * g.chunkBytes);
-    const tags = this.#buffers.acquire((g.k + g.m) * CHUNK_TAG_BYTES);
+    const slot = Cx + CHUNK_TAG_BYTES;
+    const buffer = this.#buffers.acquire(stripeBufferBytes(g.k, g.m, g.segmentBytes));
     try {
       for (;;) {
         assertEnough(objectId, d);
-        const sources = [...d.good].filter((j) => !targets.includes(j));
-        const read: number[] = [];
-        await Promise.all(sources.map(async (j) => {
-          const at = stripeOffset(g, t);
-          const ok = (await store.read(objectId, j, at, chunks.subarray(j * Cx, (j + 1) * Cx)).catch(() => null)) === Cx &&
-            (await store.read(objectId, j, at + Cx, tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES)).catch(() => null)) === CHUNK_TAG_BYTES;
-          if (ok) read.push(j);
-          else markBad(d, j, 'missing');
-        }));
+        const read = await this.#readSlots(d, t, [...d.good].filter((j) => !targets.includes(j)), buffer);
         const task: OpenStripeTask = {
-          kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, chunks, tags,
+          kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, short: t >= g.fullStripes, buffer,
           present: read, rebuild: targets, tagRebuilt: true, chunkKey: d.keys.chunkKey,
         };
         const result = await this.#deps.pool().run<OpenStripeResult>(task);
@@ -509,17 +508,11 @@ export class ObjectService {
           throw new ErasureError(`object "${objectId}": shard ${result.bad.join(', ')} went bad during repair; run repair again`);
         }
         if (!result.ok) continue;
-        if (writers) {
-          for (const j of targets) {
-            await writers.get(j)!.write(chunks.subarray(j * Cx, (j + 1) * Cx));
-            await writers.get(j)!.write(tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES));
-          }
-        }
+        if (writers) for (const j of targets) await writers.get(j)!.write(buffer.subarray(j * slot, (j + 1) * slot));
         return;
       }
     } finally {
-      this.#buffers.release(chunks);
-      this.#buffers.release(tags);
+      this.#buffers.release(buffer);
     }
   }
 
@@ -532,6 +525,7 @@ export class ObjectService {
     checkCommon(options);
     options.signal?.throwIfAborted();
     const d = await discover(this.#deps.keys, store, objectId);
+    await closeReaders(d);
     d.dek.fill(0);
     d.keys.metaKey.fill(0);
     d.keys.chunkKey.fill(0);

@@ -1,6 +1,6 @@
 // Where shards live. A ShardStore is one "node" per shard index (index i on node i % nodes); services implement it
-// over their own nodes, FsShardStore over local folders. Every call may fail for a node that is down: readers
-// treat a thrown error or a missing shard alike, as a lost shard.
+// over their own nodes, FsShardStore over local folders. Readers treat a thrown error like a missing shard: a
+// node that is down is a lost shard.
 
 /** Appends one shard; nothing is visible under the shard's name until `commit()`. */
 export interface ShardWriter {
@@ -13,17 +13,20 @@ export interface ShardWriter {
   abort(): Promise<void>;
 }
 
+/** One shard opened for reading: random access for the length of an operation. */
+export interface ShardReader {
+  readonly size: number;
+  /** Reads up to target.length bytes at `offset` into `target`; returns the count (less at the end). */
+  read(offset: number, target: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface ShardStore {
   /** Number of nodes; shard i is stored on node i % nodes. */
   readonly nodes: number;
   openWriter(objectId: string, shardIndex: number): Promise<ShardWriter>;
-  /**
-   * Reads up to target.length bytes at `offset` into `target`; returns the count read (less at end of shard),
-   * or null when the shard does not exist (or its node is unreachable).
-   */
-  read(objectId: string, shardIndex: number, offset: number, target: Uint8Array): Promise<number | null>;
-  /** Size of the shard in bytes, or null when it does not exist. */
-  size(objectId: string, shardIndex: number): Promise<number | null>;
+  /** The shard, or null when it does not exist (or its node is unreachable). */
+  openReader(objectId: string, shardIndex: number): Promise<ShardReader | null>;
   /** Overwrites bytes in place (header rewrap: same length, a few hundred bytes), durably. */
   overwrite(objectId: string, shardIndex: number, offset: number, bytes: Uint8Array): Promise<void>;
   /** Removes a shard; a missing one is not an error. */

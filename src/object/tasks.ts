@@ -1,14 +1,24 @@
 // Worker tasks for objects as shards. One task per stripe does all of that stripe's bulk work, so its bytes
 // cross the thread boundary once each way: seal the segments, erasure code, tag every chunk (put); verify chunk
 // tags, rebuild what is missing or bad, decrypt the segments wanted (get), or re-tag rebuilt chunks (repair).
+//
+// A stripe buffer holds k+m slots of (chunk ‖ tag), exactly as they sit in the shard files, so each shard's part
+// of a stripe is one read or one write; a full stripe's data chunk j is sealed segment t·k + j in place. A short
+// last stripe is sealed into (or gathered from) a scratch area after the slots, since its segments straddle chunks.
 // Buffers are SharedArrayBuffer views owned by the main thread; keys arrive as copies and are zeroed here.
 import { ReedSolomon } from '../erasure/reed-solomon.js';
 import { TAG_BYTES } from '../aead/header.js';
-import { batchSegmentCount, openSegments, sealSegments } from '../aead/segment.js';
+import { batchSegmentCount, openSegment, openSegments, sealSegment, sealSegments } from '../aead/segment.js';
 import { CHUNK_TAG_BYTES, chunkTag, chunkTagMatches } from './format.js';
 
 export const TASK_SEAL_STRIPE = 'object.sealStripe';
 export const TASK_OPEN_STRIPE = 'object.openStripe';
+
+/** Bytes a stripe buffer needs: k+m slots of (C + tag), then a k·C scratch area for a short last stripe. */
+export function stripeBufferBytes(k: number, m: number, segmentBytes: number): number {
+  const chunk = segmentBytes + TAG_BYTES;
+  return (k + m) * (chunk + CHUNK_TAG_BYTES) + k * chunk;
+}
 
 export interface SealStripeTask {
   kind: typeof TASK_SEAL_STRIPE;
@@ -19,9 +29,8 @@ export interface SealStripeTask {
   isLast: boolean;
   plain: Uint8Array;
   plainBytes: number;
-  /** k+m chunk slots at a stride of the chunk size this stripe ends up with. */
-  chunks: Uint8Array;
-  tags: Uint8Array;
+  /** stripeBufferBytes(k, m, segmentBytes) bytes; slots at a stride of (chunk size + tag). */
+  buffer: Uint8Array;
   payloadKey: Uint8Array;
   noncePrefix: Uint8Array;
   chunkKey: Uint8Array;
@@ -32,10 +41,12 @@ export interface OpenStripeTask {
   k: number;
   m: number;
   stripe: number;
+  /** This stripe's chunk size (C, or C' for a short last stripe). */
   chunkBytes: number;
-  chunks: Uint8Array;
-  tags: Uint8Array;
-  /** Shards whose chunk and tag were read into their slots. */
+  /** True for a short last stripe (segments straddle chunks). */
+  short: boolean;
+  buffer: Uint8Array;
+  /** Shards whose slot was read. */
   present: number[];
   /** Shards to rebuild into their slots (repair), or data chunks the decryption needs (get). */
   rebuild: number[];
@@ -46,11 +57,11 @@ export interface OpenStripeTask {
     payloadKey: Uint8Array;
     noncePrefix: Uint8Array;
     segmentBytes: number;
+    /** Segments wanted, and the object's segment count and length (to size and flag the last one). */
     firstSegment: number;
-    /** Sealed bytes of the wanted segments inside this stripe's data chunks. */
-    payloadOffset: number;
-    payloadBytes: number;
-    includesLastSegment: boolean;
+    lastSegment: number;
+    segments: number;
+    plaintextBytes: number;
     out: Uint8Array;
   };
 }
@@ -72,24 +83,34 @@ function codec(k: number, m: number): ReedSolomon {
   return rs;
 }
 
-function slots(chunks: Uint8Array, count: number, chunkBytes: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, j) => chunks.subarray(j * chunkBytes, (j + 1) * chunkBytes));
-}
+const chunkOf = (buffer: Uint8Array, j: number, chunkBytes: number) => buffer.subarray(j * (chunkBytes + CHUNK_TAG_BYTES), j * (chunkBytes + CHUNK_TAG_BYTES) + chunkBytes);
+const tagOf = (buffer: Uint8Array, j: number, chunkBytes: number) => buffer.subarray((j + 1) * (chunkBytes + CHUNK_TAG_BYTES) - CHUNK_TAG_BYTES, (j + 1) * (chunkBytes + CHUNK_TAG_BYTES));
+const scratchOf = (buffer: Uint8Array, k: number, m: number, chunkBytes: number) => buffer.subarray((k + m) * (chunkBytes + CHUNK_TAG_BYTES));
 
 /** Seals one stripe's segments into its data chunks, computes parity, tags every chunk. Returns the chunk size. */
 export function sealStripe(task: SealStripeTask): { chunkBytes: number } {
-  const { k, m, segmentBytes, stripe, isLast, plain, plainBytes, chunks, tags } = task;
+  const { k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer } = task;
   try {
     const count = batchSegmentCount(plainBytes, segmentBytes, isLast);
     const payloadBytes = plainBytes + count * TAG_BYTES;
     const fullChunk = segmentBytes + TAG_BYTES;
-    const chunkBytes = payloadBytes === k * fullChunk ? fullChunk : Math.ceil(payloadBytes / k);
-    if (!isLast && chunkBytes !== fullChunk) throw new RangeError('a stripe that is not the last must hold k whole segments');
-    sealSegments(task.payloadKey, { noncePrefix: task.noncePrefix, segmentBytes }, stripe * k, plain.subarray(0, plainBytes), chunks.subarray(0, payloadBytes), isLast);
-    chunks.fill(0, payloadBytes, k * chunkBytes);
-    const shards = slots(chunks, k + m, chunkBytes);
-    codec(k, m).encode(shards);
-    shards.forEach((chunk, j) => chunkTag(task.chunkKey, j, stripe, chunk, tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES)));
+    const full = payloadBytes === k * fullChunk;
+    if (!isLast && !full) throw new RangeError('a stripe that is not the last must hold k whole segments');
+    const chunkBytes = full ? fullChunk : Math.ceil(payloadBytes / k);
+    if (full) {
+      for (let j = 0; j < k; j++) {
+        const segment = plain.subarray(j * segmentBytes, (j + 1) * segmentBytes);
+        sealSegment(task.payloadKey, task.noncePrefix, stripe * k + j, isLast && j === k - 1, segment, chunkOf(buffer, j, chunkBytes));
+      }
+    } else {
+      const scratch = scratchOf(buffer, k, m, fullChunk).subarray(0, k * chunkBytes);
+      sealSegments(task.payloadKey, { noncePrefix: task.noncePrefix, segmentBytes }, stripe * k, plain.subarray(0, plainBytes), scratch.subarray(0, payloadBytes), true);
+      scratch.fill(0, payloadBytes);
+      for (let j = 0; j < k; j++) chunkOf(buffer, j, chunkBytes).set(scratch.subarray(j * chunkBytes, (j + 1) * chunkBytes));
+    }
+    const chunks = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
+    codec(k, m).encode(chunks);
+    chunks.forEach((chunk, j) => chunkTag(task.chunkKey, j, stripe, chunk, tagOf(buffer, j, chunkBytes)));
     return { chunkBytes };
   } finally {
     task.payloadKey.fill(0);
@@ -99,37 +120,56 @@ export function sealStripe(task: SealStripeTask): { chunkBytes: number } {
 
 /** Verifies the chunks read, rebuilds what is asked from the good ones, and decrypts the wanted segments. */
 export function openStripe(task: OpenStripeTask): OpenStripeResult {
-  const { k, m, stripe, chunkBytes, chunks, tags, present, rebuild } = task;
+  const { k, m, stripe, chunkBytes, buffer, present, rebuild } = task;
   try {
-    const shards: (Uint8Array | null)[] = slots(chunks, k + m, chunkBytes);
-    const tagOf = (j: number) => tags.subarray(j * CHUNK_TAG_BYTES, (j + 1) * CHUNK_TAG_BYTES);
+    const chunks: (Uint8Array | null)[] = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
     const isPresent = new Set(present);
     const bad: number[] = [];
     for (let j = 0; j < k + m; j++) {
-      if (!isPresent.has(j)) shards[j] = null;
-      else if (!chunkTagMatches(task.chunkKey, j, stripe, shards[j]!, tagOf(j))) {
+      if (!isPresent.has(j)) chunks[j] = null;
+      else if (!chunkTagMatches(task.chunkKey, j, stripe, chunks[j]!, tagOf(buffer, j, chunkBytes))) {
         bad.push(j);
-        shards[j] = null;
+        chunks[j] = null;
       }
     }
-    const targets = rebuild.filter((j) => shards[j] === null);
+    const targets = rebuild.filter((j) => chunks[j] === null);
     if (targets.length > 0) {
-      if (k + m - shards.filter((s) => s === null).length < k) return { bad, ok: false, decryptFailed: false };
-      const outputs = targets.map((j) => chunks.subarray(j * chunkBytes, (j + 1) * chunkBytes));
-      codec(k, m).reconstructInto(shards, targets, outputs);
-      if (task.tagRebuilt) for (const j of targets) chunkTag(task.chunkKey, j, stripe, outputs[targets.indexOf(j)]!, tagOf(j));
+      if (chunks.filter((c) => c !== null).length < k) return { bad, ok: false, decryptFailed: false };
+      const outputs = targets.map((j) => chunkOf(buffer, j, chunkBytes));
+      codec(k, m).reconstructInto(chunks, targets, outputs);
+      if (task.tagRebuilt) targets.forEach((j, i) => chunkTag(task.chunkKey, j, stripe, outputs[i]!, tagOf(buffer, j, chunkBytes)));
     }
     const d = task.decrypt;
-    if (d) {
-      const sealed = chunks.subarray(d.payloadOffset, d.payloadOffset + d.payloadBytes);
-      const failed = openSegments(d.payloadKey, { noncePrefix: d.noncePrefix, segmentBytes: d.segmentBytes }, d.firstSegment, sealed, d.out, d.includesLastSegment);
-      if (failed !== -1) return { bad, ok: true, decryptFailed: true };
-    }
+    if (d && !decryptSegments(task, d)) return { bad, ok: true, decryptFailed: true };
     return { bad, ok: true, decryptFailed: false };
   } finally {
     task.chunkKey.fill(0);
     task.decrypt?.payloadKey.fill(0);
   }
+}
+
+function decryptSegments(task: OpenStripeTask, d: NonNullable<OpenStripeTask['decrypt']>): boolean {
+  const { k, m, stripe, chunkBytes, buffer } = task;
+  const S = d.segmentBytes;
+  const plainOf = (i: number) => (i === d.segments - 1 ? d.plaintextBytes - i * S : S);
+  if (!task.short) {
+    let at = 0;
+    for (let i = d.firstSegment; i <= d.lastSegment; i++) {
+      const length = plainOf(i);
+      const sealed = chunkOf(buffer, i - stripe * k, chunkBytes).subarray(0, length + TAG_BYTES);
+      if (!openSegment(d.payloadKey, d.noncePrefix, i, i === d.segments - 1, sealed, d.out.subarray(at, at + length))) return false;
+      at += length;
+    }
+    return true;
+  }
+  // Short last stripe: gather its data chunks back into the contiguous sealed payload, then open the range.
+  const scratch = scratchOf(buffer, k, m, S + TAG_BYTES).subarray(0, k * chunkBytes);
+  for (let j = 0; j < k; j++) scratch.set(chunkOf(buffer, j, chunkBytes), j * chunkBytes);
+  const from = (d.firstSegment - stripe * k) * (S + TAG_BYTES);
+  let sealedBytes = 0;
+  for (let i = d.firstSegment; i <= d.lastSegment; i++) sealedBytes += plainOf(i) + TAG_BYTES;
+  const failed = openSegments(d.payloadKey, { noncePrefix: d.noncePrefix, segmentBytes: S }, d.firstSegment, scratch.subarray(from, from + sealedBytes), d.out, d.lastSegment === d.segments - 1);
+  return failed === -1;
 }
 
 export const objectTasks: Record<string, (task: any) => unknown> = {

@@ -28,14 +28,19 @@ export class CountingStore {
   openWriter(id: string, i: number) {
     return this.inner.openWriter(id, i);
   }
-  async read(id: string, i: number, offset: number, target: Uint8Array) {
-    const n = await this.inner.read(id, i, offset, target);
-    this.reads++;
-    this.bytesRead += n ?? 0;
-    return n;
-  }
-  size(id: string, i: number) {
-    return this.inner.size(id, i);
+  async openReader(id: string, i: number) {
+    const reader = await this.inner.openReader(id, i);
+    if (!reader) return null;
+    return {
+      size: reader.size,
+      read: async (offset: number, target: Uint8Array) => {
+        const n = await reader.read(offset, target);
+        this.reads++;
+        this.bytesRead += n;
+        return n;
+      },
+      close: () => reader.close(),
+    };
   }
   overwrite(id: string, i: number, offset: number, bytes: Uint8Array) {
     return this.inner.overwrite(id, i, offset, bytes);
