@@ -7,7 +7,6 @@ import { DecryptionError } from '../errors.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { allocShared } from '../pool/shared-memory.js';
 import { SlabPool } from '../pool/slab-pool.js';
-import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { runBatches } from './batch-runner.js';
 import { canonicalContext, type EncryptionContext } from './context.js';
 import type { DataKeyProvider } from './data-key-provider.js';
@@ -38,7 +37,7 @@ import { TASK_OPEN, TASK_SEAL } from './tasks.js';
 /** Objects (or ranges) smaller than this run on the calling thread: a worker round trip costs 60–80 µs. */
 export const POOL_MIN_BYTES = 1024 * 1024;
 /** Plaintext bytes per worker task (rounded to whole segments). */
-export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 2 * 1024 * 1024;
 
 export interface ObjectCipherOptions {
   /** Generates, unwraps and rewraps data keys (the HSM side). */
@@ -47,7 +46,7 @@ export interface ObjectCipherOptions {
   pool: WorkerPool;
   /** Plaintext bytes per segment, MIN_SEGMENT_BYTES..MAX_SEGMENT_BYTES; default DEFAULT_SEGMENT_BYTES (256 KiB). */
   segmentBytes?: number;
-  /** Plaintext bytes per worker task; default DEFAULT_BATCH_BYTES (4 MiB), at least one segment. */
+  /** Plaintext bytes per worker task; default DEFAULT_BATCH_BYTES (2 MiB), at least one segment. */
   batchBytes?: number;
 }
 
@@ -202,7 +201,6 @@ export class ObjectCipher {
 
   constructor(options: ObjectCipherOptions) {
     this.#settings = resolveObjectCipherOptions(options);
-    tuneAllocatorOnce();
   }
 
   /** Plaintext bytes per segment of objects this cipher seals. */
