@@ -5,7 +5,7 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DecryptionError, ObjectCipher, OFFSET_WRAPPED_PLACEHOLDER } from './helpers/aead-exports.js';
+import { DecryptionError, headerLengthFor, ObjectCipher, OFFSET_WRAPPED_PLACEHOLDER } from './helpers/aead-exports.js';
 import { fixture } from './helpers/aead-fixture.js';
 
 const f = fixture(2);
@@ -25,7 +25,7 @@ async function fails(sealed: Uint8Array, context?: Record<string, string>): Prom
 
 /** Sealed segments of an object with segment size S: [header, seg0, seg1, ...]. */
 function split(sealed: Buffer): { header: Buffer; segments: Buffer[] } {
-  const headerLength = OFFSET_WRAPPED_PLACEHOLDER + sealed[OFFSET_WRAPPED_PLACEHOLDER - 1];
+  const headerLength = headerLengthFor(sealed[OFFSET_WRAPPED_PLACEHOLDER - 1]);
   const segments: Buffer[] = [];
   for (let at = headerLength; at < sealed.length; at += S + 16) segments.push(sealed.subarray(at, Math.min(at + S + 16, sealed.length)));
   return { header: sealed.subarray(0, headerLength), segments };

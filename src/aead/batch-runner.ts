@@ -1,15 +1,18 @@
 // Spreads consecutive segments of one object over the worker pool in batches, keeping at most `maxInFlight`
-// tasks queued so every worker always has the next batch ready, and staging caller memory into reusable
-// SharedArrayBuffer slabs (the caller's buffer is never handed to a worker: it could be detached or be in
-// non-shared memory). Used by the one-shot paths and decryptRange; streams have their own incremental variant.
+// tasks queued so every worker always has the next batch ready. Input is copied into reusable shared slabs
+// (the caller's buffer is never handed to a worker: it could be detached or live in non-shared memory; an input
+// that already is a SharedArrayBuffer is read in place), workers write into reusable output slabs, and the main
+// thread copies each finished batch to its place in `dst`. Used by the one-shot paths and decryptRange.
 import type { WorkerPool } from '../pool/pool.js';
-import { allocShared, isShared } from '../pool/shared-memory.js';
+import { isShared } from '../pool/shared-memory.js';
+import type { SlabPool } from '../pool/slab-pool.js';
 import { TAG_BYTES } from './header.js';
 import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
 export interface BatchJob {
   kind: typeof TASK_SEAL | typeof TASK_OPEN;
   pool: WorkerPool;
+  slabs: SlabPool;
   /** Payload key in shared memory; the caller zeroes it after `runBatches` settles. */
   keySlot: Uint8Array;
   noncePrefix: Uint8Array;
@@ -20,26 +23,27 @@ export interface BatchJob {
   endsObject: boolean;
   /** Input for exactly these segments (plaintext to seal, or sealed segments to open). */
   src: Uint8Array;
-  /** Output for exactly these segments, in shared memory. */
+  /** Output for exactly these segments (any memory: only this thread writes it). */
   dst: Uint8Array;
   segmentsPerBatch: number;
   maxInFlight: number;
   signal?: AbortSignal;
 }
 
-/** Runs the job; resolves true when every batch succeeded (for opens: every tag verified). */
+/**
+ * Runs the job; resolves true when every batch succeeded (for opens: every tag verified). On false, parts of
+ * `dst` may hold plaintext of batches that did verify: the caller zeroes it and releases nothing.
+ */
 export async function runBatches(job: BatchJob): Promise<boolean> {
-  const { kind, segmentBytes: S, segmentCount, segmentsPerBatch } = job;
+  const { kind, segmentBytes: S, segmentCount, segmentsPerBatch, slabs } = job;
   const sealing = kind === TASK_SEAL;
   const inStride = sealing ? S : S + TAG_BYTES; // input bytes per whole segment
   const outStride = sealing ? S + TAG_BYTES : S;
   const direct = isShared(job.src);
-  const slabBytes = Math.min(segmentsPerBatch * inStride, job.src.length);
-  const freeSlabs: Uint8Array[] = [];
   const inFlight: Array<Promise<unknown>> = [];
   let ok = true;
   try {
-    for (let first = 0; first < segmentCount; first += segmentsPerBatch) {
+    for (let first = 0; first < segmentCount && ok; first += segmentsPerBatch) {
       job.signal?.throwIfAborted();
       const count = Math.min(segmentsPerBatch, segmentCount - first);
       const last = first + count === segmentCount;
@@ -49,14 +53,18 @@ export async function runBatches(job: BatchJob): Promise<boolean> {
       const outTo = last ? job.dst.length : outFrom + count * outStride;
       while (inFlight.length >= job.maxInFlight) await inFlight.shift();
       let src: Uint8Array;
-      let slab: Uint8Array | undefined;
+      let inSlab: Uint8Array | undefined;
       if (direct) {
         src = job.src.subarray(inFrom, inTo);
       } else {
-        slab = freeSlabs.pop() ?? allocShared(slabBytes);
-        src = slab.subarray(0, inTo - inFrom);
+        // Same alignment modulo 8 as the source, so V8 copies words rather than bytes (~24 vs ~4 GB/s).
+        const shift = (job.src.byteOffset + inFrom) % 8;
+        inSlab = slabs.acquire(inTo - inFrom + shift);
+        src = inSlab.subarray(shift, shift + inTo - inFrom);
         src.set(job.src.subarray(inFrom, inTo));
       }
+      const outSlab = slabs.acquire(outTo - outFrom);
+      const out = outSlab.subarray(0, outTo - outFrom);
       const task: SegmentBatchTask = {
         kind,
         key: job.keySlot,
@@ -64,20 +72,27 @@ export async function runBatches(job: BatchJob): Promise<boolean> {
         segmentBytes: S,
         firstIndex: job.firstIndex + first,
         src,
-        dst: job.dst.subarray(outFrom, outTo),
+        dst: out,
         isLastBatch: last && job.endsObject,
       };
-      const settled = job.pool.run<number | undefined>(task, job.signal).then((result) => {
-        if (typeof result === 'number' && result >= 0) ok = false;
-        if (slab) freeSlabs.push(slab);
-      });
+      const settled = job.pool.run<number | undefined>(task, job.signal).then(
+        (result) => {
+          if (typeof result === 'number' && result >= 0) ok = false;
+          else job.dst.set(out, outFrom);
+          if (inSlab) slabs.release(inSlab);
+          slabs.release(outSlab);
+        },
+        (error: unknown) => {
+          // The task may still be running (abort): its slabs are dropped, not reused.
+          throw error;
+        },
+      );
       settled.catch(() => {}); // handled where it is awaited; keeps an early rejection from being "unhandled"
       inFlight.push(settled);
-      if (!ok) break;
     }
     while (inFlight.length > 0) await inFlight.shift();
   } finally {
-    // Nothing may still be reading the key slot or writing dst when the caller zeroes them.
+    // Nothing may still be reading the key slot when the caller zeroes it.
     await Promise.allSettled(inFlight);
   }
   return ok;

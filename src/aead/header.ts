@@ -31,6 +31,17 @@ export const OFFSET_WRAPPED = 82;
 export const HEADER_CORE_BYTES = OFFSET_COMMITMENT;
 /** Header bytes before the wrapped DEK. */
 export const HEADER_FIXED_BYTES = OFFSET_WRAPPED;
+/**
+ * The header is zero-padded after the wrapped DEK to a multiple of this, so the payload keeps the alignment of
+ * the buffer holding the object: bulk copies between shared and plain memory run ~6× faster when source and
+ * destination agree modulo 8 (V8 copies shared memory word by word only when they do).
+ */
+export const HEADER_ALIGN_BYTES = 8;
+
+/** Header length for a wrapped DEK of `wrappedBytes`: 82 + W, rounded up to a multiple of 8. */
+export function headerLengthFor(wrappedBytes: number): number {
+  return Math.ceil((HEADER_FIXED_BYTES + wrappedBytes) / HEADER_ALIGN_BYTES) * HEADER_ALIGN_BYTES;
+}
 
 export const MIN_SEGMENT_BYTES = 16;
 export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -52,7 +63,7 @@ export interface Header {
   wrappedDek: Uint8Array;
   /** The authenticated core, bytes [0, HEADER_CORE_BYTES) of the header. */
   core: Uint8Array;
-  /** Total header length: HEADER_FIXED_BYTES + wrappedDek.length. */
+  /** Total header length: HEADER_FIXED_BYTES + wrappedDek.length, padded to a multiple of 8. */
   length: number;
 }
 
@@ -68,12 +79,12 @@ export function encodeHeaderCore(segmentBytes: number, salt: Uint8Array, noncePr
   return core;
 }
 
-/** The full header: core ‖ commitment ‖ wrapped length ‖ wrapped DEK. */
+/** The full header: core ‖ commitment ‖ wrapped length ‖ wrapped DEK ‖ zero padding to a multiple of 8. */
 export function encodeHeader(core: Uint8Array, commitment: Uint8Array, wrappedDek: Uint8Array): Uint8Array {
   if (wrappedDek.length < 1 || wrappedDek.length > MAX_WRAPPED_DEK_BYTES) {
     throw new RangeError(`wrapped data key must be 1..${MAX_WRAPPED_DEK_BYTES} bytes, got ${wrappedDek.length}`);
   }
-  const out = new Uint8Array(HEADER_FIXED_BYTES + wrappedDek.length);
+  const out = new Uint8Array(headerLengthFor(wrappedDek.length)); // padding stays zero
   out.set(core, 0);
   out.set(commitment, OFFSET_COMMITMENT);
   out[OFFSET_WRAPPED_LENGTH] = wrappedDek.length;
@@ -94,7 +105,7 @@ export function headerLength(prefix: Uint8Array): number | undefined {
   if (prefix.length < HEADER_FIXED_BYTES) return undefined;
   const wrapped = prefix[OFFSET_WRAPPED_LENGTH];
   if (wrapped === 0) throw new DecryptionError();
-  return HEADER_FIXED_BYTES + wrapped;
+  return headerLengthFor(wrapped);
 }
 
 /** Parses the header at the start of `sealed` (views, no copies). DecryptionError if malformed or incomplete. */
@@ -103,6 +114,8 @@ export function parseHeader(sealed: Uint8Array): Header {
   if (length === undefined || sealed.length < length) throw new DecryptionError();
   const segmentBytes = new DataView(sealed.buffer, sealed.byteOffset, HEADER_FIXED_BYTES).getUint32(OFFSET_SEGMENT_BYTES);
   if (segmentBytes < MIN_SEGMENT_BYTES || segmentBytes > MAX_SEGMENT_BYTES) throw new DecryptionError();
+  const wrappedEnd = OFFSET_WRAPPED + sealed[OFFSET_WRAPPED_LENGTH];
+  for (let i = wrappedEnd; i < length; i++) if (sealed[i] !== 0) throw new DecryptionError(); // padding
   return {
     version: sealed[OFFSET_VERSION],
     suite: sealed[OFFSET_SUITE],
@@ -110,7 +123,7 @@ export function parseHeader(sealed: Uint8Array): Header {
     salt: sealed.subarray(OFFSET_SALT, OFFSET_SALT + SALT_BYTES),
     noncePrefix: sealed.subarray(OFFSET_NONCE_PREFIX, OFFSET_NONCE_PREFIX + NONCE_PREFIX_BYTES),
     commitment: sealed.subarray(OFFSET_COMMITMENT, OFFSET_COMMITMENT + COMMITMENT_BYTES),
-    wrappedDek: sealed.subarray(OFFSET_WRAPPED, length),
+    wrappedDek: sealed.subarray(OFFSET_WRAPPED, wrappedEnd),
     core: sealed.subarray(0, HEADER_CORE_BYTES),
     length,
   };

@@ -6,6 +6,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { DecryptionError } from '../errors.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { allocShared } from '../pool/shared-memory.js';
+import { SlabPool } from '../pool/slab-pool.js';
 import { runBatches } from './batch-runner.js';
 import { canonicalContext, type EncryptionContext } from './context.js';
 import type { DataKeyProvider } from './data-key-provider.js';
@@ -15,7 +16,9 @@ import {
   encodeHeader,
   encodeHeaderCore,
   type Header,
+  headerLengthFor,
   MAX_SEGMENT_BYTES,
+  MAX_WRAPPED_DEK_BYTES,
   MIN_SEGMENT_BYTES,
   NONCE_PREFIX_BYTES,
   OFFSET_WRAPPED,
@@ -34,7 +37,7 @@ import { TASK_OPEN, TASK_SEAL } from './tasks.js';
 /** Objects (or ranges) smaller than this run on the calling thread: a worker round trip costs 60–80 µs. */
 export const POOL_MIN_BYTES = 1024 * 1024;
 /** Plaintext bytes per worker task (rounded to whole segments). */
-export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 2 * 1024 * 1024;
 
 export interface ObjectCipherOptions {
   /** Generates, unwraps and rewraps data keys (the HSM side). */
@@ -43,7 +46,7 @@ export interface ObjectCipherOptions {
   pool: WorkerPool;
   /** Plaintext bytes per segment, MIN_SEGMENT_BYTES..MAX_SEGMENT_BYTES; default DEFAULT_SEGMENT_BYTES (256 KiB). */
   segmentBytes?: number;
-  /** Plaintext bytes per worker task; default DEFAULT_BATCH_BYTES (4 MiB), at least one segment. */
+  /** Plaintext bytes per worker task; default DEFAULT_BATCH_BYTES (2 MiB), at least one segment. */
   batchBytes?: number;
 }
 
@@ -92,6 +95,8 @@ export interface CipherSettings {
   /** Plaintext bytes per worker task. */
   batchBytes: number;
   maxInFlight: number;
+  /** Staging memory shared by this cipher's operations and streams. */
+  slabs: SlabPool;
 }
 
 /** Whole segments per worker task for segments of `segmentBytes`. */
@@ -119,12 +124,15 @@ export function resolveObjectCipherOptions(options: ObjectCipherOptions): Cipher
   }
   const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
   if (!isPositiveInteger(batchBytes)) throw new TypeError('options.batchBytes must be a positive integer');
+  const maxInFlight = 2 * pool.threads;
   return {
     keys,
     pool,
     segmentBytes,
     batchBytes,
-    maxInFlight: 2 * pool.threads,
+    maxInFlight,
+    // Enough for two operations' windows (input and output slab per task in flight, plus a filling one).
+    slabs: new SlabPool(2 * (2 * maxInFlight + 2) * (batchBytes + 64 * 1024)),
   };
 }
 
@@ -143,11 +151,6 @@ function checkSignal(signal: unknown): void {
 export function resolveKeyId(keyId: unknown): string {
   if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('options.keyId must be a non-empty string');
   return keyId;
-}
-
-/** A Buffer over the same memory (no copy). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 /** Everything a fresh object needs: its header and payload key (caller zeroes `payloadKey`). */
@@ -177,7 +180,7 @@ export async function newObject(settings: CipherSettings, keyId: string, context
  * constant time, before any segment is touched. Caller zeroes the result.
  */
 export async function openObjectKey(settings: CipherSettings, header: Header, context: Uint8Array): Promise<Uint8Array> {
-  const dek = await settings.keys.unwrap(header.wrappedDek.slice(), { aad: context });
+  const dek = await settings.keys.unwrap(new Uint8Array(header.wrappedDek), { aad: context });
   let derived;
   try {
     derived = deriveObjectKeys(dek, header.salt, header.core, context);
@@ -207,7 +210,7 @@ export class ObjectCipher {
 
   /** Sealed length of a plaintext of `plaintextBytes` under a wrapped DEK of `wrappedBytes`. */
   sealedLength(plaintextBytes: number, wrappedBytes: number): number {
-    return OFFSET_WRAPPED + wrappedBytes + payloadLength(plaintextBytes, this.#settings.segmentBytes);
+    return headerLengthFor(wrappedBytes) + payloadLength(plaintextBytes, this.#settings.segmentBytes);
   }
 
   /** Seals `plaintext` under a fresh DEK wrapped by root key `keyId`. The input is never modified. */
@@ -219,7 +222,7 @@ export class ObjectCipher {
     checkSignal(options.signal);
     const S = this.#settings.segmentBytes;
     checkObjectSize(plaintext.length, S);
-    if (payloadLength(plaintext.length, S) + OFFSET_WRAPPED + 255 > bufferConstants.MAX_LENGTH) {
+    if (payloadLength(plaintext.length, S) + headerLengthFor(MAX_WRAPPED_DEK_BYTES) > bufferConstants.MAX_LENGTH) {
       throw new RangeError('plaintext is too large for a one-shot sealed buffer; use createEncryptStream');
     }
     options.signal?.throwIfAborted();
@@ -233,10 +236,10 @@ export class ObjectCipher {
         sealSegments(object.payloadKey, { noncePrefix: object.noncePrefix, segmentBytes: S }, 0, plaintext, sealed.subarray(object.header.length), true);
         return sealed;
       }
-      const sealed = allocShared(total);
+      const sealed = Buffer.allocUnsafeSlow(total);
       sealed.set(object.header, 0);
       await this.#pooled(TASK_SEAL, object.payloadKey, { noncePrefix: object.noncePrefix, segmentBytes: S }, 0, count, true, plaintext, sealed.subarray(object.header.length), options.signal);
-      return asBuffer(sealed);
+      return sealed;
     } finally {
       object.payloadKey.fill(0);
     }
@@ -261,12 +264,12 @@ export class ObjectCipher {
         if (openSegments(key, { noncePrefix: header.noncePrefix, segmentBytes: S }, 0, payload, plain, true) >= 0) throw new DecryptionError();
         return plain;
       }
-      const plain = allocShared(plainLength);
+      const plain = Buffer.allocUnsafeSlow(plainLength);
       if (!(await this.#pooled(TASK_OPEN, key, { noncePrefix: header.noncePrefix, segmentBytes: S }, 0, count, true, payload, plain, options.signal))) {
         plain.fill(0);
         throw new DecryptionError();
       }
-      return asBuffer(plain);
+      return plain;
     } finally {
       key.fill(0);
     }
@@ -315,14 +318,20 @@ export class ObjectCipher {
       if (plainBytes < POOL_MIN_BYTES || count === 1) {
         const scratch = Buffer.allocUnsafeSlow(plainBytes);
         if (openSegments(key, schedule, first, src, scratch, endsObject) >= 0) throw new DecryptionError();
-        return skip === 0 && length === plainBytes ? scratch : Buffer.from(scratch.subarray(skip, skip + length));
+        if (skip === 0 && length === plainBytes) return scratch;
+        const part = Buffer.from(scratch.subarray(skip, skip + length));
+        scratch.fill(0);
+        return part;
       }
-      const scratch = allocShared(plainBytes);
+      const scratch = Buffer.allocUnsafeSlow(plainBytes);
       if (!(await this.#pooled(TASK_OPEN, key, schedule, first, count, endsObject, src, scratch, options.signal))) {
         scratch.fill(0);
         throw new DecryptionError();
       }
-      return skip === 0 && length === plainBytes ? asBuffer(scratch) : Buffer.from(scratch.subarray(skip, skip + length));
+      if (skip === 0 && length === plainBytes) return scratch;
+      const part = Buffer.from(scratch.subarray(skip, skip + length));
+      scratch.fill(0);
+      return part;
     } finally {
       key.fill(0);
     }
@@ -341,7 +350,7 @@ export class ObjectCipher {
     checkSignal(options.signal);
     options.signal?.throwIfAborted();
     const header = parseHeader(sealed);
-    const rewrapped = await this.#settings.keys.rewrap(header.wrappedDek.slice(), { aad: context });
+    const rewrapped = await this.#settings.keys.rewrap(new Uint8Array(header.wrappedDek), { aad: context });
     if (!(rewrapped instanceof Uint8Array) || rewrapped.length !== header.wrappedDek.length) {
       throw new RangeError(`rewrapped data key is ${rewrapped?.length} bytes, the header holds ${header.wrappedDek.length}: cannot rewrite in place`);
     }
@@ -387,8 +396,9 @@ export class ObjectCipher {
       return await runBatches({
         kind,
         pool,
+        slabs: this.#settings.slabs,
         keySlot,
-        noncePrefix: schedule.noncePrefix.slice(),
+        noncePrefix: new Uint8Array(schedule.noncePrefix),
         segmentBytes,
         firstIndex,
         segmentCount: count,

@@ -1,7 +1,8 @@
-// Encrypt and decrypt Transforms. Input is staged into a few reusable SharedArrayBuffer slabs of one batch
-// each; full batches go to the worker pool, at most `maxInFlight` at a time (the transform callback waits, so
-// backpressure reaches the writer), and results are pushed strictly in order. Memory is bounded by about
-// (2 × threads + 1) batches of input plus 2 × threads batches of output, whatever the object size.
+// Encrypt and decrypt Transforms. Input is staged into reusable SharedArrayBuffer slabs of one batch each
+// (the cipher's SlabPool); full batches go to the worker pool, at most `maxInFlight` at a time (the transform
+// callback waits, so backpressure reaches the writer); workers write into reusable output slabs, and finished
+// batches are copied out and pushed strictly in order. Memory is bounded by about 2 × (2 × threads + 1)
+// batches of slabs plus what the readable side buffers, whatever the object size.
 //
 // A batch is dispatched only once a byte after it has arrived, so the stream always knows which segment is the
 // last one (its nonce carries the last flag). The decryptor pushes a batch only after every tag in it verified;
@@ -9,13 +10,15 @@
 import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
 import { allocShared } from '../pool/shared-memory.js';
-import { headerLength, MAX_SEGMENTS, parseHeader, TAG_BYTES, HEADER_FIXED_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
+import { headerLength, headerLengthFor, MAX_SEGMENTS, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
 import { type CipherSettings, newObject, openObjectKey, POOL_MIN_BYTES, segmentsPerBatch } from './object-cipher.js';
 import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
 import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
 interface Pending {
   settled: Promise<unknown>;
+  /** Output slab and the part of it this batch fills. */
+  slab: Uint8Array;
   out: Uint8Array;
   done: boolean;
 }
@@ -31,7 +34,6 @@ abstract class SegmentTransform extends Transform {
   protected nextIndex = 0;
   #slab: Uint8Array | undefined;
   #fill = 0;
-  readonly #free: Uint8Array[] = [];
   readonly #queue: Pending[] = [];
 
   constructor(settings: CipherSettings, signal: AbortSignal | undefined) {
@@ -51,7 +53,7 @@ abstract class SegmentTransform extends Transform {
     let at = 0;
     while (at < chunk.length) {
       if (this.#slab !== undefined && this.#fill === this.batchInBytes) await this.dispatch(false);
-      this.#slab ??= this.#free.pop() ?? allocShared(this.batchInBytes);
+      this.#slab ??= this.settings.slabs.acquire(this.batchInBytes);
       const n = Math.min(chunk.length - at, this.batchInBytes - this.#fill);
       this.#slab.set(chunk.subarray(at, at + n), this.#fill);
       this.#fill += n;
@@ -68,22 +70,30 @@ abstract class SegmentTransform extends Transform {
     const src = slab ? slab.subarray(0, fill) : new Uint8Array(0);
     const count = this.batchCount(fill, last);
     if (this.nextIndex + count > MAX_SEGMENTS) throw new RangeError(`object exceeds ${MAX_SEGMENTS} segments`);
-    const out = allocShared(this.outBytes(fill, count)); // fresh: it goes downstream and is never reused
+    const outBytes = this.outBytes(fill, count);
     const firstIndex = this.nextIndex;
     this.nextIndex += count;
     const schedule = { noncePrefix: this.noncePrefix!, segmentBytes: this.segmentBytes };
+    const slabs = this.settings.slabs;
     if (last && firstIndex === 0 && fill < POOL_MIN_BYTES) {
-      if (slab) this.#free.push(slab);
-      if (this.kind === TASK_SEAL) sealSegments(this.keySlot!, schedule, 0, src, out, true);
-      else if (openSegments(this.keySlot!, schedule, 0, src, out, true) >= 0) throw new DecryptionError();
-      this.push(Buffer.from(out.buffer));
+      // A small whole object: no worker round trip.
+      const out = Buffer.allocUnsafeSlow(outBytes);
+      const ok = this.kind === TASK_SEAL ? (sealSegments(this.keySlot!, schedule, 0, src, out, true), true) : openSegments(this.keySlot!, schedule, 0, src, out, true) < 0;
+      if (slab) slabs.release(slab);
+      if (!ok) throw new DecryptionError();
+      this.push(out);
       return;
     }
+    const outSlab = slabs.acquire(outBytes);
+    const out = outSlab.subarray(0, outBytes);
     const task: SegmentBatchTask = { kind: this.kind, key: this.keySlot!, ...schedule, firstIndex, src, dst: out, isLastBatch: last };
-    const pending: Pending = { settled: undefined as unknown as Promise<unknown>, out, done: false };
+    const pending: Pending = { settled: undefined as unknown as Promise<unknown>, slab: outSlab, out, done: false };
     pending.settled = this.settings.pool.run<number | undefined>(task).then((result) => {
-      if (slab) this.#free.push(slab);
-      if (typeof result === 'number' && result >= 0) throw new DecryptionError();
+      if (slab) slabs.release(slab);
+      if (typeof result === 'number' && result >= 0) {
+        slabs.release(outSlab);
+        throw new DecryptionError();
+      }
       pending.done = true;
     });
     pending.settled.catch(() => {}); // awaited in order by drain(); this only marks early failures handled
@@ -97,7 +107,11 @@ abstract class SegmentTransform extends Transform {
       const head = this.#queue[0];
       await head.settled;
       this.#queue.shift();
-      this.push(Buffer.from(head.out.buffer));
+      // Downstream gets its own copy (malloc-ed, so recycled once collected); the slab goes back to the pool.
+      const copy = Buffer.allocUnsafe(head.out.length);
+      copy.set(head.out);
+      this.settings.slabs.release(head.slab);
+      this.push(copy);
     }
   }
 
@@ -110,15 +124,21 @@ abstract class SegmentTransform extends Transform {
     // Workers may still read the key slot: zero it once everything in flight has settled.
     const inFlight = this.#queue.splice(0).map((p) => p.settled);
     Promise.allSettled(inFlight).then(() => {
-      this.keySlot?.fill(0);
-      for (const slab of this.#free) slab.fill(0);
+      this.#wipe();
       callback(error);
     });
   }
 
   protected finish(): void {
+    this.#wipe();
+  }
+
+  #wipe(): void {
     this.keySlot?.fill(0);
-    for (const slab of this.#free.splice(0)) slab.fill(0);
+    if (this.#slab) {
+      this.settings.slabs.release(this.#slab);
+      this.#slab = undefined;
+    }
   }
 }
 
@@ -200,7 +220,7 @@ export class DecryptStream extends SegmentTransform {
   async #header(chunk: Uint8Array): Promise<Uint8Array> {
     if (this.#headerBytes === undefined) return chunk;
     const have = this.#headerBytes;
-    const take = Math.min(chunk.length, HEADER_FIXED_BYTES + MAX_WRAPPED_DEK_BYTES - have.length);
+    const take = Math.min(chunk.length, headerLengthFor(MAX_WRAPPED_DEK_BYTES) - have.length);
     const joined = new Uint8Array(have.length + take);
     joined.set(have);
     joined.set(chunk.subarray(0, take), have.length);
@@ -215,7 +235,7 @@ export class DecryptStream extends SegmentTransform {
     this.keySlot = allocShared(key.length);
     this.keySlot.set(key);
     key.fill(0);
-    this.noncePrefix = header.noncePrefix.slice();
+    this.noncePrefix = new Uint8Array(header.noncePrefix);
     this.segmentBytes = header.segmentBytes;
     this.batchInBytes = segmentsPerBatch(this.settings, this.segmentBytes) * (this.segmentBytes + TAG_BYTES);
     // Bytes of `joined` past the header, then the rest of `chunk`.

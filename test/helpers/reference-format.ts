@@ -11,7 +11,8 @@ export function referenceOpen(sealed: Uint8Array, dek: Uint8Array, context: Uint
   const prefix = s.subarray(42, 49);
   const commitment = s.subarray(49, 81);
   const wrappedLength = s[81];
-  const headerLength = 82 + wrappedLength;
+  const headerLength = Math.ceil((82 + wrappedLength) / 8) * 8; // zero padding to a multiple of 8
+  if (s.subarray(82 + wrappedLength, headerLength).some((b) => b !== 0)) throw new Error('padding');
   const core = s.subarray(0, 49);
   const info = (label: string) => Buffer.concat([Buffer.from(label), core, context]);
   const key = Buffer.from(hkdfSync('sha256', dek, salt, info('hce/aead/v1 payload key'), 32));
