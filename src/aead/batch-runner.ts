@@ -6,6 +6,7 @@
 import type { WorkerPool } from '../pool/pool.js';
 import { isShared } from '../pool/shared-memory.js';
 import type { SlabPool } from '../pool/slab-pool.js';
+import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { TAG_BYTES } from './header.js';
 import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
@@ -35,6 +36,7 @@ export interface BatchJob {
  * `dst` may hold plaintext of batches that did verify: the caller zeroes it and releases nothing.
  */
 export async function runBatches(job: BatchJob): Promise<boolean> {
+  tuneAllocatorOnce();
   const { kind, segmentBytes: S, segmentCount, segmentsPerBatch, slabs } = job;
   const sealing = kind === TASK_SEAL;
   const inStride = sealing ? S : S + TAG_BYTES; // input bytes per whole segment
