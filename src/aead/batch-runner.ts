@@ -6,6 +6,7 @@
 import type { WorkerPool } from '../pool/pool.js';
 import { isShared } from '../pool/shared-memory.js';
 import type { SlabPool } from '../pool/slab-pool.js';
+import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { TAG_BYTES } from './header.js';
 import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
@@ -35,11 +36,14 @@ export interface BatchJob {
  * `dst` may hold plaintext of batches that did verify: the caller zeroes it and releases nothing.
  */
 export async function runBatches(job: BatchJob): Promise<boolean> {
+  tuneAllocatorOnce();
   const { kind, segmentBytes: S, segmentCount, segmentsPerBatch, slabs } = job;
   const sealing = kind === TASK_SEAL;
   const inStride = sealing ? S : S + TAG_BYTES; // input bytes per whole segment
   const outStride = sealing ? S + TAG_BYTES : S;
   const direct = isShared(job.src);
+  // A shared destination is written by the workers in place (no slab, no copy on this thread).
+  const directOut = isShared(job.dst);
   const inFlight: Array<Promise<unknown>> = [];
   let ok = true;
   try {
@@ -63,8 +67,8 @@ export async function runBatches(job: BatchJob): Promise<boolean> {
         src = inSlab.subarray(shift, shift + inTo - inFrom);
         src.set(job.src.subarray(inFrom, inTo));
       }
-      const outSlab = slabs.acquire(outTo - outFrom);
-      const out = outSlab.subarray(0, outTo - outFrom);
+      const outSlab = directOut ? undefined : slabs.acquire(outTo - outFrom);
+      const out = outSlab ? outSlab.subarray(0, outTo - outFrom) : job.dst.subarray(outFrom, outTo);
       const task: SegmentBatchTask = {
         kind,
         key: job.keySlot,
@@ -78,9 +82,9 @@ export async function runBatches(job: BatchJob): Promise<boolean> {
       const settled = job.pool.run<number | undefined>(task, job.signal).then(
         (result) => {
           if (typeof result === 'number' && result >= 0) ok = false;
-          else job.dst.set(out, outFrom);
+          else if (outSlab) job.dst.set(out, outFrom);
           if (inSlab) slabs.release(inSlab);
-          slabs.release(outSlab);
+          if (outSlab) slabs.release(outSlab);
         },
         (error: unknown) => {
           // The task may still be running (abort): its slabs are dropped, not reused.

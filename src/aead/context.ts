@@ -13,9 +13,9 @@ export type EncryptionContext = Record<string, string>;
 /** Upper bound of the canonical encoding, so a context stays a reasonable HSM AAD. */
 export const MAX_CONTEXT_BYTES = 65_536;
 
-const ENCODER = new TextEncoder();
 /** A lone surrogate (in a /u pattern paired surrogates are one code point and do not match). */
 const LONE_SURROGATE = /\p{Cs}/u;
+const EMPTY_CONTEXT = new Uint8Array(4);
 
 /**
  * Canonical encoding of `context` (see the module comment). `undefined` means the empty map.
@@ -24,37 +24,43 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * MAX_CONTEXT_BYTES.
  */
 export function canonicalContext(context: EncryptionContext | undefined, name = 'options.context'): Uint8Array {
-  if (context === undefined) return new Uint8Array(4);
+  if (context === undefined) return EMPTY_CONTEXT.slice();
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new TypeError(`${name} must be an object mapping strings to strings`);
   }
-  const entries: Array<[Uint8Array, Uint8Array]> = [];
+  const keys = Object.keys(context);
+  if (keys.length === 0) return EMPTY_CONTEXT.slice();
   let total = 4;
-  for (const key of Object.keys(context)) {
+  const keyBytes: number[] = [];
+  for (const key of keys) {
     const value = (context as Record<string, unknown>)[key];
     if (typeof value !== 'string') throw new TypeError(`${name}.${key} must be a string`);
     if (LONE_SURROGATE.test(key)) throw new TypeError(`${name} has a key that is not well-formed UTF-16`);
     if (LONE_SURROGATE.test(value)) throw new TypeError(`${name}.${key} must be well-formed UTF-16`);
-    const k = ENCODER.encode(key);
-    const v = ENCODER.encode(value);
-    total += 8 + k.length + v.length;
-    if (total > MAX_CONTEXT_BYTES) {
-      throw new RangeError(`${name} must encode to at most ${MAX_CONTEXT_BYTES} bytes`);
-    }
-    entries.push([k, v]);
+    const k = Buffer.byteLength(key, 'utf8');
+    keyBytes.push(k);
+    total += 8 + k + Buffer.byteLength(value, 'utf8');
+    if (total > MAX_CONTEXT_BYTES) throw new RangeError(`${name} must encode to at most ${MAX_CONTEXT_BYTES} bytes`);
   }
-  entries.sort((a, b) => Buffer.compare(a[0], b[0]));
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, entries.length);
+  // Sort by UTF-8 bytes of the key (not UTF-16 code units: they order astral characters differently).
+  const order = keys.map((_, i) => i);
+  if (keys.length > 1) {
+    const encoded = keys.map((k) => Buffer.from(k, 'utf8'));
+    order.sort((a, b) => Buffer.compare(encoded[a], encoded[b]));
+  }
+  const out = Buffer.allocUnsafeSlow(total);
+  out.writeUInt32BE(keys.length, 0);
   let at = 4;
-  for (const [k, v] of entries) {
-    view.setUint32(at, k.length);
-    out.set(k, at + 4);
-    at += 4 + k.length;
-    view.setUint32(at, v.length);
-    out.set(v, at + 4);
-    at += 4 + v.length;
+  for (const i of order) {
+    const key = keys[i];
+    const value = (context as Record<string, string>)[key];
+    out.writeUInt32BE(keyBytes[i], at);
+    at += 4;
+    at += out.write(key, at, 'utf8');
+    const v = Buffer.byteLength(value, 'utf8');
+    out.writeUInt32BE(v, at);
+    at += 4;
+    at += out.write(value, at, 'utf8');
   }
-  return out;
+  return new Uint8Array(out.buffer, out.byteOffset, total);
 }

@@ -53,3 +53,4 @@ export {
   UPDATE_CHUNK_BYTES,
   type SegmentSchedule,
 } from './segment.js';
+export { TASK_SEAL, TASK_OPEN, aeadTasks, type SegmentBatchTask } from './tasks.js';

@@ -1,7 +1,6 @@
 // ObjectCipher: envelope encryption of whole objects, ranges and streams in the sealed format of FORMAT.md.
 // It validates options, fetches/unwraps the DEK through a DataKeyProvider, derives the per-object keys, and
 // runs the segment work on the main thread (objects under POOL_MIN_BYTES) or spread over the worker pool.
-import { randomFillSync } from 'node:crypto';
 import { constants as bufferConstants } from 'node:buffer';
 import { DecryptionError } from '../errors.js';
 import type { WorkerPool } from '../pool/pool.js';
@@ -30,6 +29,7 @@ import {
   TAG_BYTES,
 } from './header.js';
 import { commitmentMatches, deriveObjectKeys } from './key-schedule.js';
+import { fillRandom } from './random.js';
 import { openSegments, sealSegments, type SegmentSchedule } from './segment.js';
 import { DecryptStream, EncryptStream } from './streams.js';
 import { TASK_OPEN, TASK_SEAL } from './tasks.js';
@@ -164,7 +164,7 @@ export interface NewObject {
 export async function newObject(settings: CipherSettings, keyId: string, context: Uint8Array): Promise<NewObject> {
   const { plaintext: dek, wrapped } = await settings.keys.generateDataKey(keyId, { aad: context });
   try {
-    const random = randomFillSync(new Uint8Array(SALT_BYTES + NONCE_PREFIX_BYTES));
+    const random = fillRandom(new Uint8Array(SALT_BYTES + NONCE_PREFIX_BYTES));
     const salt = random.subarray(0, SALT_BYTES);
     const noncePrefix = random.subarray(SALT_BYTES);
     const core = encodeHeaderCore(settings.segmentBytes, salt, noncePrefix);

@@ -10,6 +10,7 @@
 import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
 import { allocShared } from '../pool/shared-memory.js';
+import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { headerLength, headerLengthFor, MAX_SEGMENTS, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
 import { type CipherSettings, newObject, openObjectKey, POOL_MIN_BYTES, segmentsPerBatch } from './object-cipher.js';
 import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
@@ -84,6 +85,7 @@ abstract class SegmentTransform extends Transform {
       this.push(out);
       return;
     }
+    tuneAllocatorOnce();
     const outSlab = slabs.acquire(outBytes);
     const out = outSlab.subarray(0, outBytes);
     const task: SegmentBatchTask = { kind: this.kind, key: this.keySlot!, ...schedule, firstIndex, src, dst: out, isLastBatch: last };

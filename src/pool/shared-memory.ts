@@ -17,14 +17,3 @@ export function isShared(view: Uint8Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && view.buffer instanceof SharedArrayBuffer;
 }
 
-/** Bytes of a memory page on the platforms we run on (first-touch faults happen per page). */
-export const PAGE_BYTES = 4096;
-
-/**
- * Maps freshly allocated (all-zero) memory in now by writing a zero to each page. First touch costs ~1.2 µs
- * per 4 KiB page here; doing it on a thread that would otherwise idle keeps it off the thread that encrypts.
- * Only for fresh memory that nothing else writes yet.
- */
-export function prefault(view: Uint8Array): void {
-  for (let i = 0; i < view.length; i += PAGE_BYTES) view[i] = 0;
-}
