@@ -62,7 +62,7 @@ t.test('batches: many batch sizes give the same format', async (t) => {
   }
 });
 
-t.test('matches the reference reader of FORMAT.md', async (t) => {
+t.test('matches the reference reader of the sealed format', async (t) => {
   const cipher = f.cipher({ segmentBytes: 100 });
   const keys = f.keys;
   // Capture the DEK by wrapping the provider.

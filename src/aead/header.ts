@@ -1,5 +1,5 @@
 // The sealed object's header and payload layout: constants, encode/parse, and the arithmetic that maps
-// plaintext offsets to segments. Byte-by-byte description in FORMAT.md. Parsing failures are DecryptionError
+// plaintext offsets to segments. Byte-by-byte description in the README ("Sealed format"). Parsing failures are DecryptionError
 // (one uninformative error for anything wrong with a sealed object).
 import { DecryptionError } from '../errors.js';
 

@@ -1,4 +1,4 @@
-// ObjectCipher: envelope encryption of whole objects, ranges and streams in the sealed format of FORMAT.md.
+// ObjectCipher: envelope encryption of whole objects, ranges and streams in the sealed format (README, "Sealed format").
 // It validates options, fetches/unwraps the DEK through a DataKeyProvider, derives the per-object keys, and
 // runs the segment work on the main thread (objects under POOL_MIN_BYTES) or spread over the worker pool.
 import { constants as bufferConstants } from 'node:buffer';

@@ -1,4 +1,4 @@
-// A deliberately simple, independent reading of src/aead/FORMAT.md, used as the oracle in tests: it parses the
+// A deliberately simple, independent reading of the README's "Sealed format", used as the oracle in tests: it parses the
 // header field by field, derives keys with node's own hkdfSync, and opens each segment with a one-shot
 // decipher. It shares no code with src/aead.
 import { createDecipheriv, hkdfSync, timingSafeEqual } from 'node:crypto';
