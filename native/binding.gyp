@@ -1,5 +1,7 @@
-# Native Reed-Solomon addon. No -march: SIMD kernels carry per-function target attributes and are chosen at
-# run time (dispatch.cc), so one binary runs on any x86-64; other architectures build the scalar path only.
+# Two addons. hsm_erasure: Reed-Solomon; no -march, SIMD kernels carry per-function target attributes and are
+# chosen at run time (dispatch.cc), so one binary runs on any x86-64; other architectures build the scalar path.
+# hsm_gcm: AES-256-GCM into caller memory through the OpenSSL Node links (its headers ship with Node's; the
+# symbols resolve from the node binary), not built on Windows, where node.lib does not export them.
 {
   "targets": [
     {
@@ -19,5 +21,20 @@
       "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "GCC_OPTIMIZATION_LEVEL": "3"},
       "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/std:c++17"]}}
     }
+  ],
+  "conditions": [
+    ["OS!='win'", {
+      "targets": [
+        {
+          "target_name": "hsm_gcm",
+          "sources": ["gcm-addon.cc", "gcm.cc"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+          "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"]}
+        }
+      ]
+    }]
   ]
 }

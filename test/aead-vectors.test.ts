@@ -8,11 +8,25 @@ import {
   deriveObjectKeys,
   gcmOpenInto,
   gcmSealInto,
+  nodeCryptoOpenInto,
+  nodeCryptoSealInto,
   segmentNonce,
   UPDATE_CHUNK_BYTES,
   encodeHeaderCore,
 } from '../dist/index.js';
 import { referenceContext } from './helpers/reference-format.js';
+import { nativeGcm } from '../dist/aead/native-gcm.js';
+
+type Seal = (key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad?: Uint8Array) => void;
+type Open = (key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad?: Uint8Array) => boolean;
+// Every implementation the engine may run: the one in use (native OpenSSL when built) and node:crypto.
+const IMPLEMENTATIONS: [string, Seal, Open][] = [
+  ['node:crypto', nodeCryptoSealInto, nodeCryptoOpenInto],
+  ...(nativeGcm
+    ? [['native OpenSSL', (k, n, s, d, a = new Uint8Array(0)) => nativeGcm!.seal(k, n, a, s, d), (k, n, s, d, a = new Uint8Array(0)) => nativeGcm!.open(k, n, a, s, d)] as [string, Seal, Open]]
+    : []),
+  ['gcmSealInto / gcmOpenInto', gcmSealInto, gcmOpenInto],
+];
 
 interface Vector {
   name: string;
@@ -48,7 +62,8 @@ t.test('vector files are what README says', async (t) => {
   t.equal(nist.tests.length, 4);
 });
 
-t.test('AES-256-GCM known answers through gcmSealInto / gcmOpenInto at offsets 0..7', async (t) => {
+for (const [name, gcmSealInto, gcmOpenInto] of IMPLEMENTATIONS)
+t.test(`AES-256-GCM known answers through ${name} at offsets 0..7`, async (t) => {
   let checked = 0;
   for (const v of vectors) {
     const key = hex(v.key);

@@ -45,6 +45,8 @@ export { deriveObjectKeys, commitmentMatches, segmentNonce, type ObjectKeys } fr
 export {
   gcmSealInto,
   gcmOpenInto,
+  nodeCryptoSealInto,
+  nodeCryptoOpenInto,
   sealSegment,
   openSegment,
   sealSegments,

@@ -8,6 +8,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './header.js';
 import { segmentNonce } from './key-schedule.js';
+import { nativeGcm } from './native-gcm.js';
 
 /** Size of each update() call over a segment: below glibc's mmap threshold, small enough to stay in L2. */
 export const UPDATE_CHUNK_BYTES = 64 * 1024;
@@ -29,6 +30,25 @@ function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
 export function gcmSealInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad: Uint8Array = EMPTY): void {
   checkKeyNonce(key, nonce);
   if (dst.length !== src.length + TAG_BYTES) throw new RangeError('dst must be src.length + 16 bytes');
+  if (nativeGcm) nativeGcm.seal(key, nonce, aad, src, dst);
+  else nodeCryptoSealInto(key, nonce, src, dst, aad);
+}
+
+/**
+ * AES-256-GCM open: `src` = ciphertext ‖ tag, `dst` gets src.length - 16 bytes. Returns false (and zeroes
+ * `dst`) if the tag does not verify: nothing unauthenticated is left behind for a caller to release.
+ */
+export function gcmOpenInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad: Uint8Array = EMPTY): boolean {
+  checkKeyNonce(key, nonce);
+  const length = src.length - TAG_BYTES;
+  if (length < 0 || dst.length !== length) throw new RangeError('dst must be src.length - 16 bytes');
+  return nativeGcm ? nativeGcm.open(key, nonce, aad, src, dst) : nodeCryptoOpenInto(key, nonce, src, dst, aad);
+}
+
+/** gcmSealInto on node:crypto: the fallback without the native addon, and a second opinion in tests. */
+export function nodeCryptoSealInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad: Uint8Array = EMPTY): void {
+  checkKeyNonce(key, nonce);
+  if (dst.length !== src.length + TAG_BYTES) throw new RangeError('dst must be src.length + 16 bytes');
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   if (aad.length > 0) cipher.setAAD(aad);
   let written = 0;
@@ -43,11 +63,8 @@ export function gcmSealInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array,
   dst.set(cipher.getAuthTag(), written);
 }
 
-/**
- * AES-256-GCM open: `src` = ciphertext ‖ tag, `dst` gets src.length - 16 bytes. Returns false (and zeroes
- * `dst`) if the tag does not verify: nothing unauthenticated is left behind for a caller to release.
- */
-export function gcmOpenInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad: Uint8Array = EMPTY): boolean {
+/** gcmOpenInto on node:crypto (see nodeCryptoSealInto). */
+export function nodeCryptoOpenInto(key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad: Uint8Array = EMPTY): boolean {
   checkKeyNonce(key, nonce);
   const length = src.length - TAG_BYTES;
   if (length < 0 || dst.length !== length) throw new RangeError('dst must be src.length - 16 bytes');

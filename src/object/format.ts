@@ -18,6 +18,7 @@
 // key with nonce u32be(shard index) ‖ u64be(stripe index): a chunk moved to another shard or stripe, from another
 // object (other DEK), or changed in any bit fails its tag.
 import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { nativeGcm } from '../aead/native-gcm.js';
 import { HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, parseHeader, TAG_BYTES, type Header } from '../aead/header.js';
 
 export const SHARD_MAGIC = Buffer.from('HCES', 'latin1');
@@ -226,6 +227,10 @@ function chunkNonce(shardIndex: number, stripe: number): Buffer {
 
 /** Writes the chunk's GMAC tag into `tag` (16 bytes). */
 export function chunkTag(chunkKey: Uint8Array, shardIndex: number, stripe: number, chunk: Uint8Array, tag: Uint8Array): void {
+  if (nativeGcm) {
+    nativeGcm.gmac(chunkKey, chunkNonce(shardIndex, stripe), chunk, tag);
+    return;
+  }
   const gmac = createCipheriv('aes-256-gcm', chunkKey, chunkNonce(shardIndex, stripe), { authTagLength: CHUNK_TAG_BYTES });
   gmac.setAAD(chunk);
   gmac.final();

@@ -1,0 +1,95 @@
+// N-API glue for AES-256-GCM into caller memory (gcm.h): checks every argument again after JS's, then calls in.
+//   seal(key, nonce, aad, src, dst)  dst.length = src.length + 16: ciphertext ‖ tag; dst may start at src
+//   open(key, nonce, aad, src, dst)  src = ciphertext ‖ tag, dst.length = src.length - 16; false (dst zeroed) on a bad tag
+//   gmac(key, nonce, data, tag)      tag.length = 16
+#include <napi.h>
+
+#include <string>
+
+#include "gcm.h"
+
+namespace {
+
+bool Bytes(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t** data, size_t* len) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, std::string(name) + " must be a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  auto a = info[i].As<Napi::Uint8Array>();
+  *data = a.Data();
+  *len = a.ElementLength();
+  return true;
+}
+
+bool Expect(Napi::Env env, bool ok, const std::string& msg) {
+  if (!ok) Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  return ok;
+}
+
+// Same start (in place) or disjoint: EVP supports both, not a partial overlap.
+bool SafeOverlap(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+  return a == b || a + alen <= b || b + blen <= a;
+}
+
+struct Common {
+  uint8_t *key, *nonce, *aad, *src, *dst;
+  size_t key_len, nonce_len, aad_len, src_len, dst_len;
+};
+
+bool GetCommon(const Napi::CallbackInfo& info, Common* c) {
+  Napi::Env env = info.Env();
+  return Bytes(info, 0, "key", &c->key, &c->key_len) && Bytes(info, 1, "nonce", &c->nonce, &c->nonce_len) &&
+         Bytes(info, 2, "aad", &c->aad, &c->aad_len) && Bytes(info, 3, "src", &c->src, &c->src_len) &&
+         Bytes(info, 4, "dst", &c->dst, &c->dst_len) &&
+         Expect(env, c->key_len == hsmgcm::KEY_BYTES, "key must be 32 bytes") &&
+         Expect(env, c->nonce_len == hsmgcm::NONCE_BYTES, "nonce must be 12 bytes");
+}
+
+Napi::Value Seal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Common c;
+  if (!GetCommon(info, &c)) return env.Undefined();
+  if (!Expect(env, c.dst_len == c.src_len + hsmgcm::TAG_BYTES, "dst must be src.length + 16 bytes") ||
+      !Expect(env, SafeOverlap(c.src, c.src_len, c.dst, c.dst_len), "src and dst must be the same start or not overlap"))
+    return env.Undefined();
+  if (!hsmgcm::seal(c.key, c.nonce, c.aad, c.aad_len, c.src, c.src_len, c.dst, c.dst + c.src_len))
+    Napi::Error::New(env, "AES-GCM seal failed").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Common c;
+  if (!GetCommon(info, &c)) return env.Undefined();
+  if (!Expect(env, c.src_len >= hsmgcm::TAG_BYTES && c.dst_len == c.src_len - hsmgcm::TAG_BYTES, "dst must be src.length - 16 bytes") ||
+      !Expect(env, SafeOverlap(c.src, c.src_len, c.dst, c.dst_len), "src and dst must be the same start or not overlap"))
+    return env.Undefined();
+  const bool ok = hsmgcm::open(c.key, c.nonce, c.aad, c.aad_len, c.src, c.dst_len, c.dst, c.src + c.dst_len);
+  return Napi::Boolean::New(env, ok);
+}
+
+Napi::Value Gmac(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t *key, *nonce, *data, *tag;
+  size_t key_len, nonce_len, data_len, tag_len;
+  if (!Bytes(info, 0, "key", &key, &key_len) || !Bytes(info, 1, "nonce", &nonce, &nonce_len) ||
+      !Bytes(info, 2, "data", &data, &data_len) || !Bytes(info, 3, "tag", &tag, &tag_len) ||
+      !Expect(env, key_len == hsmgcm::KEY_BYTES, "key must be 32 bytes") ||
+      !Expect(env, nonce_len == hsmgcm::NONCE_BYTES, "nonce must be 12 bytes") ||
+      !Expect(env, tag_len == hsmgcm::TAG_BYTES, "tag must be 16 bytes"))
+    return env.Undefined();
+  if (!hsmgcm::gmac(key, nonce, data, data_len, tag)) Napi::Error::New(env, "GMAC failed").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("seal", Napi::Function::New(env, Seal));
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("gmac", Napi::Function::New(env, Gmac));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(hsm_gcm, Init)

@@ -1,0 +1,25 @@
+// AES-256-GCM into caller-provided memory, through the OpenSSL that Node itself links (EVP API, symbols resolved
+// from the node binary at load). No N-API types here. One cipher context per thread (thread_local), so the addon
+// is safe in worker threads without locks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hsmgcm {
+
+constexpr size_t KEY_BYTES = 32;    // AES-256
+constexpr size_t NONCE_BYTES = 12;  // 96-bit IV, NIST SP 800-38D §8.2
+constexpr size_t TAG_BYTES = 16;    // full tag, NIST SP 800-38D §5.2.1.2
+
+// ciphertext of src[0..len) into dst (may equal src), tag into tag. False if OpenSSL fails.
+bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+          uint8_t* dst, uint8_t* tag);
+
+// Plaintext of src[0..len) into dst (may equal src) if `tag` verifies; otherwise dst is zeroed and false returned.
+bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+          uint8_t* dst, const uint8_t* tag);
+
+// GMAC: the GCM tag of `data` as AAD with no plaintext (NIST SP 800-38D §3).
+bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag);
+
+}  // namespace hsmgcm
