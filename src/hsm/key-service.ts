@@ -64,6 +64,7 @@ export class KeyService {
   readonly #records = new Map<string, KeyRecord>();
   /** Public wrap/unwrap calls started and not settled: one alone may take the synchronous fast path. */
   #pending = 0;
+  readonly #revalidating = new Set<string>();
   #asyncInFlight = 0;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
@@ -228,7 +229,8 @@ export class KeyService {
     const parts = parseWrapped(wrapped);
     const id = bytesToId(parts.keyId);
     let record = this.#records.get(id);
-    if (!record || this.#isStale(record) || !record.versions.has(parts.version)) record = await this.#reload(id);
+    if (!record || !record.versions.has(parts.version)) record = await this.#reload(id);
+    else if (this.#isStale(record)) this.#revalidate(() => this.#reload(id), id);
     // An id the token never had is a changed byte, so DecryptionError; a known but destroyed key is shredded.
     if (!record) throw new DecryptionError();
     assertUsable(record);
@@ -307,17 +309,30 @@ export class KeyService {
     if (isKeyId(ref)) {
       const id = ref.toLowerCase();
       let record = this.#records.get(id);
-      if (!record || fresh || this.#isStale(record)) record = await this.#reload(id);
+      if (!record || fresh) record = await this.#reload(id);
+      else if (this.#isStale(record)) this.#revalidate(() => this.#reload(id), id);
       if (!record || record.destroyed) throw new KeyNotFoundError();
       return record;
     }
     let record = this.#byAlias(ref);
-    if (!record || fresh || this.#isStale(record)) {
+    if (!record || fresh) {
       await this.#reloadAll();
       record = this.#byAlias(ref);
-    }
+    } else if (this.#isStale(record)) this.#revalidate(() => this.#reloadAll(), '*');
     if (!record) throw new KeyNotFoundError();
     return record;
+  }
+
+  /**
+   * Stale metadata is still used (the HSM enforces disable and destroy by itself) while one background re-read
+   * per key refreshes it: concurrent callers must not each re-read the token.
+   */
+  #revalidate(reload: () => Promise<unknown>, key: string): void {
+    if (this.#revalidating.has(key)) return;
+    this.#revalidating.add(key);
+    reload()
+      .catch(() => undefined)
+      .finally(() => this.#revalidating.delete(key));
   }
 
   #byAlias(alias: string): KeyRecord | undefined {

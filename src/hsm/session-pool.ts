@@ -70,10 +70,14 @@ export class SessionPool {
     }
   }
 
-  /** Runs `operation` synchronously if a session is idle right now, else returns undefined. */
+  /** Runs `operation` synchronously if a session is (or can be made) idle right now, else returns undefined. */
   tryUseSync<T>(operation: (session: Session) => T): { value: T } | undefined {
-    if (this.#closed || this.#idle.length === 0) return undefined;
-    const session = this.#idle.pop()!;
+    if (this.#closed) return undefined;
+    // Open another session rather than fall back to the async path: otherwise sessions held by async calls
+    // (released only when the event loop turns) push every later call onto the slower async path too.
+    if (this.#idle.length === 0 && this.#all.size < this.#maxSessions) this.#idle.push(this.#openSession());
+    const session = this.#idle.pop();
+    if (!session) return undefined;
     let healthy = true;
     try {
       return { value: operation(session) };
