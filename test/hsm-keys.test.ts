@@ -169,6 +169,25 @@ t.test('state survives close and reopen; two engines share the token', async (t)
   await c.close(); // idempotent
 });
 
+t.test('a rotation by another engine is picked up within keyInfoMaxAgeMs', async (t) => {
+  const a = await CryptoEngine.open(opts);
+  const b = await CryptoEngine.open({ ...opts, keyInfoMaxAgeMs: 50 });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const key = await a.keys.create({ alias: 'rotated-elsewhere' });
+  const versionOf = (w: Uint8Array) => Buffer.from(w).readUInt32BE(20);
+  t.equal(versionOf(await b.keys.wrap(key.id, Buffer.alloc(32))), 1);
+  await a.keys.rotate(key.id);
+  let version = 1;
+  for (let i = 0; i < 50 && version === 1; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    version = versionOf(await b.keys.wrap(key.id, Buffer.alloc(32)));
+  }
+  t.equal(version, 2, 'b wraps under the new version');
+});
+
 t.test('concurrency: thousands of parallel wraps and unwraps', async (t) => {
   const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
   t.teardown(() => engine.close());
