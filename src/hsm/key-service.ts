@@ -37,6 +37,11 @@ export interface KeyServiceOptions {
 export const DATA_KEY_BYTES = 32;
 /** HSM calls run on the libuv pool at once while others wait; the rest run on this thread (see #crypt). */
 const ASYNC_LANES = Number(process.env.HCE_HSM_ASYNC_LANES ?? 2);
+/** Longest run of synchronous HSM work before the event loop gets a turn. */
+const SLICE_MS = 1;
+/** An HSM whose calls take longer than this (moving average) is only called asynchronously. */
+const SYNC_CALL_MAX_US = Number(process.env.HCE_HSM_SYNC_MAX_US ?? 250);
+const CALL_TIME_SMOOTHING = 0.05;
 
 function bytesArg(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
@@ -66,6 +71,8 @@ export class KeyService {
   #pending = 0;
   readonly #revalidating = new Set<string>();
   #asyncInFlight = 0;
+  #sliceStart = -1;
+  #callMicros = 0;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
     this.#module = module;
@@ -155,7 +162,10 @@ export class KeyService {
     const aad = encodeAad(optionsArg(options).aad);
     const cacheKey = this.#cache ? DataKeyCache.keyOf(wrapped, aad) : '';
     const cached = this.#cache?.get(cacheKey);
-    if (cached) return cached;
+    if (cached) {
+      await this.#yieldIfHogging();
+      return cached;
+    }
     this.#pending++;
     try {
       const plaintext = await this.#unwrap(wrapped, aad);
@@ -250,9 +260,11 @@ export class KeyService {
 
   /**
    * One Init + single-part call on a session, output written into `output` (decrypt output is sized as the input:
-   * SoftHSM asks room for the tag too). A SoftHSM GCM call is ~20 µs, less than a thread-pool hop, so calls run
-   * synchronously on this thread, except that while others are waiting up to ASYNC_LANES of them run as *Async
-   * on the libuv pool: the other core works while this one does its own share.
+   * SoftHSM asks room for the tag too). How it runs depends on the HSM's measured call time:
+   * - fast (a local token such as SoftHSM: ~20 µs, less than a libuv hop): synchronously on this thread, yielding
+   *   to the event loop every SLICE_MS; while others wait, up to ASYNC_LANES run as *Async on the libuv pool;
+   * - slow (a network HSM: ~1 ms and more): always *Async, one session each, so calls overlap and the event loop
+   *   never waits on the HSM.
    */
   async #crypt(fn: 'C_Encrypt' | 'C_Decrypt', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
     const module = this.#module;
@@ -260,22 +272,55 @@ export class KeyService {
       if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
       else module.C_DecryptInit(session, mechanism, key);
     };
-    if (this.#pending <= 1 || this.#asyncInFlight >= ASYNC_LANES) {
+    const fast = this.#callMicros < SYNC_CALL_MAX_US;
+    if (fast && (this.#pending <= 1 || this.#asyncInFlight >= ASYNC_LANES)) {
+      await this.#yieldIfHogging();
+      const started = performance.now();
       const done = this.#sessions.tryUseSync((session) => {
         init(session);
         return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : module.C_Decrypt(session, input, output);
       });
-      if (done) return done.value;
+      if (done) {
+        this.#observe(started);
+        return done.value;
+      }
     }
     this.#asyncInFlight++;
     try {
       return await this.#sessions.use(async (session) => {
         init(session);
+        const started = performance.now();
         // input and output stay referenced by this closure until the call settles.
-        return fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output);
+        const result = await (fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output));
+        // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
+        this.#observe(started, 0.5);
+        return result;
       });
     } finally {
       this.#asyncInFlight--;
+    }
+  }
+
+  /** Moving average of the HSM's call time (µs). */
+  #observe(started: number, weight = 1): void {
+    const micros = (performance.now() - started) * 1000 * weight;
+    this.#callMicros += (micros - this.#callMicros) * CALL_TIME_SMOOTHING;
+  }
+
+  /**
+   * Synchronous HSM calls (and cache hits) chained through promises never let the event loop turn: a caller
+   * looping over them would starve timers and I/O for as long as it runs. After SLICE_MS of that, yield once.
+   * A natural turn of the loop resets the slice (the setImmediate armed when the slice began).
+   */
+  async #yieldIfHogging(): Promise<void> {
+    const now = performance.now();
+    if (this.#sliceStart < 0) {
+      this.#sliceStart = now;
+      setImmediate(() => {
+        this.#sliceStart = -1;
+      });
+    } else if (now - this.#sliceStart >= SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
