@@ -199,4 +199,16 @@ t.test('concurrency: thousands of parallel wraps and unwraps', async (t) => {
   t.ok(plain.every((p, i) => Buffer.from(p).equals(deks[i]!)), 'all round trips equal');
   const failures = await Promise.allSettled(wrapped.slice(0, 200).map((w, i) => engine.keys.unwrap(w, { aad: [String(i + 1)] })));
   t.ok(failures.every((r) => r.status === 'rejected' && r.reason instanceof DecryptionError), 'wrong aad under load: all DecryptionError');
+
+  // Synchronous HSM calls must still let the event loop turn (timers, I/O) while a caller loops over them.
+  let turns = 0;
+  const immediateLoop = () => {
+    turns++;
+    if (!stop) setImmediate(immediateLoop);
+  };
+  let stop = false;
+  setImmediate(immediateLoop);
+  for (let i = 0; i < 2000; i++) await engine.keys.wrap(key.id, deks[i]!);
+  stop = true;
+  t.ok(turns > 1, `the event loop turned ${turns} times during 2000 sequential wraps`);
 });
