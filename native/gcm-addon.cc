@@ -2,6 +2,7 @@
 //   seal(key, nonce, aad, src, dst)  dst.length = src.length + 16: ciphertext ‖ tag; dst may start at src
 //   open(key, nonce, aad, src, dst)  src = ciphertext ‖ tag, dst.length = src.length - 16; false (dst zeroed) on a bad tag
 //   gmac(key, nonce, data, tag)      tag.length = 16
+//   hkdfTwo(ikm, salt, labelA, labelB, core, context, outA, outB)   two HKDF-SHA256 outputs of 32 bytes
 #include <napi.h>
 
 #include <string>
@@ -83,7 +84,22 @@ Napi::Value Gmac(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// hkdfTwo(ikm, salt, labelA, labelB, core, context, outA, outB): outs are 32 bytes each.
+Napi::Value HkdfTwo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* p[8];
+  size_t n[8];
+  const char* names[8] = {"ikm", "salt", "labelA", "labelB", "core", "context", "outA", "outB"};
+  for (size_t i = 0; i < 8; i++)
+    if (!Bytes(info, i, names[i], &p[i], &n[i])) return env.Undefined();
+  if (!Expect(env, n[6] == 32 && n[7] == 32, "outA and outB must be 32 bytes")) return env.Undefined();
+  if (!hsmgcm::hkdf_two(p[0], n[0], p[1], n[1], p[2], n[2], p[3], n[3], p[4], n[4], p[5], n[5], p[6], p[7]))
+    Napi::Error::New(env, "HKDF failed").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("hkdfTwo", Napi::Function::New(env, HkdfTwo));
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("gmac", Napi::Function::New(env, Gmac));

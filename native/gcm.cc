@@ -2,7 +2,10 @@
 // limit of EVP's int lengths.
 #include "gcm.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include <climits>
 #include <cstring>
@@ -83,6 +86,61 @@ bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t 
   uint8_t final_block[16];
   if (EVP_EncryptFinal_ex(ctx, final_block, &out) != 1) return false;
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
+}
+
+namespace {
+
+// One HMAC-SHA256 context per thread, fetched once: OpenSSL 3's one-shot HMAC() fetches the algorithm on every
+// call, which costs more than the hashing of these short inputs.
+struct MacFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+
+EVP_MAC_CTX* thread_hmac() {
+  thread_local std::unique_ptr<EVP_MAC_CTX, MacFree> ctx([] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (!mac) return static_cast<EVP_MAC_CTX*>(nullptr);
+    EVP_MAC_CTX* c = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+    if (c && EVP_MAC_CTX_set_params(c, params) != 1) {
+      EVP_MAC_CTX_free(c);
+      c = nullptr;
+    }
+    return c;
+  }());
+  return ctx.get();
+}
+
+struct Part {
+  const uint8_t* data;
+  size_t len;
+};
+
+bool hmac_sha256(const uint8_t* key, size_t key_len, const Part* parts, size_t count, uint8_t* out) {
+  EVP_MAC_CTX* ctx = thread_hmac();
+  if (!ctx || EVP_MAC_init(ctx, key, key_len, nullptr) != 1) return false;
+  for (size_t i = 0; i < count; i++)
+    if (parts[i].len && EVP_MAC_update(ctx, parts[i].data, parts[i].len) != 1) return false;
+  size_t n = 0;
+  return EVP_MAC_final(ctx, out, &n, 32) == 1 && n == 32;
+}
+
+}  // namespace
+
+bool hkdf_two(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* label_a,
+              size_t label_a_len, const uint8_t* label_b, size_t label_b_len, const uint8_t* core, size_t core_len,
+              const uint8_t* context, size_t context_len, uint8_t* out_a, uint8_t* out_b) {
+  static const uint8_t ONE = 0x01;
+  uint8_t prk[32];
+  const Part extract[] = {{ikm, ikm_len}};
+  bool ok = hmac_sha256(salt, salt_len, extract, 1, prk);
+  const Part info_a[] = {{label_a, label_a_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
+  const Part info_b[] = {{label_b, label_b_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
+  ok = ok && hmac_sha256(prk, sizeof prk, info_a, 4, out_a) && hmac_sha256(prk, sizeof prk, info_b, 4, out_b);
+  OPENSSL_cleanse(prk, sizeof prk);
+  return ok;
 }
 
 }  // namespace hsmgcm

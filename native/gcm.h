@@ -22,4 +22,10 @@ bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t a
 // GMAC: the GCM tag of `data` as AAD with no plaintext (NIST SP 800-38D §3).
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag);
 
+// HKDF-SHA256 (RFC 5869) with one extract and two one-block expands:
+//   PRK = HMAC(salt, ikm); outX = HMAC(PRK, labelX ‖ core ‖ context ‖ 0x01), 32 bytes each. PRK is wiped.
+bool hkdf_two(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* label_a,
+              size_t label_a_len, const uint8_t* label_b, size_t label_b_len, const uint8_t* core, size_t core_len,
+              const uint8_t* context, size_t context_len, uint8_t* out_a, uint8_t* out_b);
+
 }  // namespace hsmgcm

@@ -12,6 +12,7 @@
 // under one DEK only (AWS Encryption SDK committing suites). The labels differ at their 13th byte, and the
 // core has a fixed length, so the two infos can never be equal.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { nativeGcm } from './native-gcm.js';
 import { COMMITMENT_BYTES, HEADER_CORE_BYTES, KEY_BYTES, NONCE_BYTES, NONCE_PREFIX_BYTES, SALT_BYTES } from './header.js';
 
 export const LABEL_PAYLOAD_KEY = new TextEncoder().encode('hce/aead/v1 payload key');
@@ -34,12 +35,28 @@ function expand(prk: Uint8Array, label: Uint8Array, core: Uint8Array, context: U
 export function deriveObjectKeys(dek: Uint8Array, salt: Uint8Array, core: Uint8Array, context: Uint8Array): ObjectKeys {
   if (dek.length !== KEY_BYTES) throw new RangeError(`data key must be ${KEY_BYTES} bytes`);
   if (salt.length !== SALT_BYTES || core.length !== HEADER_CORE_BYTES) throw new RangeError('bad salt or header core');
-  const prk = createHmac('sha256', salt).update(dek).digest();
+  return deriveTwo(dek, salt, LABEL_PAYLOAD_KEY, LABEL_KEY_COMMITMENT, core, context, (payloadKey, commitment) => ({ payloadKey, commitment }));
+}
+
+/**
+ * HKDF-SHA256 (RFC 5869) with one extract and two one-block expands over label ‖ core ‖ context. Natively when the
+ * addon is built (one call instead of three HMAC objects: a large share of sealing a small object), else node:crypto.
+ */
+export function deriveTwo<T>(
+  ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array,
+  result: (a: Buffer, b: Buffer) => T,
+): T {
+  const a = Buffer.allocUnsafeSlow(32);
+  const b = Buffer.allocUnsafeSlow(32);
+  if (nativeGcm) {
+    nativeGcm.hkdfTwo(ikm, salt, labelA, labelB, core, context, a, b);
+    return result(a, b);
+  }
+  const prk = createHmac('sha256', salt).update(ikm).digest();
   try {
-    return {
-      payloadKey: expand(prk, LABEL_PAYLOAD_KEY, core, context),
-      commitment: expand(prk, LABEL_KEY_COMMITMENT, core, context),
-    };
+    expand(prk, labelA, core, context).copy(a);
+    expand(prk, labelB, core, context).copy(b);
+    return result(a, b);
   } finally {
     prk.fill(0);
   }

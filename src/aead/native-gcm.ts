@@ -1,4 +1,4 @@
-// AES-256-GCM into caller-provided memory through the OpenSSL Node links (native/gcm.cc): no per-call output
+// AES-256-GCM (and the HKDF of the key schedule) through the OpenSSL Node links (native/gcm.cc): no per-call output
 // allocation and copy as with node:crypto's update(), and in place where src and dst coincide. Optional: when the
 // addon is missing (or HSM_GCM_NATIVE=0), callers use node:crypto. Both paths are checked against the same
 // known-answer vectors.
@@ -11,6 +11,8 @@ export interface NativeGcm {
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, src: Uint8Array, dst: Uint8Array): boolean;
   /** tag (16 bytes) = GMAC of data. */
   gmac(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
+  /** HKDF-SHA256: one extract, then outX = HMAC(PRK, labelX ‖ core ‖ context ‖ 0x01) (32 bytes each). */
+  hkdfTwo(ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array, outA: Uint8Array, outB: Uint8Array): void;
 }
 
 const ADDON_PATH = '../../native/build/Release/hsm_gcm.node'; // from dist/aead/ to the package root

@@ -29,7 +29,7 @@ import {
   TAG_BYTES,
 } from './header.js';
 import { commitmentMatches, deriveObjectKeys } from './key-schedule.js';
-import { fillRandom } from './random.js';
+import { fillRandom } from '../random.js';
 import { openSegments, sealSegments, type SegmentSchedule } from './segment.js';
 import { DecryptStream, EncryptStream } from './streams.js';
 import { TASK_OPEN, TASK_SEAL } from './tasks.js';

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
+import { fillRandom } from '../random.js';
 import { encodeAad, type Aad } from './aad.js';
 import { CKR, ckrOf, toHsmError } from './ckr.js';
 import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
@@ -194,7 +195,8 @@ export class KeyService {
   async generateDataKey(idOrAlias: string, options?: AadOptions): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
     const ref = keyRefArg(idOrAlias);
     const aad = encodeAad(optionsArg(options).aad);
-    const plaintext = randomBytes(DATA_KEY_BYTES);
+    // Its own memory (not a slice of Buffer's shared pool), so the caller's fill(0) wipes exactly this DEK.
+    const plaintext = fillRandom(Buffer.allocUnsafeSlow(DATA_KEY_BYTES));
     this.#pending++;
     try {
       return { plaintext, wrapped: await this.#wrap(await this.#resolve(ref, false), plaintext, aad) };
@@ -217,7 +219,7 @@ export class KeyService {
   async #wrap(record: KeyRecord, plaintext: Uint8Array, aad: Buffer): Promise<Uint8Array> {
     assertUsable(record);
     const version = record.versions.get(record.newest)!;
-    const iv = randomBytes(GCM_IV_BYTES);
+    const iv = fillRandom(Buffer.allocUnsafe(GCM_IV_BYTES));
     // GCM AAD = blob header ‖ caller aad, built in one buffer; the blob is assembled in place around the ciphertext.
     const gcmAad = Buffer.allocUnsafe(WRAPPED_HEADER_BYTES + aad.length);
     encodeWrappedHeader(record.idBytes, version.version, iv, gcmAad);

@@ -19,6 +19,7 @@
 // object (other DEK), or changed in any bit fails its tag.
 import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { nativeGcm } from '../aead/native-gcm.js';
+import { deriveTwo } from '../aead/key-schedule.js';
 import { HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, parseHeader, TAG_BYTES, type Header } from '../aead/header.js';
 
 export const SHARD_MAGIC = Buffer.from('HCES', 'latin1');
@@ -39,7 +40,7 @@ const LABEL_META = Buffer.from('hce/shards/v1 meta key');
 const LABEL_CHUNK = Buffer.from('hce/shards/v1 chunk key');
 const LABEL_GEOMETRY = Buffer.from('hce/shards/v1 geometry');
 const LABEL_TRAILER = Buffer.from('hce/shards/v1 trailer');
-const ONE = Uint8Array.of(1);
+const EMPTY = new Uint8Array(0);
 
 export interface ShardKeys {
   metaKey: Buffer;
@@ -53,14 +54,7 @@ export function objectAad(objectId: string): string[] {
 
 export function deriveShardKeys(dek: Uint8Array, salt: Uint8Array, core: Uint8Array): ShardKeys {
   if (core.length !== HEADER_CORE_BYTES) throw new RangeError('bad header core');
-  const prk = createHmac('sha256', salt).update(dek).digest(); // HKDF-Extract, RFC 5869 §2.2
-  try {
-    // HKDF-Expand with L = 32 = HashLen is one block: T(1) = HMAC(PRK, info ‖ 0x01).
-    const expand = (label: Buffer) => createHmac('sha256', prk).update(label).update(core).update(ONE).digest();
-    return { metaKey: expand(LABEL_META), chunkKey: expand(LABEL_CHUNK) };
-  } finally {
-    prk.fill(0);
-  }
+  return deriveTwo(dek, salt, LABEL_META, LABEL_CHUNK, core, EMPTY, (metaKey, chunkKey) => ({ metaKey, chunkKey }));
 }
 
 /** Geometry of an object: everything follows from k, m, the segment size and the plaintext length. */

@@ -2,7 +2,6 @@
 // into k+m self-describing shards (format.ts), written to a ShardStore, and read back from any k good shards.
 // The main thread only moves bytes between the store and shared stripe buffers and keeps order; each stripe's
 // crypto and coding is one worker task (tasks.ts). Memory is bounded by the stripes in flight, whatever the size.
-import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { canonicalContext, type EncryptionContext } from '../aead/context.js';
 import {
@@ -11,6 +10,7 @@ import {
 } from '../aead/header.js';
 import { commitmentMatches, deriveObjectKeys } from '../aead/key-schedule.js';
 import { DecryptionError, ErasureError } from '../errors.js';
+import { fillRandom } from '../random.js';
 import type { KeyService } from '../hsm/key-service.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { resolveShape } from '../erasure/validate.js';
@@ -193,7 +193,7 @@ export class ObjectService {
 
     // The DEK is bound to the object id in the HSM; the context is bound through the payload key and commitment.
     const { plaintext: dek, wrapped } = await this.#deps.keys.generateDataKey(options.keyId, { aad: objectAad(objectId) });
-    const random = randomFillSync(new Uint8Array(SALT_BYTES + NONCE_PREFIX_BYTES));
+    const random = fillRandom(new Uint8Array(SALT_BYTES + NONCE_PREFIX_BYTES));
     const salt = random.subarray(0, SALT_BYTES);
     const noncePrefix = random.subarray(SALT_BYTES);
     const core = encodeHeaderCore(segmentBytes, salt, noncePrefix);

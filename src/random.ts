@@ -1,7 +1,7 @@
-// Per-object random values (salt, nonce prefix) drawn from a small buffer of CSPRNG output refilled 4 KiB at a
-// time: one randomFillSync call costs ~2 µs whatever its size, a large share of sealing a 4 KiB object. These
-// values are public (they are stored in the header); bytes handed out are zeroed in the buffer anyway so none
-// is ever used twice. Node's randomUUID() caches randomness the same way.
+// Random values (salt, nonce prefix, wrap IVs, DEKs) drawn from a small buffer of CSPRNG output refilled 4 KiB at
+// a time: one randomFillSync call costs ~2 µs whatever its size, a large share of sealing a 4 KiB object. Bytes
+// handed out are zeroed in the buffer at once, so none is ever used twice and a DEK's bytes live only where the
+// caller keeps them. Node's randomUUID() caches randomness the same way.
 import { randomFillSync } from 'node:crypto';
 
 const REFILL_BYTES = 4096;
@@ -9,7 +9,7 @@ let buffer = new Uint8Array(0);
 let used = 0;
 
 /** Fills `out` with fresh random bytes (never the same bytes twice). */
-export function fillRandom(out: Uint8Array): Uint8Array {
+export function fillRandom<T extends Uint8Array>(out: T): T {
   if (out.length > REFILL_BYTES) return randomFillSync(out);
   if (used + out.length > buffer.length) {
     buffer = randomFillSync(new Uint8Array(REFILL_BYTES));
