@@ -245,17 +245,22 @@ export class ObjectCipher {
     }
   }
 
-  /** Opens a sealed object; DecryptionError for anything wrong with it or the context. */
-  async decrypt(sealed: Uint8Array, options: DecryptOptions = {}): Promise<Buffer> {
-    checkBytes(sealed, 'sealed');
-    checkOptionsObject(options);
+  /** Parses the header and unwraps, derives and commitment-checks the payload key (caller zeroes it). */
+  async #openSealed(sealed: Uint8Array, options: DecryptOptions): Promise<{ header: Header; plainLength: number; key: Uint8Array }> {
     const context = canonicalContext(options.context);
     checkSignal(options.signal);
     options.signal?.throwIfAborted();
     const header = parseHeader(sealed);
+    const plainLength = plaintextLength(sealed.length - header.length, header.segmentBytes);
+    return { header, plainLength, key: await openObjectKey(this.#settings, header, context) };
+  }
+
+  /** Opens a sealed object; DecryptionError for anything wrong with it or the context. */
+  async decrypt(sealed: Uint8Array, options: DecryptOptions = {}): Promise<Buffer> {
+    checkBytes(sealed, 'sealed');
+    checkOptionsObject(options);
+    const { header, plainLength, key } = await this.#openSealed(sealed, options);
     const S = header.segmentBytes;
-    const plainLength = plaintextLength(sealed.length - header.length, S);
-    const key = await openObjectKey(this.#settings, header, context);
     try {
       const count = segmentCount(plainLength, S);
       const payload = sealed.subarray(header.length);
@@ -286,13 +291,8 @@ export class ObjectCipher {
     const { offset, length } = options;
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new TypeError('options.offset must be a non-negative integer');
     if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw new TypeError('options.length must be a non-negative integer');
-    const context = canonicalContext(options.context);
-    checkSignal(options.signal);
-    options.signal?.throwIfAborted();
-    const header = parseHeader(sealed);
+    const { header, plainLength, key } = await this.#openSealed(sealed, options);
     const S = header.segmentBytes;
-    const plainLength = plaintextLength(sealed.length - header.length, S);
-    const key = await openObjectKey(this.#settings, header, context);
     try {
       const total = segmentCount(plainLength, S);
       const schedule = { noncePrefix: header.noncePrefix, segmentBytes: S };

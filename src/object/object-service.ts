@@ -125,6 +125,15 @@ function checkOptions<T>(options: T): T {
   return options;
 }
 
+/** The checks every object call starts with; returns the store. */
+function checkCall(objectId: unknown, options: { store?: unknown; signal?: unknown; onProgress?: unknown }): ShardStore {
+  checkObjectId(objectId);
+  checkOptions(options);
+  const store = checkStore(options.store);
+  checkCommon(options);
+  return store;
+}
+
 async function* chunksOf(source: ObjectSource): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source;
@@ -177,10 +186,7 @@ export class ObjectService {
   // ---- put ---------------------------------------------------------------------------------------------------
 
   async putObject(objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
-    checkObjectId(objectId);
-    checkOptions(options);
-    const store = checkStore(options.store);
-    checkCommon(options);
+    const store = checkCall(objectId, options);
     if (typeof options.keyId !== 'string' || options.keyId.length === 0) throw new TypeError('options.keyId must be a non-empty string');
     const { dataShards: k, parityShards: m } = resolveShape(options);
     const segmentBytes = options.segmentBytes ?? this.#deps.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -296,10 +302,7 @@ export class ObjectService {
   // ---- get ---------------------------------------------------------------------------------------------------
 
   getObject(objectId: string, options: GetObjectOptions): Readable {
-    checkObjectId(objectId);
-    checkOptions(options);
-    const store = checkStore(options.store);
-    checkCommon(options);
+    const store = checkCall(objectId, options);
     const context = canonicalContext(options.context ?? {});
     if (options.range !== undefined) {
       const { offset, length } = options.range ?? ({} as any);
@@ -435,10 +438,7 @@ export class ObjectService {
   // ---- repair ------------------------------------------------------------------------------------------------
 
   async repairObject(objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
-    checkObjectId(objectId);
-    checkOptions(options);
-    const store = checkStore(options.store);
-    checkCommon(options);
+    const store = checkCall(objectId, options);
     const signal = options.signal;
     signal?.throwIfAborted();
     const d = await discover(this.#deps.keys, store, objectId);
@@ -519,10 +519,7 @@ export class ObjectService {
   // ---- rewrap ------------------------------------------------------------------------------------------------
 
   async rewrapObject(objectId: string, options: RewrapObjectOptions): Promise<RewrapReport> {
-    checkObjectId(objectId);
-    checkOptions(options);
-    const store = checkStore(options.store);
-    checkCommon(options);
+    const store = checkCall(objectId, options);
     options.signal?.throwIfAborted();
     const d = await discover(this.#deps.keys, store, objectId);
     await closeReaders(d);
