@@ -60,13 +60,14 @@ export function parseWrapped(wrapped: Uint8Array): WrappedKeyParts {
   }
   const version = blob.readUInt32BE(20);
   if (version === 0) throw new DecryptionError();
-  // Copies: the caller may reuse or change its buffer while the HSM call is in flight.
+  // One copy (the caller may reuse or change its buffer while the HSM call is in flight), then views of it.
+  const copy = Buffer.from(blob);
   return {
-    keyId: Buffer.from(blob.subarray(4, 4 + KEY_ID_BYTES)),
+    keyId: copy.subarray(4, 4 + KEY_ID_BYTES),
     version,
-    iv: Buffer.from(blob.subarray(24, 24 + GCM_IV_BYTES)),
-    header: Buffer.from(blob.subarray(0, WRAPPED_HEADER_BYTES)),
-    sealed: Buffer.from(blob.subarray(WRAPPED_HEADER_BYTES)),
+    iv: copy.subarray(24, 24 + GCM_IV_BYTES),
+    header: copy.subarray(0, WRAPPED_HEADER_BYTES),
+    sealed: copy.subarray(WRAPPED_HEADER_BYTES),
   };
 }
 
