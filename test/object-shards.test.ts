@@ -70,6 +70,25 @@ t.test('any single corrupted byte in any shard is detected and routed around', a
   t.match(err.message, /corrupt: 0, 1/, 'the error names the bad shards');
 });
 
+t.test('truncated and swapped shards are detected and routed around', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const data = randomBytes(4 * SEG * 4 + 321);
+  await engine.putObject('swap', data, { keyId: key.id, context, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
+  const p1 = shardPath(dirs, 'swap', 1);
+  const p2 = shardPath(dirs, 'swap', 2);
+  const b1 = readFileSync(p1);
+  const b2 = readFileSync(p2);
+  writeFileSync(p1, b2); // shards 1 and 2 swapped
+  writeFileSync(p2, b1);
+  t.ok((await collect(engine.getObject('swap', { store, context }))).equals(data), 'swapped pair excluded, read from the other 4');
+  writeFileSync(p1, b1);
+  writeFileSync(p2, b2.subarray(0, b2.length - 100)); // truncated
+  t.ok((await collect(engine.getObject('swap', { store, context }))).equals(data), 'truncated shard excluded');
+  const report = await engine.repairObject('swap', { store });
+  t.same(report.corrupt, [2]);
+  t.ok(readFileSync(p2).equals(b2), 'repair restores the truncated shard');
+});
+
 t.test('range reads equal the slice and read only the stripes they need', async (t) => {
   const { store: fsStore } = shardDirs(14);
   const store = new CountingStore(fsStore);
