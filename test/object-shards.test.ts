@@ -1,5 +1,6 @@
 // Objects as shards on a real SoftHSM token and real folders: loss, corruption, ranges, repair, rewrap, abort.
 import t from 'tap';
+import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +34,35 @@ t.test('every loss pattern of up to m shards for 4+2', async (t) => {
   }
   for (const i of [0, 2, 5]) rmSync(shardPath(dirs, 'loss', i));
   await t.rejects(collect(engine.getObject('loss', { store, context })), ErasureError, 'm+1 lost');
+});
+
+t.test('property: any size, any k+m, any m lost shards, any range', async (t) => {
+  const { dirs, store } = shardDirs(12);
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: 20_000 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.integer({ min: 16, max: 900 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      async (size, k, m, segmentBytes, a, b) => {
+        const id = `prop-${n++}`;
+        const data = randomBytes(size);
+        await engine.putObject(id, data, { keyId: key.id, context, dataShards: k, parityShards: m, store, segmentBytes });
+        const lost = [...Array(k + m).keys()].sort(() => Math.random() - 0.5).slice(0, m);
+        for (const i of lost) rmSync(shardPath(dirs, id, i));
+        const whole = await collect(engine.getObject(id, { store, context }));
+        const offset = Math.floor(a * size);
+        const length = Math.floor(b * (size - offset));
+        const part = await collect(engine.getObject(id, { store, context, range: { offset, length } }));
+        return whole.equals(data) && part.equals(data.subarray(offset, offset + length));
+      },
+    ),
+    { numRuns: 40 },
+  );
+  t.pass(`${n} random objects round-tripped with m shards lost`);
 });
 
 t.test('any single corrupted byte in any shard is detected and routed around', async (t) => {

@@ -153,4 +153,8 @@ export class SessionPool {
     }
     // Busy sessions close as their operations release them.
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }
