@@ -34,7 +34,8 @@ const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF
 p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(key.id.replace(/-/g, ''), 'hex') }]);
 const [handle] = p.C_FindObjects(session, 1);
 p.C_FindObjectsFinal(session);
-const gcm = (iv) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: Buffer.alloc(48), tagBits: 128 } });
+// The AAD the engine binds for aad ["bucket", "object"]: 36-byte blob header + 21 bytes of encoded aad.
+const gcm = (iv) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: Buffer.alloc(57), tagBits: 128 } });
 const rawIv = randomBytes(12);
 p.C_EncryptInit(session, gcm(rawIv), handle);
 const rawSealed = Buffer.from(p.C_Encrypt(session, dek, Buffer.alloc(48)));
