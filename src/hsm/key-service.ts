@@ -69,6 +69,8 @@ export class KeyService {
   readonly #cache: DataKeyCache | undefined;
   readonly #keyInfoMaxAgeMs: number;
   readonly #records = new Map<string, KeyRecord>();
+  /** The same records by the raw 16-byte id a wrapped blob carries (no UUID formatting on the unwrap path). */
+  readonly #byRawId = new Map<string, KeyRecord>();
   /** Public wrap/unwrap calls started and not settled: one alone may take the synchronous fast path. */
   #pending = 0;
   readonly #revalidating = new Set<string>();
@@ -242,8 +244,8 @@ export class KeyService {
 
   async #unwrap(wrapped: Uint8Array, aad: Buffer): Promise<Buffer> {
     const parts = parseWrapped(wrapped);
-    const id = bytesToId(parts.keyId);
-    let record = this.#records.get(id);
+    let record = this.#byRawId.get(parts.keyId.toString('latin1'));
+    const id = record?.id ?? bytesToId(parts.keyId);
     if (!record || !record.versions.has(parts.version)) record = await this.#reload(id);
     else if (this.#isStale(record)) this.#revalidate(() => this.#reload(id), id);
     // An id the token never had is a changed byte, so DecryptionError; a known but destroyed key is shredded.
@@ -402,18 +404,23 @@ export class KeyService {
   async #reload(id: string): Promise<KeyRecord | undefined> {
     const record = await this.#store.load(id);
     if (record) this.#remember(record);
-    else this.#records.delete(id);
+    else {
+      this.#records.delete(id);
+      this.#byRawId.delete(idToBytes(id).toString('latin1'));
+    }
     return record;
   }
 
   async #reloadAll(): Promise<void> {
     const records = await this.#store.loadAll();
     this.#records.clear();
+    this.#byRawId.clear();
     for (const record of records) this.#remember(record);
   }
 
   #remember(record: KeyRecord): KeyRecord {
     this.#records.set(record.id, record);
+    this.#byRawId.set(record.idBytes.toString('latin1'), record);
     return record;
   }
 }
