@@ -1,7 +1,7 @@
 // ShardStore over local folders, one per node. Writes go to a temp file in the node's folder, are fsynced, then
 // renamed into place and the folder fsynced, so a crash never leaves a shard that looks complete.
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ShardReader, ShardStore, ShardWriter } from './shard-store.js';
 
@@ -75,6 +75,35 @@ export class FsShardStore implements ShardStore {
 
   async remove(objectId: string, shardIndex: number): Promise<void> {
     await rm(this.path(objectId, shardIndex), { force: true });
+  }
+
+  /**
+   * Removes temp files older than `olderThanMs` left by writers that never finished (a crashed process): they are
+   * never read, only take space. Returns how many were removed. Run it at start-up or from a periodic job.
+   */
+  async sweepTempFiles(olderThanMs = 60 * 60_000): Promise<number> {
+    let removed = 0;
+    const cutoff = Date.now() - olderThanMs;
+    for (const dir of new Set(this.dirs)) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue; // a missing node folder has nothing to sweep
+      }
+      for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
+        const path = join(dir, name);
+        try {
+          if ((await stat(path)).mtimeMs <= cutoff) {
+            await rm(path, { force: true });
+            removed++;
+          }
+        } catch {
+          // gone meanwhile (its writer finished or aborted)
+        }
+      }
+    }
+    return removed;
   }
 }
 
