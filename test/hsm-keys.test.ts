@@ -125,6 +125,22 @@ t.test('opening: wrong PIN, missing module, unknown token, bad options; no PIN i
   t.ok(new KeyNotFoundError() instanceof CryptoEngineError);
 });
 
+t.test('opening by slot number', async (t) => {
+  const { createRequire } = await import('node:module');
+  const pkcs11js = createRequire(import.meta.url)('pkcs11js');
+  const p = new pkcs11js.PKCS11();
+  p.load(token.library);
+  try {
+    p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch {
+    /* already initialised by an engine in this process */
+  }
+  const slot: Buffer = p.C_GetSlotList(true).find((s: Buffer) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+  const engine = await CryptoEngine.open({ pkcs11: { library: token.library, slot: Number(slot.readBigUInt64LE(0)), pin: token.pin } });
+  t.ok(Array.isArray(await engine.keys.list()));
+  await engine.close();
+});
+
 t.test('opening from the environment', async (t) => {
   const saved = { ...process.env };
   t.teardown(() => {
