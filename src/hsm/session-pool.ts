@@ -1,7 +1,7 @@
 // A pool of R/W sessions on one token: one operation per session at a time, waiters queued in order.
 // PKCS#11 sessions are not safe for concurrent operations, and an *Init left pending blocks the next one,
 // so every operation borrows a session for its whole Init/Call sequence.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { HsmError } from '../errors.js';
 import { CKR, ckrOf, toHsmError } from './ckr.js';
@@ -10,9 +10,10 @@ import type { Pkcs11 } from './module.js';
 type Session = Buffer;
 
 // Login is process-wide per token: a second engine's C_Login answers CKR_USER_ALREADY_LOGGED_IN whatever PIN it
-// gives. We remember a salted digest of the PIN that logged in, so a second engine with a wrong PIN is refused too.
+// gives. We remember a salted scrypt digest of the PIN that logged in (slow on purpose: PINs are short, and the
+// digest sits in memory), so a second engine with a wrong PIN is refused too.
 const LOGINS = new Map<string, { salt: Buffer; digest: Buffer }>();
-const pinDigest = (salt: Buffer, pin: string) => createHash('sha256').update(salt).update(pin, 'utf8').digest();
+const pinDigest = (salt: Buffer, pin: string) => scryptSync(pin, salt, 32, { N: 1 << 14, r: 8, p: 1 });
 
 // After these, the session is gone or may still hold an active operation (BUFFER_TOO_SMALL does not end one).
 const UNUSABLE_AFTER = new Set<number>([
