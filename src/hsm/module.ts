@@ -32,15 +32,17 @@ export function loadModule(library: string): Pkcs11 {
   return module;
 }
 
-/** The slot holding the token labelled `label` (labels are blank-padded to 32 bytes in CK_TOKEN_INFO). */
-export function findSlotByLabel(module: Pkcs11, label: string): Buffer | undefined {
-  let slots: Buffer[];
+function slotsWithToken(module: Pkcs11): Buffer[] {
   try {
-    slots = module.C_GetSlotList(true);
+    return module.C_GetSlotList(true);
   } catch (err) {
     throw toHsmError('C_GetSlotList', err);
   }
-  for (const slot of slots) {
+}
+
+/** The slot holding the token labelled `label` (labels are blank-padded to 32 bytes in CK_TOKEN_INFO). */
+export function findSlotByLabel(module: Pkcs11, label: string): Buffer | undefined {
+  for (const slot of slotsWithToken(module)) {
     try {
       if (module.C_GetTokenInfo(slot).label.trimEnd() === label) return slot;
     } catch {
@@ -52,11 +54,5 @@ export function findSlotByLabel(module: Pkcs11, label: string): Buffer | undefin
 
 /** The slot with numeric id `id`, if a token is present in it. */
 export function findSlotById(module: Pkcs11, id: number): Buffer | undefined {
-  let slots: Buffer[];
-  try {
-    slots = module.C_GetSlotList(true);
-  } catch (err) {
-    throw toHsmError('C_GetSlotList', err);
-  }
-  return slots.find((slot) => slot.readBigUInt64LE(0) === BigInt(id));
+  return slotsWithToken(module).find((slot) => slot.readBigUInt64LE(0) === BigInt(id));
 }
