@@ -214,6 +214,7 @@ export class ObjectService {
     const stripePlainBytes = k * segmentBytes;
     const bufferBytes = stripeBufferBytes(k, m, segmentBytes);
     const window = new OrderedWindow<{ buffer: Uint8Array; plain: Uint8Array; chunkBytes: number }>(this.#window);
+    const writing = new OrderedWindow<void>(this.#window);
     let plaintextBytes = 0;
     let stripe = 0;
     const total = options.size ?? (source instanceof Uint8Array ? source.length : NaN);
@@ -221,12 +222,18 @@ export class ObjectService {
       for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(objectId, j));
       await Promise.all(writers.map((w, j) => w.write(withShardIndex(header, j))));
 
+      // Sealed stripes are written behind: each shard's writes are chained in stripe order, and up to
+      // #window stripes may be writing while the next ones are sealed, so workers and disk overlap.
+      const chains = writers.map(() => Promise.resolve());
       const writeOut = async () => {
         const { buffer, plain, chunkBytes } = await window.shift();
         const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
-        await Promise.all(writers.map((w, j) => w.write(buffer.subarray(j * slot, (j + 1) * slot))));
-        this.#buffers.release(buffer);
-        this.#buffers.release(plain);
+        const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
+        while (writing.full) await writing.shift();
+        writing.push(Promise.all(writes).then(() => {
+          this.#buffers.release(buffer);
+          this.#buffers.release(plain);
+        }));
       };
       const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
         signal?.throwIfAborted();
@@ -260,6 +267,7 @@ export class ObjectService {
       }
       await dispatch(plain, filled, true);
       while (window.size > 0) await writeOut();
+      while (writing.size > 0) await writing.shift();
 
       const trailer = encodeTrailer(shardKeys.metaKey, plaintextBytes);
       await Promise.all(writers.map(async (w) => {
@@ -290,6 +298,7 @@ export class ObjectService {
       };
     } catch (err) {
       while (window.size > 0) await window.shift().catch(() => {});
+      while (writing.size > 0) await writing.shift().catch(() => {});
       await Promise.all(writers.map((w) => w.abort()));
       throw err;
     } finally {
