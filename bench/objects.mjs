@@ -60,6 +60,13 @@ async function drain(readable) {
   return hash.digest('hex');
 }
 
+/** Reads a stream to the end without looking at it (the timed rows: hashing would cap them at SHA-256 speed). */
+async function count(readable) {
+  let bytes = 0;
+  for await (const part of readable) bytes += part.length;
+  return bytes;
+}
+
 const results = {};
 console.log(`objects benchmark: ${SIZE / 1048576} MiB as ${K}+${M}, shard folders on ${base}, ${ROUNDS} round(s), medians\n`);
 for (const threads of [1, 2]) {
@@ -96,15 +103,17 @@ for (const threads of [1, 2]) {
     const { seconds } = await timed(() => engine.putObject('bench', data, { keyId: key.id, dataShards: K, parityShards: M, store }));
     return gbps(SIZE, seconds);
   });
+  if ((await drain(engine.getObject('bench', { store }))) !== expected) throw new Error('getObject returned other bytes');
   await sample('getObject', async () => {
-    const { seconds, value } = await timed(() => drain(engine.getObject('bench', { store })));
-    if (value !== expected) throw new Error('getObject returned other bytes');
+    const { seconds, value } = await timed(() => count(engine.getObject('bench', { store })));
+    if (value !== SIZE) throw new Error('getObject returned another length');
     return gbps(SIZE, seconds);
   });
   for (const i of [0, 3, 5, 7]) rmSync(join(dirs[i], 'bench.' + i + '.shard'));
+  if ((await drain(engine.getObject('bench', { store }))) !== expected) throw new Error('degraded getObject returned other bytes');
   await sample('getObject, 4 data shards lost', async () => {
-    const { seconds, value } = await timed(() => drain(engine.getObject('bench', { store })));
-    if (value !== expected) throw new Error('degraded getObject returned other bytes');
+    const { seconds, value } = await timed(() => count(engine.getObject('bench', { store })));
+    if (value !== SIZE) throw new Error('degraded getObject returned another length');
     return gbps(SIZE, seconds);
   });
   row.putVsStages = row.putObject / row.twoStagesBackToBack;
