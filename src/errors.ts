@@ -53,3 +53,17 @@ export class ObjectNotFoundError extends CryptoEngineError {
     super('ERR_OBJECT_NOT_FOUND', message);
   }
 }
+
+/**
+ * A storage node failed (an I/O error, a refusal, a time-out, bad credentials, a missing bucket or folder).
+ * `node` is the node's index in its store, `operation` what was attempted. Never carries credentials.
+ */
+export class StoreError extends CryptoEngineError {
+  readonly node: number;
+  readonly operation: string;
+  constructor(node: number, operation: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE', `node ${node}: ${operation} failed: ${message}`, options);
+    this.node = node;
+    this.operation = operation;
+  }
+}

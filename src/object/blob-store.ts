@@ -1,0 +1,78 @@
+// Where shards live: a ShardStore is a set of nodes, each a flat blob store with opaque string keys. Blobs are
+// immutable once published (no in-place overwrite, which S3 lacks): the object layer names every version of a
+// shard apart (generations) and decides what to read, so a store only has to publish atomically and list.
+// FsShardStore (local folders) and S3ShardStore (S3-compatible endpoints) implement it; services may add their own.
+
+/** Appends one blob; nothing is visible under its key until `commit()`. */
+export interface ShardWriter {
+  /** Appends bytes; may be called many times. The store keeps memory bounded (streams or parts underneath). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Makes the written bytes durable without publishing them (a no-op where publishing is itself durable). */
+  flush(): Promise<void>;
+  /** Publishes the blob atomically under its key (replacing any blob of that key), durably. */
+  commit(): Promise<void>;
+  /** Drops everything written; safe to call at any time, also after a failure, and after commit (then a no-op). */
+  abort(): Promise<void>;
+}
+
+/** One blob opened for reading: random access for the length of an operation. */
+export interface ShardReader {
+  readonly size: number;
+  /** Reads up to target.length bytes at `offset` into `target` (only those bytes are fetched); returns the count. */
+  read(offset: number, target: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface ListOptions {
+  /** Only keys that start with this. */
+  prefix: string;
+  /** Only keys strictly after this one (byte order). */
+  startAfter?: string;
+  /** At most this many keys. */
+  limit: number;
+}
+
+export interface ShardStore {
+  /** Number of nodes. */
+  readonly nodes: number;
+  openWriter(node: number, key: string): Promise<ShardWriter>;
+  /** The blob, or null when there is none. A node that is down may answer null or throw: both are a lost shard. */
+  openReader(node: number, key: string): Promise<ShardReader | null>;
+  /** Removes a blob; a missing one is not an error. */
+  remove(node: number, key: string): Promise<void>;
+  /** Keys on `node` in ascending byte order (UTF-8; keys are ASCII), after `startAfter`, with `prefix`. */
+  list(node: number, options: ListOptions): Promise<string[]>;
+}
+
+/** Longest key in bytes: S3 allows 1024, and FsShardStore needs room for its folder. */
+export const MAX_KEY_BYTES = 900;
+/** Longest '/'-separated key segment (a file name on FsShardStore). */
+export const MAX_KEY_SEGMENT_BYTES = 200;
+const KEY_PATTERN = /^[A-Za-z0-9._~%+=-]+(\/[A-Za-z0-9._~%+=-]+)*$/;
+
+/** Keys are ASCII from a small set, '/'-separated, no empty, '.' or '..' segment, and no segment starting with '.tmp-'. */
+export function isValidKey(key: unknown): key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_BYTES || !KEY_PATTERN.test(key)) return false;
+  return key.split('/').every((s) => s.length <= MAX_KEY_SEGMENT_BYTES && s !== '.' && s !== '..' && !s.startsWith('.tmp-'));
+}
+
+export function keyArg(key: unknown, name = 'key'): string {
+  if (!isValidKey(key)) throw new TypeError(`${name} must be a store key (1 to ${MAX_KEY_BYTES} characters of [A-Za-z0-9._~%+=-/], no empty segment)`);
+  return key;
+}
+
+export function nodeArg(node: unknown, nodes: number): number {
+  if (typeof node !== 'number' || !Number.isSafeInteger(node) || node < 0 || node >= nodes) {
+    throw new RangeError(`node must be an integer from 0 to ${nodes - 1}`);
+  }
+  return node;
+}
+
+export function listArg(options: unknown): Required<Pick<ListOptions, 'prefix' | 'limit'>> & { startAfter: string } {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const { prefix, startAfter, limit } = options as ListOptions;
+  if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+  if (startAfter !== undefined && typeof startAfter !== 'string') throw new TypeError('options.startAfter must be a string');
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) throw new RangeError('options.limit must be a positive integer');
+  return { prefix, startAfter: startAfter ?? '', limit };
+}

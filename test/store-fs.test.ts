@@ -1,0 +1,114 @@
+// FsShardStore (v2 blob store): atomic publish, byte-order listing over nested folders, pruning, typed errors.
+import t from 'tap';
+import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsShardStore } from '../dist/object/fs-blob-store.js';
+import { StoreError } from '../dist/errors.js';
+
+function folders(n: number) {
+  const root = mkdtempSync(join(tmpdir(), 'hce-fs-'));
+  const dirs = Array.from({ length: n }, (_, i) => join(root, `n${i}`));
+  return { root, dirs };
+}
+
+async function put(store: FsShardStore, node: number, key: string, bytes: Uint8Array) {
+  const w = await store.openWriter(node, key);
+  await w.write(bytes);
+  await w.flush();
+  await w.commit();
+}
+
+async function listAll(store: FsShardStore, node: number, prefix: string, limit: number) {
+  const out: string[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await store.list(node, { prefix, startAfter: after, limit });
+    out.push(...page);
+    if (page.length < limit) return out;
+    after = page[page.length - 1];
+  }
+}
+
+t.test('write, commit, read back; nothing visible before commit', async (t) => {
+  const { root, dirs } = folders(2);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const w = await store.openWriter(1, 'o/a/g1/0');
+  await w.write(Buffer.from('hello '));
+  await w.write(Buffer.from('world'));
+  t.equal(await store.openReader(1, 'o/a/g1/0'), null, 'not visible before commit');
+  await w.commit();
+  await w.abort(); // after commit: a no-op
+  const r = (await store.openReader(1, 'o/a/g1/0'))!;
+  t.equal(r.size, 11);
+  const b = Buffer.alloc(5);
+  t.equal(await r.read(6, b), 5);
+  t.equal(b.toString(), 'world');
+  await r.close();
+  t.equal(await store.openReader(0, 'o/a/g1/0'), null, 'another node does not have it');
+});
+
+t.test('list: byte order across nested folders, prefix, startAfter, limit', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const keys = ['a/b', 'a-x', 'a0', 'a/a/z', 'b', 'a/c', 'ab/1', 'ab%2F', 'A', 'a.b/c', 'z/y/x/w'];
+  for (const k of keys) await put(store, 0, k, Buffer.from(k));
+  const sorted = [...keys].sort();
+  t.same(await store.list(0, { prefix: '', limit: 100 }), sorted, 'everything, in byte order');
+  for (const limit of [1, 2, 3, 100]) t.same(await listAll(store, 0, '', limit), sorted, `paged by ${limit}`);
+  t.same(await store.list(0, { prefix: 'a/', limit: 100 }), sorted.filter((k) => k.startsWith('a/')));
+  t.same(await store.list(0, { prefix: 'a', limit: 100 }), sorted.filter((k) => k.startsWith('a')), 'partial segment');
+  t.same(await store.list(0, { prefix: 'ab', limit: 100 }), ['ab%2F', 'ab/1']);
+  t.same(await store.list(0, { prefix: '', startAfter: 'a/b', limit: 100 }), sorted.filter((k) => k > 'a/b'));
+  t.same(await store.list(0, { prefix: 'q', limit: 100 }), []);
+  t.same(await store.list(0, { prefix: 'nothing/here/', limit: 100 }), []);
+});
+
+t.test('remove prunes emptied folders and is idempotent', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  await put(store, 0, 'o/x/g/0', Buffer.from('1'));
+  await put(store, 0, 'o/y/g/0', Buffer.from('2'));
+  await store.remove(0, 'o/x/g/0');
+  await store.remove(0, 'o/x/g/0');
+  t.notOk(existsSync(join(dirs[0]!, 'o', 'x')), 'empty folders pruned');
+  t.ok(existsSync(join(dirs[0]!, 'o', 'y', 'g', '0')), 'others kept');
+  t.same(await store.list(0, { prefix: 'o/', limit: 10 }), ['o/y/g/0']);
+});
+
+t.test('abort leaves nothing; sweep never takes a live writer\'s temp file', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const w1 = await store.openWriter(0, 'k1');
+  await w1.write(Buffer.from('x'));
+  await w1.abort();
+  t.same(readdirSync(dirs[0]!), []);
+  const w2 = await store.openWriter(0, 'k2');
+  await w2.write(Buffer.from('x'));
+  t.equal(await store.sweepTempFiles(0), 0, 'a live temp file is not swept');
+  await w2.commit();
+  t.same(readdirSync(dirs[0]!), ['k2']);
+  await t.rejects(store.sweepTempFiles(-1), RangeError);
+  await t.rejects(store.sweepTempFiles('x' as any), TypeError);
+});
+
+t.test('bad arguments and a missing node folder are typed errors', async (t) => {
+  const { root, dirs } = folders(2);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs);
+  const err = await store.openWriter(0, 'k').catch((e) => e);
+  t.type(err, StoreError, 'missing folder, not created by default');
+  t.equal(err.node, 0);
+  t.match(err.message, /does not exist/);
+  await t.rejects(store.openWriter(0, '../escape'), TypeError);
+  await t.rejects(store.openWriter(0, 'a//b'), TypeError);
+  await t.rejects(store.openWriter(0, 'a/.tmp-x'), TypeError);
+  await t.rejects(store.openWriter(2, 'k'), RangeError);
+  await t.rejects(store.list(0, { prefix: '', limit: 0 }), RangeError);
+  t.equal(await store.openReader(1, 'k'), null, 'a missing folder reads as a lost shard');
+  t.throws(() => new FsShardStore([]), TypeError);
+  t.throws(() => new FsShardStore(['a'], { createFolders: 'yes' as any }), TypeError);
+});
