@@ -3,7 +3,8 @@
 // the payload key derived from the DEK and checked against the header's key commitment before any segment is read.
 import { DecryptionError } from '../errors.js';
 import { fillRandom } from '../random.js';
-import { encodeHeaderCore, NONCE_PREFIX_BYTES, SALT_BYTES, type Header } from './header.js';
+import type { DataKeyProvider } from './data-key-provider.js';
+import { encodeHeader, encodeHeaderCore, NONCE_PREFIX_BYTES, SALT_BYTES, type Header } from './header.js';
 import { commitmentMatches, deriveObjectKeys } from './key-schedule.js';
 
 export interface NewObjectKeys {
@@ -44,4 +45,31 @@ export function openPayloadKey(dek: Uint8Array, header: Pick<Header, 'salt' | 'c
     throw new DecryptionError();
   }
   return derived.payloadKey;
+}
+
+/** Everything a fresh sealed object needs: its header and payload key (caller zeroes `payloadKey`). */
+export interface NewObject {
+  header: Uint8Array;
+  payloadKey: Uint8Array;
+  noncePrefix: Uint8Array;
+}
+
+/** Generates a DEK bound to `context`, draws salt and nonce prefix, derives the keys and builds the header. */
+export async function newObject(keys: DataKeyProvider, keyId: string, segmentBytes: number, context: Uint8Array): Promise<NewObject> {
+  const { plaintext: dek, wrapped } = await keys.generateDataKey(keyId, { aad: context });
+  try {
+    const { core, noncePrefix, payloadKey, commitment } = newObjectKeys(dek, segmentBytes, context);
+    return { header: encodeHeader(core, commitment, wrapped), payloadKey, noncePrefix };
+  } finally {
+    dek.fill(0);
+  }
+}
+
+/**
+ * Unwraps the header's DEK with `context` as AAD, derives the payload key and checks the key commitment in
+ * constant time, before any segment is touched. Caller zeroes the result.
+ */
+export async function openObjectKey(keys: DataKeyProvider, header: Header, context: Uint8Array): Promise<Uint8Array> {
+  const dek = await keys.unwrap(new Uint8Array(header.wrappedDek), { aad: context });
+  return openPayloadKey(dek, header, context);
 }
