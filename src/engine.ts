@@ -11,10 +11,10 @@ import { HsmError } from './errors.js';
 import { KeyService } from './hsm/key-service.js';
 import { findSlotById, findSlotByLabel, loadModule } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
-import {
-  ObjectService, type GetObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions, type RepairObjectOptions,
-  type RepairReport, type RewrapObjectOptions, type RewrapReport,
-} from './object/object-service.js';
+import { ObjectService } from './object/object-service.js';
+import type {
+  GetObjectOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+} from './object/options.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
 

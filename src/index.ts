@@ -9,4 +9,4 @@ export { FsShardStore } from './object/fs-shard-store.js';
 export type { ShardStore, ShardWriter } from './object/shard-store.js';
 export type {
   ObjectInfo, ObjectSource, PutObjectOptions, GetObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
-} from './object/object-service.js';
+} from './object/options.js';

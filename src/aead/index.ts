@@ -9,7 +9,7 @@ export type {
   EncryptStreamOptions,
   DecryptStreamOptions,
 } from './object-cipher.js';
-export type { DataKeyProvider } from './data-key-provider.js';
+export type { DataKeyProvider, DataKeyAad, WrappedKeyInfo } from './data-key-provider.js';
 export { canonicalContext, MAX_CONTEXT_BYTES, type EncryptionContext } from './context.js';
 export { EncryptStream, DecryptStream } from './streams.js';
 export {

@@ -9,10 +9,11 @@
 // a stream that ends early fails the final segment's check and ends with DecryptionError, never cleanly.
 import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
-import { allocShared } from '../pool/shared-memory.js';
+import { copyToShared } from '../pool/shared-memory.js';
 import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { headerLength, headerLengthFor, MAX_SEGMENTS, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
-import { type CipherSettings, newObject, openObjectKey, POOL_MIN_BYTES, segmentsPerBatch } from './object-cipher.js';
+import { newObject, openObjectKey } from './object-keys.js';
+import { type CipherSettings, POOL_MIN_BYTES, segmentsPerBatch } from './options.js';
 import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
 import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
@@ -166,9 +167,8 @@ export class EncryptStream extends SegmentTransform {
 
   async #start(): Promise<void> {
     if (this.keySlot) return;
-    const object = await newObject(this.settings, this.#keyId, this.#context);
-    this.keySlot = allocShared(object.payloadKey.length);
-    this.keySlot.set(object.payloadKey);
+    const object = await newObject(this.settings.keys, this.#keyId, this.settings.segmentBytes, this.#context);
+    this.keySlot = copyToShared(object.payloadKey);
     object.payloadKey.fill(0);
     this.noncePrefix = object.noncePrefix;
     this.segmentBytes = this.settings.segmentBytes;
@@ -233,9 +233,8 @@ export class DecryptStream extends SegmentTransform {
     }
     this.#headerBytes = undefined;
     const header = parseHeader(joined.subarray(0, length));
-    const key = await openObjectKey(this.settings, header, this.#context);
-    this.keySlot = allocShared(key.length);
-    this.keySlot.set(key);
+    const key = await openObjectKey(this.settings.keys, header, this.#context);
+    this.keySlot = copyToShared(key);
     key.fill(0);
     this.noncePrefix = new Uint8Array(header.noncePrefix);
     this.segmentBytes = header.segmentBytes;

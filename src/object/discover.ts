@@ -5,7 +5,7 @@
 // trailer are reported as bad; the rest are candidates (their chunks are still checked one by one).
 import { timingSafeEqual } from 'node:crypto';
 import { DecryptionError, ErasureError, ObjectNotFoundError } from '../errors.js';
-import type { KeyService } from '../hsm/key-service.js';
+import type { ObjectKeyProvider } from './deps.js';
 import {
   deriveShardKeys, geometry, geometryMac, objectAad, parseShardHeader, parseTrailer, SHARD_HEADER_PROBE_BYTES, TRAILER_BYTES,
   withShardIndex, type Geometry, type ShardHeader, type ShardKeys,
@@ -71,7 +71,7 @@ async function probeAll(store: ShardStore, objectId: string): Promise<Map<number
   return probes;
 }
 
-export async function discover(keys: KeyService, store: ShardStore, objectId: string): Promise<Discovered> {
+export async function discover(keys: ObjectKeyProvider, store: ShardStore, objectId: string): Promise<Discovered> {
   const probes = await probeAll(store, objectId);
   try {
     return await decide(keys, objectId, probes);
@@ -81,7 +81,7 @@ export async function discover(keys: KeyService, store: ShardStore, objectId: st
   }
 }
 
-async function decide(keys: KeyService, objectId: string, probes: Map<number, Probe>): Promise<Discovered> {
+async function decide(keys: ObjectKeyProvider, objectId: string, probes: Map<number, Probe>): Promise<Discovered> {
   if (probes.size === 0) throw new ObjectNotFoundError(`no shard of object "${objectId}" in the store`);
 
   const groups = new Map<string, Probe[]>();

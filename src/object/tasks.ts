@@ -5,7 +5,8 @@
 // A stripe buffer holds k+m slots of (chunk ‖ tag), exactly as they sit in the shard files, so each shard's part
 // of a stripe is one read or one write; a full stripe's data chunk j is sealed segment t·k + j in place. A short
 // last stripe is sealed into (or gathered from) a scratch area after the slots, since its segments straddle chunks.
-// Buffers are SharedArrayBuffer views owned by the main thread; keys arrive as copies and are zeroed here.
+// Buffers and keys are SharedArrayBuffer views owned by the main thread (nothing is cloned): the keys' shared
+// slots are shared by all of a call's tasks, so the main thread zeroes them once the call's last task has settled.
 import { ReedSolomon } from '../erasure/reed-solomon.js';
 import { TAG_BYTES } from '../aead/header.js';
 import { batchSegmentCount, openSegment, openSegments, sealSegment, sealSegments } from '../aead/segment.js';
@@ -90,62 +91,52 @@ const scratchOf = (buffer: Uint8Array, k: number, m: number, chunkBytes: number)
 /** Seals one stripe's segments into its data chunks, computes parity, tags every chunk. Returns the chunk size. */
 export function sealStripe(task: SealStripeTask): { chunkBytes: number } {
   const { k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer } = task;
-  try {
-    const count = batchSegmentCount(plainBytes, segmentBytes, isLast);
-    const payloadBytes = plainBytes + count * TAG_BYTES;
-    const fullChunk = segmentBytes + TAG_BYTES;
-    const full = payloadBytes === k * fullChunk;
-    if (!isLast && !full) throw new RangeError('a stripe that is not the last must hold k whole segments');
-    const chunkBytes = full ? fullChunk : Math.ceil(payloadBytes / k);
-    if (full) {
-      for (let j = 0; j < k; j++) {
-        const segment = plain.subarray(j * segmentBytes, (j + 1) * segmentBytes);
-        sealSegment(task.payloadKey, task.noncePrefix, stripe * k + j, isLast && j === k - 1, segment, chunkOf(buffer, j, chunkBytes));
-      }
-    } else {
-      const scratch = scratchOf(buffer, k, m, fullChunk).subarray(0, k * chunkBytes);
-      sealSegments(task.payloadKey, { noncePrefix: task.noncePrefix, segmentBytes }, stripe * k, plain.subarray(0, plainBytes), scratch.subarray(0, payloadBytes), true);
-      scratch.fill(0, payloadBytes);
-      for (let j = 0; j < k; j++) chunkOf(buffer, j, chunkBytes).set(scratch.subarray(j * chunkBytes, (j + 1) * chunkBytes));
+  const count = batchSegmentCount(plainBytes, segmentBytes, isLast);
+  const payloadBytes = plainBytes + count * TAG_BYTES;
+  const fullChunk = segmentBytes + TAG_BYTES;
+  const full = payloadBytes === k * fullChunk;
+  if (!isLast && !full) throw new RangeError('a stripe that is not the last must hold k whole segments');
+  const chunkBytes = full ? fullChunk : Math.ceil(payloadBytes / k);
+  if (full) {
+    for (let j = 0; j < k; j++) {
+      const segment = plain.subarray(j * segmentBytes, (j + 1) * segmentBytes);
+      sealSegment(task.payloadKey, task.noncePrefix, stripe * k + j, isLast && j === k - 1, segment, chunkOf(buffer, j, chunkBytes));
     }
-    const chunks = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
-    codec(k, m).encode(chunks);
-    chunks.forEach((chunk, j) => chunkTag(task.chunkKey, j, stripe, chunk, tagOf(buffer, j, chunkBytes)));
-    return { chunkBytes };
-  } finally {
-    task.payloadKey.fill(0);
-    task.chunkKey.fill(0);
+  } else {
+    const scratch = scratchOf(buffer, k, m, fullChunk).subarray(0, k * chunkBytes);
+    sealSegments(task.payloadKey, { noncePrefix: task.noncePrefix, segmentBytes }, stripe * k, plain.subarray(0, plainBytes), scratch.subarray(0, payloadBytes), true);
+    scratch.fill(0, payloadBytes);
+    for (let j = 0; j < k; j++) chunkOf(buffer, j, chunkBytes).set(scratch.subarray(j * chunkBytes, (j + 1) * chunkBytes));
   }
+  const chunks = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
+  codec(k, m).encode(chunks);
+  chunks.forEach((chunk, j) => chunkTag(task.chunkKey, j, stripe, chunk, tagOf(buffer, j, chunkBytes)));
+  return { chunkBytes };
 }
 
 /** Verifies the chunks read, rebuilds what is asked from the good ones, and decrypts the wanted segments. */
 export function openStripe(task: OpenStripeTask): OpenStripeResult {
   const { k, m, stripe, chunkBytes, buffer, present, rebuild } = task;
-  try {
-    const chunks: (Uint8Array | null)[] = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
-    const isPresent = new Set(present);
-    const bad: number[] = [];
-    for (let j = 0; j < k + m; j++) {
-      if (!isPresent.has(j)) chunks[j] = null;
-      else if (!chunkTagMatches(task.chunkKey, j, stripe, chunks[j]!, tagOf(buffer, j, chunkBytes))) {
-        bad.push(j);
-        chunks[j] = null;
-      }
+  const chunks: (Uint8Array | null)[] = Array.from({ length: k + m }, (_, j) => chunkOf(buffer, j, chunkBytes));
+  const isPresent = new Set(present);
+  const bad: number[] = [];
+  for (let j = 0; j < k + m; j++) {
+    if (!isPresent.has(j)) chunks[j] = null;
+    else if (!chunkTagMatches(task.chunkKey, j, stripe, chunks[j]!, tagOf(buffer, j, chunkBytes))) {
+      bad.push(j);
+      chunks[j] = null;
     }
-    const targets = rebuild.filter((j) => chunks[j] === null);
-    if (targets.length > 0) {
-      if (chunks.filter((c) => c !== null).length < k) return { bad, ok: false, decryptFailed: false };
-      const outputs = targets.map((j) => chunkOf(buffer, j, chunkBytes));
-      codec(k, m).reconstructInto(chunks, targets, outputs);
-      if (task.tagRebuilt) targets.forEach((j, i) => chunkTag(task.chunkKey, j, stripe, outputs[i]!, tagOf(buffer, j, chunkBytes)));
-    }
-    const d = task.decrypt;
-    if (d && !decryptSegments(task, d)) return { bad, ok: true, decryptFailed: true };
-    return { bad, ok: true, decryptFailed: false };
-  } finally {
-    task.chunkKey.fill(0);
-    task.decrypt?.payloadKey.fill(0);
   }
+  const targets = rebuild.filter((j) => chunks[j] === null);
+  if (targets.length > 0) {
+    if (chunks.filter((c) => c !== null).length < k) return { bad, ok: false, decryptFailed: false };
+    const outputs = targets.map((j) => chunkOf(buffer, j, chunkBytes));
+    codec(k, m).reconstructInto(chunks, targets, outputs);
+    if (task.tagRebuilt) targets.forEach((j, i) => chunkTag(task.chunkKey, j, stripe, outputs[i]!, tagOf(buffer, j, chunkBytes)));
+  }
+  const d = task.decrypt;
+  if (d && !decryptSegments(task, d)) return { bad, ok: true, decryptFailed: true };
+  return { bad, ok: true, decryptFailed: false };
 }
 
 function decryptSegments(task: OpenStripeTask, d: NonNullable<OpenStripeTask['decrypt']>): boolean {

@@ -3,9 +3,11 @@
 // AEAD code under test is the real one. The HSM-backed provider is tested against a real SoftHSM token elsewhere.
 //
 // Wrapped DEK (67 + key id bytes): 0x01 ‖ u8 id length ‖ id ‖ u32be version ‖ iv (12) ‖ ciphertext (32) ‖ tag (16).
-// GCM AAD = everything before the iv ‖ caller aad.
+// GCM AAD = everything before the iv ‖ caller aad (raw bytes as given; a list of strings, as objects as shards
+// bind their id, as 0x01 ‖ (u32be length ‖ UTF-8)* — a form raw-byte AADs of the sealed format never take, since
+// a canonical context starts with its u32be pair count).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { DataKeyProvider } from '../../dist/index.js';
+import type { DataKeyAad, DataKeyProvider, WrappedKeyInfo } from '../../dist/index.js';
 import { DecryptionError, KeyNotFoundError, KeyStateError } from '../../dist/index.js';
 
 interface RootKey {
@@ -13,7 +15,18 @@ interface RootKey {
   enabled: boolean;
 }
 
-export class MemoryKeyProvider implements DataKeyProvider {
+function aadBytes(aad: DataKeyAad): Buffer {
+  if (aad instanceof Uint8Array) return Buffer.from(aad);
+  const parts = aad.map((item) => {
+    const utf8 = Buffer.from(item, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(utf8.length);
+    return Buffer.concat([length, utf8]);
+  });
+  return Buffer.concat([Buffer.of(0x01), ...parts]);
+}
+
+export class MemoryKeyProvider implements DataKeyProvider<DataKeyAad> {
   readonly #roots = new Map<string, RootKey>();
   calls = { generateDataKey: 0, unwrap: 0, rewrap: 0 };
 
@@ -42,25 +55,32 @@ export class MemoryKeyProvider implements DataKeyProvider {
     return this.#parse(wrapped).version;
   }
 
-  async generateDataKey(keyId: string, opts: { aad: Uint8Array }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
+  async generateDataKey(keyId: string, opts: { aad: DataKeyAad }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
     this.calls.generateDataKey++;
     const plaintext = randomBytes(32);
-    return { plaintext, wrapped: this.#wrap(keyId, plaintext, opts.aad) };
+    return { plaintext, wrapped: this.#wrap(keyId, plaintext, aadBytes(opts.aad)) };
   }
 
-  async unwrap(wrapped: Uint8Array, opts: { aad: Uint8Array }): Promise<Uint8Array> {
+  async unwrap(wrapped: Uint8Array, opts: { aad: DataKeyAad }): Promise<Uint8Array> {
     this.calls.unwrap++;
-    return this.#unwrap(wrapped, opts.aad);
+    return this.#unwrap(wrapped, aadBytes(opts.aad));
   }
 
-  async rewrap(wrapped: Uint8Array, opts: { aad: Uint8Array }): Promise<Uint8Array> {
+  async rewrap(wrapped: Uint8Array, opts: { aad: DataKeyAad }): Promise<Uint8Array> {
     this.calls.rewrap++;
-    const dek = this.#unwrap(wrapped, opts.aad);
+    const aad = aadBytes(opts.aad);
+    const dek = this.#unwrap(wrapped, aad);
     try {
-      return this.#wrap(this.#parse(wrapped).id, dek, opts.aad);
+      return this.#wrap(this.#parse(wrapped).id, dek, aad);
     } finally {
       dek.fill(0);
     }
+  }
+
+  /** The root key id and version a wrapped DEK names (what putObject and rewrapObject report). */
+  describeWrapped(wrapped: Uint8Array): WrappedKeyInfo {
+    const { id, version } = this.#parse(wrapped);
+    return { keyId: id, keyVersion: version };
   }
 
   #root(id: string): RootKey {

@@ -1,0 +1,140 @@
+// getObject: finds the object's good shards, checks the key commitment, then reads stripe by stripe only the
+// chunks that hold the wanted segments (k good ones to rebuild from once one of those is lost or bad); each
+// stripe's verification, rebuilding and decryption is one worker task. Plaintext is emitted strictly in order.
+import { Readable } from 'node:stream';
+import { TAG_BYTES } from '../aead/header.js';
+import { openPayloadKey } from '../aead/object-keys.js';
+import { OrderedWindow } from '../concurrency.js';
+import { DecryptionError, ErasureError } from '../errors.js';
+import { copyToShared } from '../pool/shared-memory.js';
+import type { ObjectDeps } from './deps.js';
+import { assertEnough, closeReaders, discover, type Discovered } from './discover.js';
+import { stripeChunkBytes } from './format.js';
+import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
+import { markBad, pickShards, readSlots } from './stripe-io.js';
+import { stripeBufferBytes, TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
+
+interface Opened {
+  out: Uint8Array;
+  segLo: number;
+  plainBytes: number;
+}
+
+/** Keys in shared slots, read by the workers and zeroed once every task has settled. */
+interface StripeKeys {
+  payloadKey: Uint8Array;
+  chunkKey: Uint8Array;
+}
+
+export function getObject(deps: ObjectDeps, objectId: string, options: GetObjectOptions): Readable {
+  const resolved = resolveGetObjectOptions(objectId, options);
+  return Readable.from(read(deps, objectId, resolved), { objectMode: false });
+}
+
+async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
+  const { signal, onProgress } = options;
+  signal?.throwIfAborted();
+  const d = await discover(deps.keys, options.store, objectId);
+  let keys: StripeKeys | undefined;
+  const window = new OrderedWindow<Opened>(deps.window);
+  try {
+    const payloadKey = openPayloadKey(d.dek, d.header.sealed, options.context);
+    keys = { payloadKey: copyToShared(payloadKey), chunkKey: copyToShared(d.keys.chunkKey) };
+    payloadKey.fill(0);
+    const g = d.geometry;
+    const offset = options.range?.offset ?? 0;
+    const length = options.range?.length ?? g.plaintextBytes - offset;
+    if (offset + length > g.plaintextBytes) throw new RangeError(`options.range ends past the object's ${g.plaintextBytes} bytes`);
+    assertEnough(objectId, d);
+    if (length === 0) return;
+    const S = g.segmentBytes;
+    const first = Math.floor(offset / S);
+    const last = Math.floor((offset + length - 1) / S);
+    let emitted = 0;
+    const emit = async function* () {
+      const { out, segLo, plainBytes } = await window.shift();
+      // Copies of at most one segment each: small enough for malloc to recycle (no page faults), and the
+      // shared buffer goes back to the pool at once.
+      const from = Math.max(offset - segLo * S, 0);
+      const to = Math.min(offset + length - segLo * S, plainBytes);
+      for (let at = from; at < to; at += S) {
+        const piece = Buffer.from(out.subarray(at, Math.min(at + S, to)));
+        emitted += piece.length;
+        yield piece;
+      }
+      deps.buffers.release(out);
+      onProgress?.(emitted, length);
+    };
+    for (let t = Math.floor(first / g.k); t <= Math.floor(last / g.k); t++) {
+      signal?.throwIfAborted();
+      if (window.full) yield* emit();
+      const segLo = Math.max(first, t * g.k);
+      const segHi = Math.min(last, t * g.k + g.k - 1);
+      window.push(readStripe(deps, objectId, d, keys, t, segLo, segHi));
+    }
+    while (window.size > 0) yield* emit();
+  } finally {
+    // Stripes still in flight (the reader stopped early, or one failed) settle before their keys are zeroed.
+    while (window.size > 0) {
+      const opened = await window.shift().catch(() => undefined);
+      if (opened) deps.buffers.release(opened.out);
+    }
+    keys?.payloadKey.fill(0);
+    keys?.chunkKey.fill(0);
+    d.dek.fill(0);
+    d.keys.metaKey.fill(0);
+    d.keys.chunkKey.fill(0);
+    await closeReaders(d);
+  }
+}
+
+/** Reads, verifies, rebuilds if needed and decrypts segments segLo..segHi of stripe t. */
+async function readStripe(
+  deps: ObjectDeps, objectId: string, d: Discovered, keys: StripeKeys, t: number, segLo: number, segHi: number,
+): Promise<Opened> {
+  const g = d.geometry;
+  const S = g.segmentBytes;
+  const Cx = stripeChunkBytes(g, t);
+  const segmentPlain = (i: number) => (i === g.segments - 1 ? g.plaintextBytes - i * S : S);
+  let plainBytes = 0;
+  for (let i = segLo; i <= segHi; i++) plainBytes += segmentPlain(i);
+  // Data chunks holding the wanted segments' sealed bytes (one per segment in a full stripe).
+  const payloadOffset = (segLo - t * g.k) * g.chunkBytes;
+  const payloadEnd = payloadOffset + plainBytes + (segHi - segLo + 1) * TAG_BYTES;
+  const needed: number[] = [];
+  for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
+
+  const buffer = deps.buffers.acquire(stripeBufferBytes(g.k, g.m, S));
+  const out = deps.buffers.acquire(S * g.k);
+  try {
+    const read = new Set<number>();
+    for (let attempt = 0; attempt <= g.k + g.m; attempt++) {
+      // First just the chunks the segments live in; once one of them is lost or bad, k good shards to rebuild from.
+      const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed);
+      if (wanted.length < needed.length) assertEnough(objectId, d);
+      for (const j of await readSlots(d, t, wanted.filter((j) => !read.has(j)), buffer)) read.add(j);
+      const task: OpenStripeTask = {
+        kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, short: t >= g.fullStripes, buffer,
+        present: [...read].filter((j) => d.good.has(j)), rebuild: needed, tagRebuilt: false, chunkKey: keys.chunkKey,
+        decrypt: {
+          payloadKey: keys.payloadKey, noncePrefix: d.header.sealed.noncePrefix, segmentBytes: S, firstSegment: segLo, lastSegment: segHi,
+          segments: g.segments, plaintextBytes: g.plaintextBytes, out: out.subarray(0, plainBytes),
+        },
+      };
+      const result = await deps.pool().run<OpenStripeResult>(task);
+      for (const j of result.bad) {
+        markBad(d, j, 'corrupt');
+        read.delete(j);
+      }
+      if (result.decryptFailed) throw new DecryptionError();
+      if (result.ok) return { out, segLo, plainBytes };
+      assertEnough(objectId, d);
+    }
+    throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
+  } catch (err) {
+    deps.buffers.release(out);
+    throw err;
+  } finally {
+    deps.buffers.release(buffer);
+  }
+}

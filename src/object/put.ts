@@ -1,0 +1,142 @@
+// putObject: seals an object in the sealed-object format, erasure codes each stripe into k+m chunks and appends
+// them to k+m shard writers, then publishes every shard. The main thread only moves bytes and keeps order; each
+// stripe's sealing, coding and tagging is one worker task (tasks.ts). Memory is bounded by the stripes in flight.
+import { encodeHeader } from '../aead/header.js';
+import { newObjectKeys } from '../aead/object-keys.js';
+import { OrderedWindow } from '../concurrency.js';
+import { copyToShared } from '../pool/shared-memory.js';
+import type { ObjectDeps } from './deps.js';
+import {
+  CHUNK_TAG_BYTES, deriveShardKeys, encodeShardHeader, encodeTrailer, geometry, geometryMac, objectAad, withShardIndex,
+} from './format.js';
+import { wrappedKeyInfo } from './key-info.js';
+import { resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
+import type { ShardWriter } from './shard-store.js';
+import { chunksOf } from './source.js';
+import { stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
+
+interface Sealed {
+  buffer: Uint8Array;
+  plain: Uint8Array;
+  chunkBytes: number;
+}
+
+export async function putObject(deps: ObjectDeps, objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
+  const { store, signal, onProgress, keyId, k, m, segmentBytes, context, size } = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
+  signal?.throwIfAborted();
+
+  // The DEK is bound to the object id in the HSM; the context is bound through the payload key and commitment.
+  const { plaintext: dek, wrapped } = await deps.keys.generateDataKey(keyId, { aad: objectAad(objectId) });
+  const { core, salt, noncePrefix, payloadKey: derivedKey, commitment } = newObjectKeys(dek, segmentBytes, context);
+  const shardKeys = deriveShardKeys(dek, salt, core);
+  dek.fill(0);
+  const sealedHeader = encodeHeader(core, commitment, wrapped);
+  const mac = geometryMac(shardKeys.metaKey, k, m, objectId, sealedHeader);
+  // Workers read the keys from shared slots, zeroed here once every task has settled.
+  const payloadKey = copyToShared(derivedKey);
+  const chunkKey = copyToShared(shardKeys.chunkKey);
+  derivedKey.fill(0);
+  shardKeys.chunkKey.fill(0);
+  const header = encodeShardHeader(k, m, 0, objectId, mac, sealedHeader);
+
+  const buffers = deps.buffers;
+  const writers: ShardWriter[] = [];
+  const stripePlainBytes = k * segmentBytes;
+  const bufferBytes = stripeBufferBytes(k, m, segmentBytes);
+  const window = new OrderedWindow<Sealed>(deps.window);
+  const writing = new OrderedWindow<void>(deps.window);
+  let plaintextBytes = 0;
+  let stripe = 0;
+  const total = size ?? (source instanceof Uint8Array ? source.length : NaN);
+  try {
+    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(objectId, j));
+    await Promise.all(writers.map((w, j) => w.write(withShardIndex(header, j))));
+
+    // Sealed stripes are written behind: each shard's writes are chained in stripe order, and up to
+    // deps.window stripes may be writing while the next ones are sealed, so workers and disk overlap.
+    const chains = writers.map(() => Promise.resolve());
+    const writeOut = async () => {
+      const { buffer, plain, chunkBytes } = await window.shift();
+      const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
+      const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
+      while (writing.full) await writing.shift();
+      writing.push(Promise.all(writes).then(() => {
+        buffers.release(buffer);
+        buffers.release(plain);
+      }));
+    };
+    const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
+      signal?.throwIfAborted();
+      while (window.full) await writeOut();
+      const buffer = buffers.acquire(bufferBytes);
+      const task: SealStripeTask = {
+        kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer, payloadKey, noncePrefix, chunkKey,
+      };
+      stripe++;
+      window.push(deps.pool().run<{ chunkBytes: number }>(task).then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
+      plaintextBytes += plainBytes;
+      onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
+    };
+
+    // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
+    let plain = buffers.acquire(stripePlainBytes);
+    let filled = 0;
+    for await (const chunk of chunksOf(source)) {
+      for (let at = 0; at < chunk.length; ) {
+        if (filled === stripePlainBytes) {
+          await dispatch(plain, filled, false);
+          plain = buffers.acquire(stripePlainBytes);
+          filled = 0;
+        }
+        const n = Math.min(chunk.length - at, stripePlainBytes - filled);
+        plain.set(chunk.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+      }
+    }
+    await dispatch(plain, filled, true);
+    while (window.size > 0) await writeOut();
+    while (writing.size > 0) await writing.shift();
+
+    const trailer = encodeTrailer(shardKeys.metaKey, plaintextBytes);
+    await Promise.all(writers.map(async (w) => {
+      await w.write(trailer);
+      await w.flush();
+    }));
+    signal?.throwIfAborted();
+    // Every shard is durable under its temp name; publish them all. A failure here unpublishes what was published.
+    for (let j = 0; j < writers.length; j++) {
+      try {
+        await writers[j]!.commit();
+      } catch (err) {
+        await Promise.all(Array.from({ length: j }, (_, i) => store.remove(objectId, i).catch(() => {})));
+        throw err;
+      }
+    }
+    const { keyId: wrappedKeyId, keyVersion } = wrappedKeyInfo(deps.keys, wrapped);
+    return {
+      objectId,
+      size: plaintextBytes,
+      dataShards: k,
+      parityShards: m,
+      segmentBytes,
+      stripes: stripe,
+      shardBytes: geometry(k, m, segmentBytes, plaintextBytes, header.length).shardBytes,
+      keyId: wrappedKeyId,
+      keyVersion,
+    };
+  } catch (err) {
+    while (window.size > 0) {
+      const sealed = await window.shift().catch(() => undefined);
+      if (sealed) buffers.release(sealed.buffer), buffers.release(sealed.plain);
+    }
+    await writing.drain();
+    await Promise.all(writers.map((w) => w.abort()));
+    throw err;
+  } finally {
+    // Every task has settled here (drained above, or awaited on success): nothing reads the key slots any more.
+    payloadKey.fill(0);
+    chunkKey.fill(0);
+    shardKeys.metaKey.fill(0);
+  }
+}
