@@ -24,7 +24,8 @@ export class DataKeyCache {
   readonly #entries: LRUCache<string, Entry>;
   readonly #maxBytes: number;
 
-  constructor(options: DataKeyCacheOptions) {
+  /** `onDropped` sees each DEK after it was zeroed (tests check the zeroing; nothing else needs it). */
+  constructor(options: DataKeyCacheOptions, onDropped?: (dek: Buffer) => void) {
     this.#maxBytes = options.maxBytes;
     this.#entries = new LRUCache<string, Entry>({
       max: options.maxEntries,
@@ -33,7 +34,10 @@ export class DataKeyCache {
       ttl: options.maxAgeMs,
       // Expired DEKs are purged (and zeroed) when they expire, not left in memory until the next lookup.
       ttlAutopurge: true,
-      dispose: (entry) => entry.dek.fill(0),
+      dispose: (entry) => {
+        entry.dek.fill(0);
+        onDropped?.(entry.dek);
+      },
     });
   }
 
