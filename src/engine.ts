@@ -7,9 +7,8 @@ import {
 } from './aead/index.js';
 import type { DecryptStream, EncryptStream } from './aead/streams.js';
 import { ErasureService } from './erasure/service.js';
-import { HsmError } from './errors.js';
 import { KeyService } from './hsm/key-service.js';
-import { findSlotById, findSlotByLabel, loadModule } from './hsm/module.js';
+import { findSlot, loadModule } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
 import type {
@@ -43,12 +42,9 @@ export class CryptoEngine {
   /** Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. */
   static async open(options?: CryptoEngineOptions): Promise<CryptoEngine> {
     const resolved = resolveEngineOptions(options);
-    const { library, tokenLabel, slot: slotId, pin } = resolved.pkcs11;
+    const { library, pin } = resolved.pkcs11;
     const module = loadModule(library);
-    const slot = tokenLabel !== undefined ? findSlotByLabel(module, tokenLabel) : findSlotById(module, slotId!);
-    if (!slot) {
-      throw new HsmError('C_GetSlotList', 'CKR_TOKEN_NOT_PRESENT', tokenLabel !== undefined ? `no token labelled "${tokenLabel}"` : `no token in slot ${slotId}`);
-    }
+    const slot = findSlot(module, resolved.pkcs11);
     const sessions = new SessionPool(module, slot, resolved.maxSessions);
     try {
       sessions.login(pin);
@@ -56,7 +52,11 @@ export class CryptoEngine {
       sessions.close();
       throw err;
     }
-    const keys = new KeyService(module, sessions, { dataKeyCache: resolved.dataKeyCache, keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs });
+    const keys = new KeyService(module, sessions, {
+      dataKeyCache: resolved.dataKeyCache,
+      keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
+      hsmCalls: resolved.hsmCalls,
+    });
     return new CryptoEngine(resolved, sessions, keys);
   }
 

@@ -1,6 +1,8 @@
 // CryptoEngine.open() options: one resolver that validates and fills defaults, with messages naming the option.
 import { availableParallelism } from 'node:os';
+import { DEFAULT_CALL_SCHEDULER, type CallSchedulerOptions } from './hsm/call-scheduler.js';
 import type { DataKeyCacheOptions } from './hsm/data-key-cache.js';
+import { envInteger, nonEmptyStringArg, nonNegativeIntegerArg, optionsArg, positiveIntegerArg } from './validate.js';
 
 export interface Pkcs11Options {
   /** Path of the PKCS#11 module (.so). */
@@ -16,7 +18,7 @@ export interface CryptoEngineOptions {
   pkcs11?: Pkcs11Options;
   /** Worker pool size; default os.availableParallelism(). */
   threads?: number;
-  /** Unwrapped-DEK cache, or false. Default { maxAgeMs: 60_000, maxEntries: 10_000 }. */
+  /** Unwrapped-DEK cache, or false. Default { maxAgeMs: 60_000, maxEntries: 10_000, maxBytes: 8 MiB }. */
   dataKeyCache?: Partial<DataKeyCacheOptions> | false;
   /** Most PKCS#11 sessions this engine opens (one HSM operation per session at a time). Default 16. */
   maxSessions?: number;
@@ -33,39 +35,40 @@ export interface ResolvedEngineOptions {
   maxSessions: number;
   keyInfoMaxAgeMs: number;
   segmentBytes?: number;
+  /** How HSM calls are scheduled: from HCE_HSM_ASYNC_LANES and HCE_HSM_SYNC_MAX_US, read when the engine opens. */
+  hsmCalls: CallSchedulerOptions;
 }
 
-export const DEFAULT_DATA_KEY_CACHE: DataKeyCacheOptions = { maxAgeMs: 60_000, maxEntries: 10_000 };
+export const DEFAULT_DATA_KEY_CACHE: DataKeyCacheOptions = { maxAgeMs: 60_000, maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 };
 export const DEFAULT_MAX_SESSIONS = 16;
 export const DEFAULT_KEY_INFO_MAX_AGE_MS = 1000;
 
-const positiveInteger = (value: unknown) => Number.isSafeInteger(value) && (value as number) > 0;
-
-export function resolveEngineOptions(options: CryptoEngineOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedEngineOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const pkcs11 = resolvePkcs11Options(options.pkcs11, env);
-
-  const threads = options.threads ?? availableParallelism();
-  if (!positiveInteger(threads) || threads > 256) throw new RangeError('options.threads must be an integer from 1 to 256');
+export function resolveEngineOptions(options?: CryptoEngineOptions, env: NodeJS.ProcessEnv = process.env): ResolvedEngineOptions {
+  const given = optionsArg(options);
+  const pkcs11 = resolvePkcs11Options(given.pkcs11, env);
+  const threads = positiveIntegerArg(given.threads ?? availableParallelism(), 'options.threads', 256);
 
   let dataKeyCache: DataKeyCacheOptions | false;
-  if (options.dataKeyCache === false) dataKeyCache = false;
+  if (given.dataKeyCache === false) dataKeyCache = false;
   else {
-    const given = options.dataKeyCache ?? {};
-    if (typeof given !== 'object' || given === null) throw new TypeError('options.dataKeyCache must be an object or false');
-    dataKeyCache = { ...DEFAULT_DATA_KEY_CACHE, ...given };
-    if (!positiveInteger(dataKeyCache.maxAgeMs)) throw new RangeError('options.dataKeyCache.maxAgeMs must be a positive integer');
-    if (!positiveInteger(dataKeyCache.maxEntries)) throw new RangeError('options.dataKeyCache.maxEntries must be a positive integer');
+    const cache = given.dataKeyCache ?? {};
+    if (typeof cache !== 'object' || cache === null) throw new TypeError('options.dataKeyCache must be an object or false');
+    const { maxAgeMs, maxEntries, maxBytes } = { ...DEFAULT_DATA_KEY_CACHE, ...cache };
+    dataKeyCache = {
+      maxAgeMs: positiveIntegerArg(maxAgeMs, 'options.dataKeyCache.maxAgeMs'),
+      maxEntries: positiveIntegerArg(maxEntries, 'options.dataKeyCache.maxEntries'),
+      maxBytes: positiveIntegerArg(maxBytes, 'options.dataKeyCache.maxBytes'),
+    };
   }
 
-  const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-  if (!positiveInteger(maxSessions)) throw new RangeError('options.maxSessions must be a positive integer');
-  const keyInfoMaxAgeMs = options.keyInfoMaxAgeMs ?? DEFAULT_KEY_INFO_MAX_AGE_MS;
-  if (!Number.isSafeInteger(keyInfoMaxAgeMs) || keyInfoMaxAgeMs < 0) throw new RangeError('options.keyInfoMaxAgeMs must be a non-negative integer');
-  if (options.segmentBytes !== undefined && !positiveInteger(options.segmentBytes)) {
-    throw new RangeError('options.segmentBytes must be a positive integer');
-  }
-  return { pkcs11, threads, dataKeyCache, maxSessions, keyInfoMaxAgeMs, segmentBytes: options.segmentBytes };
+  const maxSessions = positiveIntegerArg(given.maxSessions ?? DEFAULT_MAX_SESSIONS, 'options.maxSessions');
+  const keyInfoMaxAgeMs = nonNegativeIntegerArg(given.keyInfoMaxAgeMs ?? DEFAULT_KEY_INFO_MAX_AGE_MS, 'options.keyInfoMaxAgeMs');
+  const segmentBytes = given.segmentBytes === undefined ? undefined : positiveIntegerArg(given.segmentBytes, 'options.segmentBytes');
+  const hsmCalls: CallSchedulerOptions = {
+    asyncLanes: envInteger(env, 'HCE_HSM_ASYNC_LANES', DEFAULT_CALL_SCHEDULER.asyncLanes, 0, 1024),
+    syncCallMaxMicros: envInteger(env, 'HCE_HSM_SYNC_MAX_US', DEFAULT_CALL_SCHEDULER.syncCallMaxMicros, 0),
+  };
+  return { pkcs11, threads, dataKeyCache, maxSessions, keyInfoMaxAgeMs, segmentBytes, hsmCalls };
 }
 
 function resolvePkcs11Options(given: Pkcs11Options | undefined, env: NodeJS.ProcessEnv): ResolvedEngineOptions['pkcs11'] {
@@ -78,8 +81,8 @@ function resolvePkcs11Options(given: Pkcs11Options | undefined, env: NodeJS.Proc
     if (env.HSM_SLOT !== undefined && /^\d+$/.test(env.HSM_SLOT)) return { library, slot: Number(env.HSM_SLOT), pin };
     throw new TypeError('options.pkcs11 is missing and neither HSM_TOKEN_LABEL nor a numeric HSM_SLOT is set');
   }
-  if (typeof given !== 'object' || given === null) throw new TypeError('options.pkcs11 must be an object');
-  if (typeof given.library !== 'string' || given.library.length === 0) throw new TypeError('options.pkcs11.library must be a non-empty string');
+  optionsArg(given, 'options.pkcs11');
+  nonEmptyStringArg(given.library, 'options.pkcs11.library');
   if (typeof given.pin !== 'string') throw new TypeError('options.pkcs11.pin must be a string');
   if (given.tokenLabel !== undefined) {
     if (typeof given.tokenLabel !== 'string' || given.tokenLabel.length === 0 || given.tokenLabel.length > 32) {

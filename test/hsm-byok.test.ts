@@ -17,11 +17,15 @@ function encryptFor(importToken: { publicKeyPem: string; oaepHash: string }, mat
 t.test('import: round trip, then the material is usable only inside the HSM', async (t) => {
   const engine = await CryptoEngine.open(opts);
   t.teardown(() => engine.close());
+  const before = Date.now();
   const importToken = await engine.keys.createImportToken({ maxUses: 3 });
+  const after = Date.now();
   t.match(importToken.publicKeyPem, /^-----BEGIN PUBLIC KEY-----/);
   t.ok(['sha1', 'sha256'].includes(importToken.oaepHash));
   t.equal(importToken.remainingUses, 3);
-  t.ok(importToken.expiresAt.getTime() > Date.now());
+  t.type(importToken.expiresAt, Date);
+  // Default ttl 10 minutes, counted from creation.
+  t.ok(importToken.expiresAt.getTime() >= before + 600_000 && importToken.expiresAt.getTime() <= after + 600_000, 'expires 10 min after creation');
 
   const info = await engine.keys.import({ alias: 'byok', importTokenId: importToken.id, encryptedKey: encryptFor(importToken, randomBytes(32)) });
   t.match(info, { alias: 'byok', version: 1, imported: true, state: 'active' });
@@ -35,7 +39,7 @@ t.test('import: round trip, then the material is usable only inside the HSM', as
   }
   await t.rejects(
     engine.keys.import({ alias: 'byok-4', importTokenId: importToken.id, encryptedKey: encryptFor(importToken, randomBytes(32)) }),
-    KeyStateError,
+    { constructor: KeyStateError, message: 'import token has expired or is used up' },
     'used-up token',
   );
 });
@@ -45,14 +49,14 @@ t.test('import errors: expired token, unknown token, garbage, bad length, duplic
   t.teardown(() => engine.close());
   const expiring = await engine.keys.createImportToken({ ttlMs: 1 });
   await new Promise((r) => setTimeout(r, 5));
-  await t.rejects(engine.keys.import({ alias: 'late', importTokenId: expiring.id, encryptedKey: encryptFor(expiring, randomBytes(32)) }), KeyStateError);
-  await t.rejects(engine.keys.import({ alias: 'nope', importTokenId: 'no-such-token', encryptedKey: Buffer.alloc(512) }), KeyNotFoundError);
+  await t.rejects(engine.keys.import({ alias: 'late', importTokenId: expiring.id, encryptedKey: encryptFor(expiring, randomBytes(32)) }), { constructor: KeyStateError, message: 'import token has expired or is used up' });
+  await t.rejects(engine.keys.import({ alias: 'nope', importTokenId: 'no-such-token', encryptedKey: Buffer.alloc(512) }), { constructor: KeyNotFoundError, message: 'import token not found' });
   const tok = await engine.keys.createImportToken({ maxUses: 5 });
   await t.rejects(engine.keys.import({ alias: 'garbage', importTokenId: tok.id, encryptedKey: randomBytes(512) }), DecryptionError);
-  await t.rejects(engine.keys.import({ alias: 'short', importTokenId: tok.id, encryptedKey: encryptFor(tok, randomBytes(20)) }), RangeError);
-  await t.rejects(engine.keys.import({ alias: 'wrap-only', importTokenId: tok.id, encryptedKey: 'abc' as any }), TypeError);
+  await t.rejects(engine.keys.import({ alias: 'short', importTokenId: tok.id, encryptedKey: encryptFor(tok, randomBytes(20)) }), { constructor: RangeError, message: 'imported key material must be 16, 24 or 32 bytes' });
+  await t.rejects(engine.keys.import({ alias: 'wrap-only', importTokenId: tok.id, encryptedKey: 'abc' as any }), { constructor: TypeError, message: 'options.encryptedKey must be a Uint8Array' });
   await engine.keys.create({ alias: 'taken' });
-  await t.rejects(engine.keys.import({ alias: 'taken', importTokenId: tok.id, encryptedKey: encryptFor(tok, randomBytes(32)) }), KeyStateError);
+  await t.rejects(engine.keys.import({ alias: 'taken', importTokenId: tok.id, encryptedKey: encryptFor(tok, randomBytes(32)) }), { constructor: KeyStateError, message: 'alias is already in use' });
   t.notOk((await engine.keys.list()).some((k) => ['garbage', 'short'].includes(k.alias)), 'failed imports leave no key');
 });
 

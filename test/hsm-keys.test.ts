@@ -12,18 +12,18 @@ t.test('create, get, list, rotate, disable, enable, destroy', async (t) => {
   const info = await engine.keys.create({ alias: 'lifecycle' });
   t.match(info, { alias: 'lifecycle', version: 1, state: 'active', imported: false });
   t.match(info.id, /^[0-9a-f-]{36}$/);
-  t.ok(info.createdAt instanceof Date);
+  t.type(info.createdAt, Date);
   t.equal(info.rotatedAt, undefined);
   t.same(await engine.keys.get(info.id), info);
   t.same(await engine.keys.get('lifecycle'), info);
-  t.ok((await engine.keys.list()).some((k) => k.id === info.id));
+  t.same((await engine.keys.list()).find((k) => k.id === info.id), info);
 
   const dek = Buffer.alloc(32, 9);
   const w1 = await engine.keys.wrap('lifecycle', dek, { aad: ['bucket', 'object'] });
   const rotated = await engine.keys.rotate(info.id);
   t.equal(rotated.version, 2);
   t.equal(rotated.id, info.id);
-  t.ok(rotated.rotatedAt instanceof Date);
+  t.type(rotated.rotatedAt, Date);
   const w2 = await engine.keys.wrap(info.id, dek, { aad: ['bucket', 'object'] });
   t.equal(w2.length, w1.length, 'wrapped length is the same across versions');
   t.equal(Buffer.from(w1).readUInt32BE(20), 1);
@@ -36,11 +36,13 @@ t.test('create, get, list, rotate, disable, enable, destroy', async (t) => {
 
   const disabled = await engine.keys.disable('lifecycle');
   t.equal(disabled.state, 'disabled');
-  await t.rejects(engine.keys.wrap(info.id, dek), KeyStateError);
-  await t.rejects(engine.keys.unwrap(w1, { aad: ['bucket', 'object'] }), KeyStateError, 'cached DEK dropped at once');
-  await t.rejects(engine.keys.rewrap(w1, { aad: ['bucket', 'object'] }), KeyStateError);
-  await t.rejects(engine.keys.generateDataKey(info.id), KeyStateError);
-  await t.rejects(engine.keys.rotate(info.id), KeyStateError);
+  const isDisabled = { constructor: KeyStateError, message: 'root key is disabled' };
+  const isDestroyed = { constructor: KeyStateError, message: 'root key has been destroyed' };
+  await t.rejects(engine.keys.wrap(info.id, dek), isDisabled);
+  await t.rejects(engine.keys.unwrap(w1, { aad: ['bucket', 'object'] }), isDisabled, 'cached DEK dropped at once');
+  await t.rejects(engine.keys.rewrap(w1, { aad: ['bucket', 'object'] }), isDisabled);
+  await t.rejects(engine.keys.generateDataKey(info.id), isDisabled);
+  await t.rejects(engine.keys.rotate(info.id), isDisabled);
   t.equal((await engine.keys.enable(info.id)).state, 'active');
   t.same(Buffer.from(await engine.keys.unwrap(w1, { aad: ['bucket', 'object'] })), dek);
 
@@ -48,8 +50,8 @@ t.test('create, get, list, rotate, disable, enable, destroy', async (t) => {
   await t.rejects(engine.keys.get(info.id), KeyNotFoundError);
   await t.rejects(engine.keys.get('lifecycle'), KeyNotFoundError);
   await t.rejects(engine.keys.wrap(info.id, dek), KeyNotFoundError);
-  await t.rejects(engine.keys.unwrap(w1, { aad: ['bucket', 'object'] }), KeyStateError, 'shredded');
-  await t.rejects(engine.keys.unwrap(w2, { aad: ['bucket', 'object'] }), KeyStateError, 'every version shredded');
+  await t.rejects(engine.keys.unwrap(w1, { aad: ['bucket', 'object'] }), isDestroyed, 'shredded');
+  await t.rejects(engine.keys.unwrap(w2, { aad: ['bucket', 'object'] }), isDestroyed, 'every version shredded');
   t.notOk((await engine.keys.list()).some((k) => k.id === info.id));
   // The alias is free again after destroy.
   const again = await engine.keys.create({ alias: 'lifecycle' });
@@ -90,19 +92,19 @@ t.test('bad arguments are TypeError/RangeError (as rejections)', async (t) => {
   await t.rejects(engine.keys.create({ alias: 'has space' }), TypeError);
   await t.rejects(engine.keys.create({ alias: '123e4567-e89b-12d3-a456-426614174000' }), TypeError);
   await t.rejects(engine.keys.create(undefined as any), TypeError);
-  await t.rejects(engine.keys.get(42 as any), TypeError);
+  await t.rejects(engine.keys.get(42 as any), { constructor: TypeError, message: 'idOrAlias must be a non-empty string' });
   await t.rejects(engine.keys.get('123e4567-e89b-12d3-a456-426614174000'), KeyNotFoundError);
   await t.rejects(engine.keys.get('no-such-alias'), KeyNotFoundError);
   await engine.keys.create({ alias: 'args' });
-  await t.rejects(engine.keys.create({ alias: 'args' }), KeyStateError, 'duplicate alias');
-  await t.rejects(engine.keys.wrap('args', 'text' as any), TypeError);
-  await t.rejects(engine.keys.wrap('args', new Uint8Array(0)), RangeError);
-  await t.rejects(engine.keys.wrap('args', new Uint8Array(5000)), RangeError);
+  await t.rejects(engine.keys.create({ alias: 'args' }), { constructor: KeyStateError, message: 'alias is already in use' }, 'duplicate alias');
+  await t.rejects(engine.keys.wrap('args', 'text' as any), { constructor: TypeError, message: 'plaintext must be a Uint8Array' });
+  await t.rejects(engine.keys.wrap('args', new Uint8Array(0)), { constructor: RangeError, message: 'plaintext must be 1 to 4096 bytes' });
+  await t.rejects(engine.keys.wrap('args', new Uint8Array(5000)), { constructor: RangeError, message: 'plaintext must be 1 to 4096 bytes' });
   await t.rejects(engine.keys.wrap('args', new Uint8Array(32), { aad: 'x' as any }), TypeError);
   await t.rejects(engine.keys.wrap('args', new Uint8Array(32), { aad: [1] as any }), TypeError);
-  await t.rejects(engine.keys.unwrap([1, 2] as any), TypeError);
-  await t.rejects(engine.keys.createImportToken({ ttlMs: -1 }), RangeError);
-  await t.rejects(engine.keys.createImportToken({ maxUses: 0 }), RangeError);
+  await t.rejects(engine.keys.unwrap([1, 2] as any), { constructor: TypeError, message: 'wrapped must be a Uint8Array' });
+  await t.rejects(engine.keys.createImportToken({ ttlMs: -1 }), { constructor: RangeError, message: 'options.ttlMs must be a positive integer' });
+  await t.rejects(engine.keys.createImportToken({ maxUses: 0 }), { constructor: RangeError, message: 'options.maxUses must be a positive integer' });
 });
 
 t.test('opening: wrong PIN, missing module, unknown token, bad options; no PIN in messages', async (t) => {
@@ -116,13 +118,18 @@ t.test('opening: wrong PIN, missing module, unknown token, bad options; no PIN i
   t.type(err, HsmError);
   t.match(err, { fn: 'C_Login', ckr: 'CKR_PIN_INCORRECT', code: 'ERR_HSM' });
   t.notMatch(String((err as Error).message) + String((err as Error).stack), wrong);
-  await t.rejects(CryptoEngine.open({ pkcs11: { ...opts.pkcs11, library: '/nonexistent/libpkcs11.so' } }), HsmError);
+  await t.rejects(CryptoEngine.open({ pkcs11: { ...opts.pkcs11, library: '/nonexistent/libpkcs11.so' } }), {
+    constructor: HsmError, fn: 'C_GetFunctionList', ckr: 'CKR_GENERAL_ERROR', message: 'PKCS#11 module could not be loaded from /nonexistent/libpkcs11.so',
+  });
   await t.rejects(CryptoEngine.open({ pkcs11: { ...opts.pkcs11, tokenLabel: 'no-such-token' } }), { name: 'HsmError', ckr: 'CKR_TOKEN_NOT_PRESENT' });
-  await t.rejects(CryptoEngine.open({ pkcs11: { library: opts.pkcs11.library, slot: 987654, pin: 'x' } }), HsmError);
-  await t.rejects(CryptoEngine.open({ ...opts, threads: 0 }), RangeError);
-  await t.rejects(CryptoEngine.open({ ...opts, dataKeyCache: { maxAgeMs: -5 } }), RangeError);
-  await t.rejects(CryptoEngine.open({ pkcs11: { library: opts.pkcs11.library, pin: 'x' } as any }), TypeError);
-  t.ok(new KeyNotFoundError() instanceof CryptoEngineError);
+  await t.rejects(CryptoEngine.open({ pkcs11: { library: opts.pkcs11.library, slot: 987654, pin: 'x' } }), {
+    constructor: HsmError, fn: 'C_GetSlotList', ckr: 'CKR_TOKEN_NOT_PRESENT', message: 'no token in slot 987654',
+  });
+  await t.rejects(CryptoEngine.open({ ...opts, threads: 0 }), { constructor: RangeError, message: 'options.threads must be an integer from 1 to 256' });
+  await t.rejects(CryptoEngine.open({ ...opts, dataKeyCache: { maxAgeMs: -5 } }), { constructor: RangeError, message: 'options.dataKeyCache.maxAgeMs must be a positive integer' });
+  await t.rejects(CryptoEngine.open({ pkcs11: { library: opts.pkcs11.library, pin: 'x' } as any }), { constructor: TypeError, message: 'options.pkcs11 needs tokenLabel or slot' });
+  t.type(new KeyNotFoundError(), CryptoEngineError);
+  t.equal(new KeyNotFoundError().code, 'ERR_KEY_NOT_FOUND');
 });
 
 t.test('opening by slot number', async (t) => {
@@ -137,7 +144,10 @@ t.test('opening by slot number', async (t) => {
   }
   const slot: Buffer = p.C_GetSlotList(true).find((s: Buffer) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
   const engine = await CryptoEngine.open({ pkcs11: { library: token.library, slot: Number(slot.readBigUInt64LE(0)), pin: token.pin } });
-  t.ok(Array.isArray(await engine.keys.list()));
+  const byLabel = await CryptoEngine.open(opts);
+  const key = await engine.keys.create({ alias: 'by-slot' });
+  t.same(await byLabel.keys.get(key.id), key, 'the same token as by label');
+  await byLabel.close();
   await engine.close();
 });
 
@@ -150,10 +160,11 @@ t.test('opening from the environment', async (t) => {
   process.env.HSM_TOKEN_LABEL = token.tokenLabel;
   process.env.HSM_PIN = token.pin;
   const engine = await CryptoEngine.open();
-  await engine.keys.list();
+  const key = await engine.keys.create({ alias: 'from-env' });
+  t.same(await engine.keys.get('from-env'), key);
   await engine.close();
   delete process.env.HSM_PIN;
-  await t.rejects(CryptoEngine.open(), TypeError);
+  await t.rejects(CryptoEngine.open(), { constructor: TypeError, message: 'options.pkcs11 is missing and HSM_PIN is not set' });
 });
 
 t.test('state survives close and reopen; two engines share the token', async (t) => {
@@ -175,11 +186,11 @@ t.test('state survives close and reopen; two engines share the token', async (t)
   t.same(Buffer.from(await b.keys.unwrap(wrappedBefore)), Buffer.alloc(32, 1));
   const c = await CryptoEngine.open({ ...opts, keyInfoMaxAgeMs: 0, dataKeyCache: false });
   await b.keys.disable('persist');
-  await t.rejects(c.keys.unwrap(wrappedBefore), KeyStateError, 'disable by another engine is seen at once (no cache)');
-  await t.rejects(c.keys.wrap('persist', Buffer.alloc(32)), KeyStateError);
+  await t.rejects(c.keys.unwrap(wrappedBefore), { constructor: KeyStateError, message: 'root key is disabled' }, 'disable by another engine is seen at once (no cache)');
+  await t.rejects(c.keys.wrap('persist', Buffer.alloc(32)), { constructor: KeyStateError, message: 'root key is disabled' });
   await b.keys.enable('persist');
   await c.keys.destroy('persist');
-  await t.rejects(b.keys.unwrap(wrappedBefore), KeyStateError, 'destroy by another engine: shredded');
+  await t.rejects(b.keys.unwrap(wrappedBefore), { constructor: KeyStateError, message: 'root key has been destroyed' }, 'destroy by another engine: shredded');
   await b.close();
   await c.close();
   await c.close(); // idempotent
@@ -212,9 +223,13 @@ t.test('concurrency: thousands of parallel wraps and unwraps', async (t) => {
   const deks = Array.from({ length: N }, (_, i) => Buffer.alloc(32, i & 0xff));
   const wrapped = await Promise.all(deks.map((d, i) => engine.keys.wrap(key.id, d, { aad: [String(i)] })));
   const plain = await Promise.all(wrapped.map((w, i) => engine.keys.unwrap(w, { aad: [String(i)] })));
-  t.ok(plain.every((p, i) => Buffer.from(p).equals(deks[i]!)), 'all round trips equal');
+  t.same(plain.map((p) => Buffer.from(p)), deks, 'all round trips equal');
   const failures = await Promise.allSettled(wrapped.slice(0, 200).map((w, i) => engine.keys.unwrap(w, { aad: [String(i + 1)] })));
-  t.ok(failures.every((r) => r.status === 'rejected' && r.reason instanceof DecryptionError), 'wrong aad under load: all DecryptionError');
+  t.same(
+    failures.map((r) => r.status === 'rejected' && r.reason instanceof DecryptionError),
+    Array(200).fill(true),
+    'wrong aad under load: all DecryptionError',
+  );
 
   // Synchronous HSM calls must still let the event loop turn (timers, I/O) while a caller loops over them.
   let turns = 0;

@@ -1,40 +1,17 @@
-// The one place PKCS#11 failures become engine errors.
+// The one place PKCS#11 failures become engine errors: every CK_RV test and every HsmError is made here.
 // pkcs11js reports a CK_RV as `Pkcs11Error.code`, but some calls throw a plain Error whose message is
 // "CKR_NAME:NN" with no code (seen with C_SetAttributeValue): `ckrOf` reads that form too, and nowhere else parses text.
 import pkcs11js from 'pkcs11js';
-import { HsmError } from '../errors.js';
+import { DecryptionError, HsmError } from '../errors.js';
 
-const CKR_NAMES = new Map<number, string>();
+const CKR_NAMES = new Map<bigint, string>();
 for (const [name, value] of Object.entries(pkcs11js)) {
-  if (name.startsWith('CKR_') && typeof value === 'number' && !CKR_NAMES.has(value)) CKR_NAMES.set(value, name);
+  if (name.startsWith('CKR_') && typeof value === 'number' && !CKR_NAMES.has(BigInt(value))) CKR_NAMES.set(BigInt(value), name);
 }
+/** PKCS#11 §3.6: values from here up are the vendor's own. */
+const CKR_VENDOR_DEFINED = 0x80000000n;
 
 const CKR_IN_MESSAGE = /^(CKR_[A-Z0-9_]+):(\d+)/;
-
-/** The CK_RV carried by an error thrown from pkcs11js, or undefined when it is not a PKCS#11 failure. */
-export function ckrOf(err: unknown): number | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number' && code > 0) return code;
-  const match = CKR_IN_MESSAGE.exec(err.message);
-  return match ? Number(match[2]) : undefined;
-}
-
-export function ckrName(ckr: number | undefined): string {
-  if (ckr === undefined) return 'CKR_GENERAL_ERROR';
-  return CKR_NAMES.get(ckr) ?? `CKR_0x${ckr.toString(16).toUpperCase()}`;
-}
-
-/** An HsmError for a failed call. The message names the function and return value only, never arguments. */
-export function toHsmError(fn: string, err: unknown): HsmError {
-  if (err instanceof HsmError) return err;
-  return new HsmError(fn, ckrName(ckrOf(err)), undefined, { cause: sanitizedCause(err) });
-}
-
-// pkcs11js messages hold the native stack, never arguments; keep only name and message as the cause.
-function sanitizedCause(err: unknown): Error | undefined {
-  return err instanceof Error ? Object.assign(new Error(err.message.split('\n')[0]), { name: err.name }) : undefined;
-}
 
 export const CKR = {
   OK: pkcs11js.CKR_OK,
@@ -59,3 +36,104 @@ export const CKR = {
   BUFFER_TOO_SMALL: pkcs11js.CKR_BUFFER_TOO_SMALL,
   OPERATION_ACTIVE: pkcs11js.CKR_OPERATION_ACTIVE,
 } as const;
+
+/**
+ * The CK_RV carried by an error thrown from pkcs11js, exactly (CK_RV is 64-bit on LP64), or undefined when it is
+ * not a PKCS#11 failure. The message's digits are exact; `code` is a double, exact only up to 2^53.
+ */
+export function ckrValueOf(err: unknown): bigint | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const match = CKR_IN_MESSAGE.exec(err.message);
+  if (match) return BigInt(match[2]!);
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && code > 0) return Number.isSafeInteger(code) ? BigInt(code) : -1n; // -1n: rounded upstream
+  return undefined;
+}
+
+/** The CK_RV of a pkcs11js error as a number, for comparison with `CKR`; undefined when not a PKCS#11 failure. */
+export function ckrOf(err: unknown): number | undefined {
+  const value = ckrValueOf(err);
+  return value === undefined ? undefined : Number(value);
+}
+
+/**
+ * The name of a CK_RV: the standard's name, `CKR_VENDOR_DEFINED+0x…` (offset from CKR_VENDOR_DEFINED, in hex) for a
+ * vendor's value, `CKR_0x…` for any other unknown one. A value pkcs11js already rounded (above 2^53, passed as -1n or
+ * an unsafe number) has no exact hex left: it is named `CKR_VENDOR_DEFINED` rather than printed wrong.
+ */
+export function ckrName(ckr: number | bigint | undefined): string {
+  if (ckr === undefined) return 'CKR_GENERAL_ERROR';
+  if (typeof ckr === 'number' && !Number.isSafeInteger(ckr)) return 'CKR_VENDOR_DEFINED';
+  const value = BigInt(ckr);
+  if (value < 0n) return 'CKR_VENDOR_DEFINED';
+  const known = CKR_NAMES.get(value);
+  if (known) return known;
+  if (value === CKR_VENDOR_DEFINED) return 'CKR_VENDOR_DEFINED';
+  if (value > CKR_VENDOR_DEFINED) return `CKR_VENDOR_DEFINED+0x${(value - CKR_VENDOR_DEFINED).toString(16).toUpperCase()}`;
+  return `CKR_0x${value.toString(16).toUpperCase()}`;
+}
+
+/** An HsmError for a failed call. The message names the function and return value only, never arguments. */
+export function toHsmError(fn: string, err: unknown): HsmError {
+  if (err instanceof HsmError) return err;
+  return new HsmError(fn, ckrName(ckrValueOf(err)), undefined, { cause: sanitizedCause(err) });
+}
+
+/** toHsmError for a PKCS#11 failure; an Error that is none (already ours, or not from the HSM) passes as it is. */
+export function hsmFailure(fn: string, err: unknown): Error {
+  if (err instanceof Error && ckrValueOf(err) === undefined) return err;
+  return toHsmError(fn, err);
+}
+
+// pkcs11js messages hold the native stack, never arguments; keep only name and message as the cause.
+function sanitizedCause(err: unknown): Error | undefined {
+  return err instanceof Error ? Object.assign(new Error(err.message.split('\n')[0]), { name: err.name }) : undefined;
+}
+
+const is = (err: unknown, ...ckrs: number[]) => {
+  const ckr = ckrOf(err);
+  return ckr !== undefined && ckrs.includes(ckr);
+};
+
+// ---- what a failure means, per call site ------------------------------------------------------------------------
+
+/** Someone else in the process initialised the module first: fine, the module is usable as it is. */
+export const isAlreadyInitialized = (err: unknown) => is(err, CKR.CRYPTOKI_ALREADY_INITIALIZED);
+
+/** C_Login on a token this process is already logged in to (login is process-wide per token). */
+export const isAlreadyLoggedIn = (err: unknown) => is(err, CKR.USER_ALREADY_LOGGED_IN);
+
+/** After these, the session is gone or may still hold an active operation (BUFFER_TOO_SMALL does not end one). */
+export const leavesSessionUnusable = (err: unknown) =>
+  is(err, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED, CKR.BUFFER_TOO_SMALL, CKR.OPERATION_ACTIVE);
+
+export const pinIncorrectError = () => new HsmError('C_Login', 'CKR_PIN_INCORRECT');
+export const engineClosedError = () => new HsmError('C_OpenSession', 'CKR_SESSION_CLOSED', 'the engine is closed');
+export const tokenNotPresentError = (detail: string) => new HsmError('C_GetSlotList', 'CKR_TOKEN_NOT_PRESENT', detail);
+export const moduleLoadError = (library: string, err: unknown) =>
+  new HsmError('C_GetFunctionList', 'CKR_GENERAL_ERROR', `PKCS#11 module could not be loaded from ${library}`, { cause: sanitizedCause(err) });
+
+/** A failed C_Decrypt of a wrapped DEK: a failed GCM tag check is a DecryptionError, anything else an HsmError. */
+export function decryptFailure(err: unknown): Error {
+  // CKR_ENCRYPTED_DATA_INVALID per the standard, CKR_GENERAL_ERROR on SoftHSM 2.6.
+  if (is(err, CKR.ENCRYPTED_DATA_INVALID, CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.GENERAL_ERROR)) return new DecryptionError();
+  return hsmFailure('C_Decrypt', err);
+}
+
+/** A failed C_UnwrapKey of customer key material: material that does not decrypt is a DecryptionError. */
+export function unwrapKeyFailure(err: unknown): Error {
+  if (is(err, CKR.ENCRYPTED_DATA_INVALID, CKR.WRAPPED_KEY_INVALID, CKR.WRAPPED_KEY_LEN_RANGE, CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.GENERAL_ERROR)) {
+    return new DecryptionError();
+  }
+  return toHsmError('C_UnwrapKey', err);
+}
+
+/**
+ * What a failed use of a root key says about the key's state, whoever changed it (this or another process):
+ * 'disabled' (CKA_ENCRYPT/CKA_DECRYPT turned off), 'gone' (its object no longer exists), else undefined.
+ */
+export function keyStateOfFailure(err: unknown): 'disabled' | 'gone' | undefined {
+  if (is(err, CKR.KEY_FUNCTION_NOT_PERMITTED)) return 'disabled';
+  if (is(err, CKR.KEY_HANDLE_INVALID, CKR.OBJECT_HANDLE_INVALID)) return 'gone';
+  return undefined;
+}

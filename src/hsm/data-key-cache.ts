@@ -1,71 +1,82 @@
-// Unwrapped DEKs kept for a bounded time and count, so hot objects don't cost an HSM round trip per read.
+// Unwrapped DEKs kept for a bounded time, count and size, so hot objects don't cost an HSM round trip per read.
 // Entries of a root key are dropped (and zeroed) the moment that key is disabled or destroyed in this process;
-// `maxAgeMs` bounds how long a change made by another process can go unnoticed.
+// `maxAgeMs` bounds how long a change made by another process can go unnoticed. Every DEK leaving the cache
+// (expiry, eviction, replacement, drop, clear) is zeroed by the dispose hook.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
 export interface DataKeyCacheOptions {
   maxAgeMs: number;
   maxEntries: number;
+  /** Bound on what entries hold: DEK bytes plus their 32-byte cache keys. Default 8 MiB. */
+  maxBytes: number;
 }
 
 interface Entry {
   dek: Buffer;
   keyId: string;
-  expiresAt: number;
 }
 
-export class DataKeyCache {
-  readonly #maxAgeMs: number;
-  readonly #maxEntries: number;
-  readonly #entries = new Map<string, Entry>();
+/** The cache key's size: a SHA-256 digest as a one-byte-per-char string, whatever the AAD's length (up to 64 KiB). */
+const CACHE_KEY_BYTES = 32;
 
-  constructor(options: DataKeyCacheOptions) {
-    this.#maxAgeMs = options.maxAgeMs;
-    this.#maxEntries = options.maxEntries;
+export class DataKeyCache {
+  readonly #entries: LRUCache<string, Entry>;
+  readonly #maxBytes: number;
+
+  /** `onDropped` sees each DEK after it was zeroed (tests check the zeroing; nothing else needs it). */
+  constructor(options: DataKeyCacheOptions, onDropped?: (dek: Buffer) => void) {
+    this.#maxBytes = options.maxBytes;
+    this.#entries = new LRUCache<string, Entry>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: (entry) => entry.dek.byteLength + CACHE_KEY_BYTES,
+      ttl: options.maxAgeMs,
+      // Expired DEKs are purged (and zeroed) when they expire, not left in memory until the next lookup.
+      ttlAutopurge: true,
+      dispose: (entry) => {
+        entry.dek.fill(0);
+        onDropped?.(entry.dek);
+      },
+    });
   }
 
-  /** The cache key of (wrapped, encoded aad): both must match for a hit. */
+  /**
+   * The cache key of (wrapped, encoded aad): both must match for a hit. The blob's length goes first, so bytes
+   * moved from the end of the blob to the start of the aad give another key.
+   */
   static keyOf(wrapped: Uint8Array, aad: Buffer): string {
-    return `${wrapped.byteLength}:${Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength).toString('latin1')}${aad.toString('latin1')}`;
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(wrapped.byteLength);
+    return createHash('sha256').update(length).update(wrapped).update(aad).digest().toString('latin1');
   }
 
   /** A copy of the cached DEK (the caller owns and zeroes it), or undefined. */
   get(cacheKey: string): Buffer | undefined {
     const entry = this.#entries.get(cacheKey);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      this.#delete(cacheKey, entry);
-      return undefined;
-    }
-    return Buffer.from(entry.dek);
+    return entry ? Buffer.from(entry.dek) : undefined;
   }
 
   set(cacheKey: string, keyId: string, dek: Uint8Array): void {
-    const old = this.#entries.get(cacheKey);
-    if (old) this.#delete(cacheKey, old);
-    while (this.#entries.size >= this.#maxEntries) {
-      const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];
-      this.#delete(oldestKey, oldest);
-    }
+    if (dek.byteLength + CACHE_KEY_BYTES > this.#maxBytes) return; // would be refused: never copy it
     // Own memory, not a slice of Buffer's shared pool, so zeroing it wipes exactly this DEK.
     const copy = Buffer.allocUnsafeSlow(dek.byteLength);
     copy.set(dek);
-    this.#entries.set(cacheKey, { dek: copy, keyId, expiresAt: Date.now() + this.#maxAgeMs });
+    this.#entries.set(cacheKey, { dek: copy, keyId });
   }
 
-  /** Drops every entry of one root key. */
+  /** Drops (and zeroes) every entry of one root key. */
   dropKey(keyId: string): void {
-    for (const [cacheKey, entry] of this.#entries) if (entry.keyId === keyId) this.#delete(cacheKey, entry);
+    const doomed: string[] = [];
+    for (const [cacheKey, entry] of this.#entries.entries()) if (entry.keyId === keyId) doomed.push(cacheKey);
+    for (const cacheKey of doomed) this.#entries.delete(cacheKey);
   }
 
   clear(): void {
-    for (const [cacheKey, entry] of this.#entries) this.#delete(cacheKey, entry);
+    this.#entries.clear();
   }
 
   get size(): number {
     return this.#entries.size;
-  }
-
-  #delete(cacheKey: string, entry: Entry): void {
-    entry.dek.fill(0);
-    this.#entries.delete(cacheKey);
   }
 }

@@ -4,8 +4,9 @@
 // bounded by time and uses, like Key Protect's.
 import { createPublicKey, publicEncrypt, constants as cryptoConstants, randomBytes, randomUUID } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
-import { CKR, ckrOf, toHsmError } from './ckr.js';
+import { KeyNotFoundError, KeyStateError } from '../errors.js';
+import { positiveIntegerArg, optionsArg } from '../validate.js';
+import { toHsmError, unwrapKeyFailure } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 import { aesGcm, GCM_IV_BYTES, importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash } from './templates.js';
@@ -35,13 +36,12 @@ interface Entry {
   destroyed: boolean;
 }
 
-export function resolveImportTokenOptions(options: ImportTokenOptions = {}): Required<ImportTokenOptions> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const ttlMs = options.ttlMs ?? DEFAULT_IMPORT_TOKEN_TTL_MS;
-  const maxUses = options.maxUses ?? DEFAULT_IMPORT_TOKEN_USES;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError('options.ttlMs must be a positive integer');
-  if (!Number.isSafeInteger(maxUses) || maxUses <= 0) throw new RangeError('options.maxUses must be a positive integer');
-  return { ttlMs, maxUses };
+export function resolveImportTokenOptions(options?: ImportTokenOptions): Required<ImportTokenOptions> {
+  const given = optionsArg(options);
+  return {
+    ttlMs: positiveIntegerArg(given.ttlMs ?? DEFAULT_IMPORT_TOKEN_TTL_MS, 'options.ttlMs'),
+    maxUses: positiveIntegerArg(given.maxUses ?? DEFAULT_IMPORT_TOKEN_USES, 'options.maxUses'),
+  };
 }
 
 export class ImportTokens {
@@ -66,10 +66,16 @@ export class ImportTokens {
       }
     });
     const publicKeyPem = await this.#sessions.use((session) => {
-      const [modulus, exponent] = this.#module.C_GetAttributeValue(session, pair.publicKey, [
-        { type: pkcs11js.CKA_MODULUS },
-        { type: pkcs11js.CKA_PUBLIC_EXPONENT },
-      ]);
+      let modulus: pkcs11js.Attribute | undefined;
+      let exponent: pkcs11js.Attribute | undefined;
+      try {
+        [modulus, exponent] = this.#module.C_GetAttributeValue(session, pair.publicKey, [
+          { type: pkcs11js.CKA_MODULUS },
+          { type: pkcs11js.CKA_PUBLIC_EXPONENT },
+        ]);
+      } catch (err) {
+        throw toHsmError('C_GetAttributeValue', err);
+      }
       const jwk = { kty: 'RSA', n: (modulus!.value as Buffer).toString('base64url'), e: (exponent!.value as Buffer).toString('base64url') };
       return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
     });
@@ -104,12 +110,7 @@ export class ImportTokens {
         try {
           handle = await this.#module.C_UnwrapKeyAsync(session, rsaOaep(entry.token.oaepHash), entry.privateKey, wrapped, importedRootKeyTemplate(idBytes, label));
         } catch (err) {
-          const ckr = ckrOf(err);
-          if (ckr === CKR.ENCRYPTED_DATA_INVALID || ckr === CKR.WRAPPED_KEY_INVALID || ckr === CKR.WRAPPED_KEY_LEN_RANGE ||
-              ckr === CKR.ENCRYPTED_DATA_LEN_RANGE || ckr === CKR.GENERAL_ERROR) {
-            throw new DecryptionError();
-          }
-          throw toHsmError('C_UnwrapKey', err);
+          throw unwrapKeyFailure(err);
         }
         // AES key material must be 16, 24 or 32 bytes. Tokens that leave CKA_VALUE_LEN unset on unwrapped keys
         // (SoftHSM 2.6 reads 0) are checked by a trial GCM encryption, which a bad key length fails.

@@ -3,8 +3,7 @@
 // C_Finalize is never called: another engine, or another library in the process, may still be using the module,
 // and finalizing under it crashes. The OS reclaims the module at exit.
 import pkcs11js from 'pkcs11js';
-import { HsmError } from '../errors.js';
-import { CKR, ckrOf, toHsmError } from './ckr.js';
+import { isAlreadyInitialized, moduleLoadError, toHsmError, tokenNotPresentError } from './ckr.js';
 
 export type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
 
@@ -18,15 +17,13 @@ export function loadModule(library: string): Pkcs11 {
   try {
     module.load(library);
   } catch (err) {
-    throw new HsmError('C_GetFunctionList', 'CKR_GENERAL_ERROR', `PKCS#11 module could not be loaded from ${library}`, {
-      cause: err instanceof Error ? new Error(err.message.split('\n')[0]) : undefined,
-    });
+    throw moduleLoadError(library, err);
   }
   try {
     module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   } catch (err) {
     // Someone else in the process initialised it first: fine, the module is usable as it is.
-    if (ckrOf(err) !== CKR.CRYPTOKI_ALREADY_INITIALIZED) throw toHsmError('C_Initialize', err);
+    if (!isAlreadyInitialized(err)) throw toHsmError('C_Initialize', err);
   }
   MODULES.set(library, module);
   return module;
@@ -55,4 +52,11 @@ export function findSlotByLabel(module: Pkcs11, label: string): Buffer | undefin
 /** The slot with numeric id `id`, if a token is present in it. */
 export function findSlotById(module: Pkcs11, id: number): Buffer | undefined {
   return slotsWithToken(module).find((slot) => slot.readBigUInt64LE(0) === BigInt(id));
+}
+
+/** The slot of the token named by label (preferred) or slot id; HsmError CKR_TOKEN_NOT_PRESENT when there is none. */
+export function findSlot(module: Pkcs11, where: { tokenLabel?: string; slot?: number }): Buffer {
+  const slot = where.tokenLabel !== undefined ? findSlotByLabel(module, where.tokenLabel) : findSlotById(module, where.slot!);
+  if (!slot) throw tokenNotPresentError(where.tokenLabel !== undefined ? `no token labelled "${where.tokenLabel}"` : `no token in slot ${where.slot}`);
+  return slot;
 }

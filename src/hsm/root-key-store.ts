@@ -186,7 +186,13 @@ export class RootKeyStore {
         imported: record.imported,
         destroyedAt: Date.now(),
       });
-      for (const handle of metas) this.#module.C_DestroyObject(session, handle);
+      for (const handle of metas) {
+        try {
+          this.#module.C_DestroyObject(session, handle);
+        } catch (err) {
+          throw toHsmError('C_DestroyObject', err);
+        }
+      }
     });
   }
 
@@ -215,7 +221,12 @@ export class RootKeyStore {
     let newest = 0;
     if (meta.destroyedAt === undefined) {
       for (const handle of this.#findVersions(session, idBytes)) {
-        const attrs = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_ENCRYPT }]);
+        let attrs: pkcs11js.Attribute[];
+        try {
+          attrs = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_ENCRYPT }]);
+        } catch (err) {
+          throw toHsmError('C_GetAttributeValue', err);
+        }
         const parsed = parseVersionLabel((attrs[0]!.value as Buffer).toString('utf8'));
         if (!parsed) continue;
         versions.set(parsed.version, { version: parsed.version, handle, createdAt: new Date(parsed.createdAt) });

@@ -3,8 +3,7 @@
 // so every operation borrows a session for its whole Init/Call sequence.
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { HsmError } from '../errors.js';
-import { CKR, ckrOf, toHsmError } from './ckr.js';
+import { engineClosedError, isAlreadyLoggedIn, leavesSessionUnusable, pinIncorrectError, toHsmError } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 
 type Session = Buffer;
@@ -14,15 +13,6 @@ type Session = Buffer;
 // digest sits in memory), so a second engine with a wrong PIN is refused too.
 const LOGINS = new Map<string, { salt: Buffer; digest: Buffer }>();
 const pinDigest = (salt: Buffer, pin: string) => scryptSync(pin, salt, 32, { N: 1 << 14, r: 8, p: 1 });
-
-// After these, the session is gone or may still hold an active operation (BUFFER_TOO_SMALL does not end one).
-const UNUSABLE_AFTER = new Set<number>([
-  CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED, CKR.BUFFER_TOO_SMALL, CKR.OPERATION_ACTIVE,
-]);
-function leavesSessionUnusable(err: unknown): boolean {
-  const ckr = ckrOf(err);
-  return ckr !== undefined && UNUSABLE_AFTER.has(ckr);
-}
 
 export class SessionPool {
   readonly #module: Pkcs11;
@@ -49,10 +39,10 @@ export class SessionPool {
       const salt = randomBytes(16);
       LOGINS.set(loginKey, { salt, digest: pinDigest(salt, pin) });
     } catch (err) {
-      if (ckrOf(err) !== CKR.USER_ALREADY_LOGGED_IN) throw toHsmError('C_Login', err);
+      if (!isAlreadyLoggedIn(err)) throw toHsmError('C_Login', err);
       const known = LOGINS.get(loginKey);
       if (known && !timingSafeEqual(known.digest, pinDigest(known.salt, pin))) {
-        throw new HsmError('C_Login', 'CKR_PIN_INCORRECT');
+        throw pinIncorrectError();
       }
     }
   }
@@ -105,7 +95,7 @@ export class SessionPool {
   }
 
   async #acquire(): Promise<Session> {
-    if (this.#closed) throw new HsmError('C_OpenSession', 'CKR_SESSION_CLOSED', 'the engine is closed');
+    if (this.#closed) throw engineClosedError();
     const idle = this.#idle.pop();
     if (idle) return idle;
     if (this.#all.size < this.#maxSessions) return this.#openSession();
@@ -150,7 +140,7 @@ export class SessionPool {
     }
     this.#idle.length = 0;
     for (const waiter of this.#waiters.splice(0)) {
-      waiter.reject(new HsmError('C_OpenSession', 'CKR_SESSION_CLOSED', 'the engine is closed'));
+      waiter.reject(engineClosedError());
     }
     // Busy sessions close as their operations release them.
   }

@@ -75,3 +75,27 @@ export function parseWrapped(wrapped: Uint8Array): WrappedKeyParts {
 export function wrappedKeyIdHex(wrapped: Uint8Array): string {
   return Buffer.from(wrapped.buffer, wrapped.byteOffset + 4, KEY_ID_BYTES).toString('hex');
 }
+
+/** A blob being assembled by `layoutWrapped`: the HSM writes ciphertext and tag into `sealed`, a view of `blob`. */
+export interface WrappedLayout {
+  blob: Buffer;
+  /** GCM AAD = header ‖ caller aad. */
+  gcmAad: Buffer;
+  sealed: Buffer;
+}
+
+/** Lays out the blob for an `plaintextLength`-byte DEK: header written, AAD built, room for ciphertext and tag. */
+export function layoutWrapped(keyId: Buffer, version: number, iv: Buffer, aad: Buffer, plaintextLength: number): WrappedLayout {
+  // GCM AAD built in one buffer; the blob is assembled in place around the ciphertext.
+  const gcmAad = Buffer.allocUnsafe(WRAPPED_HEADER_BYTES + aad.length);
+  encodeWrappedHeader(keyId, version, iv, gcmAad);
+  aad.copy(gcmAad, WRAPPED_HEADER_BYTES);
+  const blob = Buffer.alloc(WRAPPED_HEADER_BYTES + plaintextLength + WRAP_TAG_BYTES);
+  gcmAad.copy(blob, 0, 0, WRAPPED_HEADER_BYTES);
+  return { blob, gcmAad, sealed: blob.subarray(WRAPPED_HEADER_BYTES) };
+}
+
+/** The GCM AAD a parsed blob was sealed with, given the caller's encoded aad. */
+export function wrappedGcmAad(parts: WrappedKeyParts, aad: Buffer): Buffer {
+  return Buffer.concat([parts.header, aad]);
+}
