@@ -67,3 +67,32 @@ export class StoreError extends CryptoEngineError {
     this.operation = operation;
   }
 }
+
+/** No bucket of that name in the store. */
+export class BucketNotFoundError extends CryptoEngineError {
+  constructor(message = 'bucket not found') {
+    super('ERR_BUCKET_NOT_FOUND', message);
+  }
+}
+
+export class BucketExistsError extends CryptoEngineError {
+  constructor(message = 'bucket already exists') {
+    super('ERR_BUCKET_EXISTS', message);
+  }
+}
+
+export class BucketNotEmptyError extends CryptoEngineError {
+  constructor(message = 'bucket is not empty') {
+    super('ERR_BUCKET_NOT_EMPTY', message);
+  }
+}
+
+/**
+ * A stored bucket record (its binding in the store, a bucket key record, or a registration in the token) fails its
+ * integrity check on every copy: a changed byte is reported, never read as a different binding.
+ */
+export class BucketRecordError extends CryptoEngineError {
+  constructor(message: string) {
+    super('ERR_BUCKET_RECORD', message);
+  }
+}

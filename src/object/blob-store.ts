@@ -35,6 +35,8 @@ export interface ListOptions {
 export interface ShardStore {
   /** Number of nodes. */
   readonly nodes: number;
+  /** A stable description of where the store is (no secrets), recorded in bucket registrations; e.g. 'fs:/a,/b'. */
+  readonly id?: string;
   openWriter(node: number, key: string): Promise<ShardWriter>;
   /** The blob, or null when there is none. A node that is down may answer null or throw: both are a lost shard. */
   openReader(node: number, key: string): Promise<ShardReader | null>;

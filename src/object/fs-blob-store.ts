@@ -3,7 +3,7 @@
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
@@ -37,6 +37,11 @@ export class FsShardStore implements ShardStore {
 
   get nodes(): number {
     return this.dirs.length;
+  }
+
+  /** 'fs:' and the node folders (absolute), comma-separated: the same folders give the same id from any process. */
+  get id(): string {
+    return 'fs:' + this.dirs.map((dir) => resolve(dir)).join(',');
   }
 
   /** The file a key maps to on a node. */
