@@ -10,6 +10,7 @@ import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { ObjectCipher, DEFAULT_SEGMENT_BYTES, DEFAULT_BATCH_BYTES } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { chunksOf, discard, instantKeys, memoryKeys } from './aead-common.mjs';
 
 const MiB = 1 << 20;
@@ -74,7 +75,7 @@ try { commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).
 log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node} (OpenSSL ${machine.nodeOpenssl}), load ${machine.loadAverageBefore.map((x) => x.toFixed(2)).join(' ')}`);
 
 // ---- ObjectCipher instances
-const pools = { 1: new WorkerPool(1), 2: new WorkerPool(2) };
+const pools = { 1: new WorkerPool(1, { entry: WORKER_ENTRY }), 2: new WorkerPool(2, { entry: WORKER_ENTRY }) };
 const keys = instantKeys();
 const ciphers = { 1: new ObjectCipher({ keys, pool: pools[1] }), 2: new ObjectCipher({ keys, pool: pools[2] }) };
 

@@ -34,6 +34,7 @@ const { ReedSolomon, ReferenceReedSolomon, ErasureService, availableKernels, bes
   join(ROOT, 'dist/erasure/index.js')
 );
 const { WorkerPool } = await import(join(ROOT, 'dist/pool/pool.js'));
+const { WORKER_ENTRY } = await import(join(ROOT, 'dist/worker-entry.js'));
 const { allocShared } = await import(join(ROOT, 'dist/pool/shared-memory.js'));
 
 // ---- helpers ---------------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ function ronomonCase(RS, k, m, len, lost) {
 const isal = setupIsal();
 const ronomon = loadRonomon();
 const kernels = availableKernels().filter((k) => k !== 'reference');
-const pool = new WorkerPool(POOL_THREADS);
+const pool = new WorkerPool(POOL_THREADS, { entry: WORKER_ENTRY });
 const service = new ErasureService(pool);
 const results = [];
 const record = (r) => results.push(r);

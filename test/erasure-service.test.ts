@@ -7,12 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { allocShared, isShared } from '../dist/pool/shared-memory.js';
 import { ErasureService, ReedSolomon, ReferenceReedSolomon } from '../dist/erasure/index.js';
 import { ErasureError } from '../dist/errors.js';
 import { rng, xorshiftBytes } from './erasure-helpers.js';
 
-const pool = new WorkerPool(2);
+const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 t.teardown(() => pool.close());
 // Small thresholds so modest sizes exercise the pool path (column ranges across both workers).
 const service = new ErasureService(pool, { inlineBelowBytes: 4096, minTaskBytes: 4096 });
