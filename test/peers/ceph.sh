@@ -151,7 +151,7 @@ start_node() {
     kill -0 "$(cat "$d/pids/rgw.a.pid")" 2>/dev/null || die "node $d: radosgw exited (see $d/log)"
     sleep 0.2
   done
-  (cd "$ROOT" && ENDPOINT="http://127.0.0.1:$rgw_port" ACCESS="$access" SECRET="$secret" REGION="$REGION" node --input-type=module -e '
+  (cd "$ROOT" && ENDPOINT="http://127.0.0.1:$rgw_port" ACCESS="$access" SECRET="$secret" REGION="$REGION" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true node --input-type=module -e '
     import { S3Client, CreateBucketCommand } from "@aws-sdk/client-s3";
     const s3 = new S3Client({ endpoint: process.env.ENDPOINT, region: process.env.REGION, forcePathStyle: true,
       credentials: { accessKeyId: process.env.ACCESS, secretAccessKey: process.env.SECRET },
