@@ -22,6 +22,8 @@ export type { S3ShardStoreOptions, S3NodeOptions, S3Credentials } from './s3-opt
 
 /** ListObjectsV2 returns at most this many keys per page. */
 const LIST_PAGE_KEYS = 1000;
+/** A writer's first buffer; it doubles up to the part size as bytes come. */
+const MIN_BUFFER_BYTES = 64 * 1024;
 
 export class S3ShardStore implements ShardStore {
   readonly nodes: number;
@@ -230,9 +232,8 @@ class S3ShardWriter implements ShardWriter {
     this.#checkOpen('write');
     let done = 0;
     while (done < bytes.length) {
-      this.#buffer ??= this.#takeBuffer();
       const n = Math.min(bytes.length - done, this.#partBytes - this.#filled);
-      this.#buffer.set(bytes.subarray(done, done + n), this.#filled);
+      this.#reserve(this.#filled + n).set(bytes.subarray(done, done + n), this.#filled);
       this.#filled += n;
       done += n;
       if (this.#filled === this.#partBytes) await this.#guard(() => this.#shipPart());
@@ -295,10 +296,20 @@ class S3ShardWriter implements ShardWriter {
     }
   }
 
-  #takeBuffer(): Buffer {
-    const b = this.#spare ?? Buffer.allocUnsafe(this.#partBytes);
-    this.#spare = null;
-    return b;
+  /** Room for `bytes` in the part being filled: the spare part, else a buffer grown by doubling (small blobs stay small). */
+  #reserve(bytes: number): Buffer {
+    const current = this.#buffer;
+    if (current !== null && current.length >= bytes) return current;
+    let next: Buffer;
+    if (this.#spare !== null) {
+      next = this.#spare;
+      this.#spare = null;
+    } else {
+      next = Buffer.allocUnsafe(Math.min(this.#partBytes, Math.max(bytes, MIN_BUFFER_BYTES, 2 * (current?.length ?? 0))));
+    }
+    if (current !== null) next.set(current.subarray(0, this.#filled));
+    this.#buffer = next;
+    return next;
   }
 
   /** Sends the full buffer as the next part once the previous one is in; filling goes on meanwhile. */
