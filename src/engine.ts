@@ -18,6 +18,7 @@ import type {
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
 import { SlabPool } from './pool/slab-pool.js';
+import { WORKER_ENTRY } from './worker-entry.js';
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
@@ -38,7 +39,7 @@ export class CryptoEngine {
     this.#options = options;
     this.#sessions = sessions;
     this.keys = keys;
-    this.#pool = new WorkerPool(options.threads);
+    this.#pool = new WorkerPool(options.threads, { entry: WORKER_ENTRY });
     this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
     this.erasure = new ErasureService(this.#pool);
     this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
