@@ -40,10 +40,17 @@ export const keyCommands: Command[] = [
   oneKey('keys rotate', 'add a new version; new wraps use it, old versions still unwrap', (engine, ref) => engine.keys.rotate(ref)),
   oneKey('keys disable', 'refuse every use of the key until enabled', (engine, ref) => engine.keys.disable(ref)),
   oneKey('keys enable', 'allow the key again', (engine, ref) => engine.keys.enable(ref)),
-  oneKey('keys destroy', 'destroy every version: all data under the key becomes unreadable', async (engine, ref) => {
-    await engine.keys.destroy(ref);
-    return { destroyed: ref };
-  }),
+  {
+    name: 'keys destroy',
+    summary: 'destroy every version: all data under the key becomes unreadable (refused while buckets are registered, unless --force)',
+    usage: 'ID|ALIAS [--force]',
+    options: { force: { type: 'boolean' } },
+    async run({ values, positionals }, ctx) {
+      const ref = onePositional(positionals, 'key id or alias');
+      await (await ctx.engine()).keys.destroy(ref, { force: values.force === true });
+      ctx.out(JSON.stringify({ destroyed: ref }));
+    },
+  },
   {
     name: 'keys import-token',
     summary: 'create an RSA-4096 import token; prints its id, public key (PEM) and OAEP hash',
