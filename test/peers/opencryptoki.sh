@@ -58,7 +58,7 @@ random_pin() { # 8 characters from [A-Za-z0-9]
 
 pid_of() { cat "$1/pkcsslotd.pid" 2>/dev/null || true; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-in_ns() { local d="$1"; shift; nsenter -t "$(pid_of "$d")" -m -i -- "$@"; }
+in_ns() { local d="$1"; shift; nsenter -t "$(pid_of "$d")" -m -i --wd="$PWD" -- "$@"; }
 
 cmd_start() {
   local dir="${1:?usage: opencryptoki.sh start DIR}"
@@ -136,7 +136,7 @@ cmd_exec() {
   dir="$(cd "$dir" && pwd)"
   local pid; pid="$(pid_of "$dir")"
   alive "$pid" || die "no pkcsslotd running for $dir (start it first)"
-  HCE_OPENCRYPTOKI_ENV="$dir/env.json" exec nsenter -t "$pid" -m -i --preserve-credentials -- "$@"
+  HCE_OPENCRYPTOKI_ENV="$dir/env.json" exec nsenter -t "$pid" -m -i --wd="$PWD" -- "$@"
 }
 
 # Kills pkcsslotd by its recorded pid and waits (bounded) for it to go; keeps DIR.
