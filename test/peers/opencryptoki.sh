@@ -11,6 +11,7 @@
 #   opencryptoki.sh exec DIR -- CMD…   run CMD inside DIR's namespace (with HCE_OPENCRYPTOKI_ENV=DIR/env.json)
 #   opencryptoki.sh stop DIR           kill DIR's pkcsslotd by its pid (the namespace dies with it), remove DIR
 #   opencryptoki.sh run [DIR] -- CMD…  start (DIR defaults to a new temp dir), exec CMD, stop; exits with CMD's status
+#                                      (97, or $HCE_OCK_SETUP_FAILED_STATUS, when the token could not be set up)
 #
 # Installs opencryptoki with apt-get (as root) when missing. PINs are 8 random characters (openCryptoki allows 4–8).
 set -euo pipefail
@@ -163,10 +164,17 @@ cmd_run() {
   if [ "${1:-}" != -- ]; then dir="${1:-}"; shift || true; fi
   [ "${1:-}" = -- ] && shift
   [ $# -gt 0 ] || die "usage: opencryptoki.sh run [DIR] -- CMD..."
-  [ -n "$dir" ] || dir="$(mktemp -d "${TMPDIR:-/tmp}/hce-ock-XXXXXX")"
-  trap 'cmd_stop "$dir"' EXIT
+  if [ -n "$dir" ]; then
+    [ -z "$(ls -A "$dir" 2>/dev/null)" ] || { say "$dir is not empty; use a fresh DIR"; exit "${HCE_OCK_SETUP_FAILED_STATUS:-97}"; }
+  else
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/hce-ock-XXXXXX")"
+  fi
+  # DIR is new or empty, so removing it afterwards (stop) removes only what this run made.
+  local log; log="$(mktemp "${TMPDIR:-/tmp}/hce-ock-setup-XXXXXX")"
+  trap 'cmd_stop "$dir"; rm -f "$log"' EXIT
   trap 'exit 130' INT TERM
-  cmd_start "$dir" >/dev/null
+  # A distinct status when the token could not be set up, so a caller can tell it from CMD failing.
+  ( cmd_start "$dir" >/dev/null 2>"$log" ) || { cat "$log" >&2; exit "${HCE_OCK_SETUP_FAILED_STATUS:-97}"; }
   local status=0
   ( cmd_exec "$dir" -- "$@" ) || status=$?
   exit "$status"
