@@ -8,7 +8,7 @@ import {
 import type { DecryptStream, EncryptStream } from './aead/streams.js';
 import { ErasureService } from './erasure/service.js';
 import { KeyService } from './hsm/key-service.js';
-import { findSlot, loadModule } from './hsm/module.js';
+import { findSlot, loadModule, tokenSessionCap } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
 import type {
@@ -34,30 +34,49 @@ export class CryptoEngine {
     this.#sessions = sessions;
     this.keys = keys;
     this.#pool = new WorkerPool(options.threads);
-    this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
-    this.erasure = new ErasureService(this.#pool);
-    this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
-  }
-
-  /** Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. */
-  static async open(options?: CryptoEngineOptions): Promise<CryptoEngine> {
-    const resolved = resolveEngineOptions(options);
-    const { library, pin } = resolved.pkcs11;
-    const module = loadModule(library);
-    const slot = findSlot(module, resolved.pkcs11);
-    const sessions = new SessionPool(module, slot, resolved.maxSessions);
     try {
-      sessions.login(pin);
+      this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
+      this.erasure = new ErasureService(this.#pool);
+      this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
     } catch (err) {
-      sessions.close();
+      void this.#pool.close();
       throw err;
     }
-    const keys = new KeyService(module, sessions, {
-      dataKeyCache: resolved.dataKeyCache,
-      keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
-      hsmCalls: resolved.hsmCalls,
+  }
+
+  /**
+   * Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. Every
+   * option is checked before anything is acquired; whatever was acquired is released when a later step fails.
+   */
+  static async open(options?: CryptoEngineOptions): Promise<CryptoEngine> {
+    const resolved = resolveEngineOptions(options);
+    const { pin, ...pkcs11 } = resolved.pkcs11;
+    // The engine keeps no PIN string: the session pool holds its own copy (for re-login) and wipes it on close.
+    const engineOptions: ResolvedEngineOptions = { ...resolved, pkcs11: { ...pkcs11, pin: '' } };
+    const module = loadModule(pkcs11.library, pkcs11.initArgs);
+    const slot = findSlot(module, pkcs11);
+    // Its own memory (not a slice of Buffer's shared pool), so the pool's fill(0) at close wipes exactly the PIN.
+    const pinBytes = Buffer.allocUnsafeSlow(Buffer.byteLength(pin, 'utf8'));
+    pinBytes.write(pin, 'utf8');
+    const sessions = new SessionPool(module, slot, pinBytes, {
+      maxSessions: resolved.maxSessions,
+      sessionWaitMs: resolved.sessionWaitMs,
+      loginKey: `${pkcs11.library}\0${slot.toString('hex')}`,
     });
-    return new CryptoEngine(resolved, sessions, keys);
+    try {
+      const cap = tokenSessionCap(module, slot);
+      if (cap !== undefined) sessions.capSessions(cap);
+      sessions.login();
+      const keys = new KeyService(module, sessions, {
+        dataKeyCache: resolved.dataKeyCache,
+        keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
+        hsmCalls: resolved.hsmCalls,
+      });
+      return new CryptoEngine(engineOptions, sessions, keys);
+    } catch (err) {
+      await sessions.close();
+      throw err;
+    }
   }
 
   get threads(): number {
@@ -114,7 +133,7 @@ export class CryptoEngine {
     this.#objects.close();
     await this.keys.close();
     await this.#pool.close();
-    this.#sessions.close();
+    await this.#sessions.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -35,6 +35,15 @@ export const CKR = {
   USER_NOT_LOGGED_IN: pkcs11js.CKR_USER_NOT_LOGGED_IN,
   BUFFER_TOO_SMALL: pkcs11js.CKR_BUFFER_TOO_SMALL,
   OPERATION_ACTIVE: pkcs11js.CKR_OPERATION_ACTIVE,
+  SESSION_COUNT: pkcs11js.CKR_SESSION_COUNT,
+  KEY_TYPE_INCONSISTENT: pkcs11js.CKR_KEY_TYPE_INCONSISTENT,
+  KEY_SIZE_RANGE: pkcs11js.CKR_KEY_SIZE_RANGE,
+  ATTRIBUTE_TYPE_INVALID: pkcs11js.CKR_ATTRIBUTE_TYPE_INVALID,
+  ATTRIBUTE_VALUE_INVALID: pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID,
+  TEMPLATE_INCONSISTENT: pkcs11js.CKR_TEMPLATE_INCONSISTENT,
+  SIGNATURE_INVALID: pkcs11js.CKR_SIGNATURE_INVALID,
+  FUNCTION_FAILED: pkcs11js.CKR_FUNCTION_FAILED,
+  DATA_LEN_RANGE: pkcs11js.CKR_DATA_LEN_RANGE,
 } as const;
 
 /**
@@ -91,9 +100,11 @@ function sanitizedCause(err: unknown): Error | undefined {
 }
 
 const is = (err: unknown, ...ckrs: number[]) => {
-  const ckr = ckrOf(err);
+  // An HsmError made here (a synthetic one, or one mapped early) answers by its CK_RV name.
+  const ckr = err instanceof HsmError ? (CKR_VALUES.get(err.ckr) ?? ckrOf(err.cause)) : ckrOf(err);
   return ckr !== undefined && ckrs.includes(ckr);
 };
+const CKR_VALUES = new Map<string, number>([...CKR_NAMES].map(([value, name]) => [name, Number(value)]));
 
 // ---- what a failure means, per call site ------------------------------------------------------------------------
 
@@ -107,9 +118,26 @@ export const isAlreadyLoggedIn = (err: unknown) => is(err, CKR.USER_ALREADY_LOGG
 export const leavesSessionUnusable = (err: unknown) =>
   is(err, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED, CKR.BUFFER_TOO_SMALL, CKR.OPERATION_ACTIVE);
 
+/** The session is gone (closed by anyone, C_CloseAllSessions, the device reset or removed): open another. */
+export const lostSession = (err: unknown) => is(err, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED);
+
+/** The login is gone (another handle's C_Logout, a token reset): log in again. */
+export const lostLogin = (err: unknown) => is(err, CKR.USER_NOT_LOGGED_IN);
+
+/** A token-object handle no longer names an object: after a reset or re-login it may have a new handle. */
+export const staleHandle = (err: unknown) => is(err, CKR.KEY_HANDLE_INVALID, CKR.OBJECT_HANDLE_INVALID);
+
+/** C_OpenSession: the token has no more sessions to give (others in the process hold them). */
+export const isSessionCountExceeded = (err: unknown) => is(err, CKR.SESSION_COUNT);
+
+export const notLoggedInError = () => new HsmError('C_GetSessionInfo', 'CKR_USER_NOT_LOGGED_IN', 'the session lost its login');
+export const sessionWaitTimeoutError = (ms: number) =>
+  new HsmError('C_OpenSession', 'CKR_SESSION_COUNT', `no PKCS#11 session became free within ${ms} ms`);
 export const pinIncorrectError = () => new HsmError('C_Login', 'CKR_PIN_INCORRECT');
 export const engineClosedError = () => new HsmError('C_OpenSession', 'CKR_SESSION_CLOSED', 'the engine is closed');
 export const tokenNotPresentError = (detail: string) => new HsmError('C_GetSlotList', 'CKR_TOKEN_NOT_PRESENT', detail);
+export const initArgsConflictError = (library: string) =>
+  new HsmError('C_Initialize', 'CKR_CRYPTOKI_ALREADY_INITIALIZED', `${library} is already initialised in this process with other initArgs`);
 export const moduleLoadError = (library: string, err: unknown) =>
   new HsmError('C_GetFunctionList', 'CKR_GENERAL_ERROR', `PKCS#11 module could not be loaded from ${library}`, { cause: sanitizedCause(err) });
 

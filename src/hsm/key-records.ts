@@ -11,10 +11,14 @@ export class KeyRecords {
   readonly #byRawId = new Map<string, KeyRecord>();
   /** Keys ('*' for all) with a background re-read under way. */
   readonly #revalidating = new Set<string>();
+  readonly #reloading = new Map<string, { generation: number; promise: Promise<KeyRecord | undefined> }>();
+  /** The session pool's generation: a re-read begun before sessions or the login were lost may hold stale handles. */
+  readonly #generation: () => number;
 
-  constructor(store: RootKeyStore, maxAgeMs: number) {
+  constructor(store: RootKeyStore, maxAgeMs: number, generation: () => number = () => 0) {
     this.#store = store;
     this.#maxAgeMs = maxAgeMs;
+    this.#generation = generation;
   }
 
   /** The live record for an id or alias, re-read first when `fresh`; KeyNotFoundError when unknown or destroyed. */
@@ -59,8 +63,24 @@ export class KeyRecords {
     if (this.#byAlias(alias)) throw new KeyStateError('alias is already in use');
   }
 
-  /** Re-reads one key; forgets it when the token has no metadata for it. */
-  async reload(id: string): Promise<KeyRecord | undefined> {
+  /**
+   * Re-reads one key; forgets it when the token has no metadata for it. Concurrent re-reads of one key share one
+   * read, unless it began before the session pool last lost sessions or the login (its handles may be stale).
+   */
+  reload(id: string): Promise<KeyRecord | undefined> {
+    const generation = this.#generation();
+    const pending = this.#reloading.get(id);
+    if (pending && pending.generation >= generation) return pending.promise;
+    const entry = { generation, promise: this.#reload(id) };
+    this.#reloading.set(id, entry);
+    void entry.promise.then(
+      () => this.#reloading.get(id) === entry && this.#reloading.delete(id),
+      () => this.#reloading.get(id) === entry && this.#reloading.delete(id),
+    );
+    return entry.promise;
+  }
+
+  async #reload(id: string): Promise<KeyRecord | undefined> {
     const record = await this.#store.load(id);
     if (record) this.remember(record);
     else {

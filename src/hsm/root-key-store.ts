@@ -51,6 +51,8 @@ const META_LABEL_PREFIX = 'hce-meta/';
 const ALIAS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{1,89}$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FIND_BATCH = 256;
+/** Reads that find objects: a logged-out session finds no private object, which must not read as "no key". */
+const VERIFY_LOGIN = { verifyLogin: true };
 
 export const idToBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
 export const bytesToId = (bytes: Buffer) => {
@@ -105,7 +107,7 @@ export class RootKeyStore {
         if (record && !byId.get(record.id)?.destroyed) byId.set(record.id, record);
       }
       return [...byId.values()];
-    });
+    }, VERIFY_LOGIN);
   }
 
   /** One key record by id, or undefined when the token has no metadata for it. */
@@ -114,7 +116,7 @@ export class RootKeyStore {
       // During a destroy the old metadata and its tombstone coexist for a moment: the tombstone wins.
       const records = this.#findMeta(session, idToBytes(id)).map((handle) => this.#readRecord(session, handle));
       return records.find((record) => record?.destroyed) ?? records.find((record) => record);
-    });
+    }, VERIFY_LOGIN);
   }
 
   /** Generates version 1 of a new key inside the token and records its metadata. */
