@@ -7,7 +7,9 @@ import {
 } from './aead/index.js';
 import type { DecryptStream, EncryptStream } from './aead/streams.js';
 import { ErasureService } from './erasure/service.js';
+import { tokenCapabilities, type WrapMechanismName } from './hsm/capabilities.js';
 import { KeyService } from './hsm/key-service.js';
+import type { OaepHash } from './hsm/templates.js';
 import { findSlot, loadModule, tokenSessionCap } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
@@ -16,6 +18,18 @@ import type {
 } from './object/options.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
+
+export interface HsmInfo {
+  library: string;
+  /** CK_TOKEN_INFO manufacturerID and model, trimmed. */
+  manufacturer: string;
+  model: string;
+  tokenLabel: string;
+  /** How new DEKs are wrapped on this token. */
+  wrapMechanism: WrapMechanismName;
+  /** The RSA-OAEP hash BYOK import tokens use on this token. */
+  oaepHash: OaepHash;
+}
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
@@ -27,10 +41,12 @@ export class CryptoEngine {
   readonly #pool: WorkerPool;
   readonly #cipher: ObjectCipher;
   readonly #objects: ObjectService;
+  readonly #info: HsmInfo;
   #closed = false;
 
-  private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService) {
+  private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService, info: HsmInfo) {
     this.#options = options;
+    this.#info = info;
     this.#sessions = sessions;
     this.keys = keys;
     this.#pool = new WorkerPool(options.threads);
@@ -55,28 +71,40 @@ export class CryptoEngine {
     const engineOptions: ResolvedEngineOptions = { ...resolved, pkcs11: { ...pkcs11, pin: '' } };
     const module = loadModule(pkcs11.library, pkcs11.initArgs);
     const slot = findSlot(module, pkcs11);
+    const loginKey = `${pkcs11.library}\0${slot.toString('hex')}`;
     // Its own memory (not a slice of Buffer's shared pool), so the pool's fill(0) at close wipes exactly the PIN.
     const pinBytes = Buffer.allocUnsafeSlow(Buffer.byteLength(pin, 'utf8'));
     pinBytes.write(pin, 'utf8');
     const sessions = new SessionPool(module, slot, pinBytes, {
       maxSessions: resolved.maxSessions,
       sessionWaitMs: resolved.sessionWaitMs,
-      loginKey: `${pkcs11.library}\0${slot.toString('hex')}`,
+      loginKey,
     });
     try {
       const cap = tokenSessionCap(module, slot);
       if (cap !== undefined) sessions.capSessions(cap);
       sessions.login();
+      const token = await sessions.use((session) => tokenCapabilities(module, slot, session, pkcs11.library, loginKey, pkcs11.wrapMechanism));
       const keys = new KeyService(module, sessions, {
         dataKeyCache: resolved.dataKeyCache,
         keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
         hsmCalls: resolved.hsmCalls,
+        token,
       });
-      return new CryptoEngine(engineOptions, sessions, keys);
+      const { caps, wrapMechanism } = token;
+      const info: HsmInfo = {
+        library: caps.library, manufacturer: caps.manufacturer, model: caps.model, tokenLabel: caps.tokenLabel, wrapMechanism, oaepHash: caps.oaepHash,
+      };
+      return new CryptoEngine(engineOptions, sessions, keys, info);
     } catch (err) {
       await sessions.close();
       throw err;
     }
+  }
+
+  /** The PKCS#11 module and token this engine uses, and what it chose on it (probed at open). */
+  hsmInfo(): HsmInfo {
+    return { ...this.#info };
   }
 
   get threads(): number {

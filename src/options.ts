@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_CALL_SCHEDULER, type CallSchedulerOptions } from './hsm/call-scheduler.js';
 import { MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES } from './aead/header.js';
+import { WRAP_MECHANISMS, type WrapMechanismName } from './hsm/capabilities.js';
 import type { DataKeyCacheOptions } from './hsm/data-key-cache.js';
 import { envInteger, nonEmptyStringArg, nonNegativeIntegerArg, optionsArg, positiveIntegerArg } from './validate.js';
 
@@ -18,6 +19,8 @@ export interface Pkcs11Options {
   pin: string;
   /** C_Initialize's reserved argument (pReserved), for modules that need one (NSS softokn). Env HSM_INIT_ARGS. */
   initArgs?: string;
+  /** Wrap new DEKs with this mechanism rather than the token's best (it must offer it). Env HSM_WRAP_MECHANISM. */
+  wrapMechanism?: WrapMechanismName;
 }
 
 export interface CryptoEngineOptions {
@@ -37,7 +40,7 @@ export interface CryptoEngineOptions {
 }
 
 export interface ResolvedEngineOptions {
-  pkcs11: { library: string; tokenLabel?: string; slot?: number; pin: string; initArgs?: string };
+  pkcs11: { library: string; tokenLabel?: string; slot?: number; pin: string; initArgs?: string; wrapMechanism?: WrapMechanismName };
   threads: number;
   dataKeyCache: DataKeyCacheOptions | false;
   maxSessions: number;
@@ -56,6 +59,13 @@ export const DEFAULT_KEY_INFO_MAX_AGE_MS = 1000;
 export function resolveEngineOptions(options?: CryptoEngineOptions, env: NodeJS.ProcessEnv = process.env): ResolvedEngineOptions {
   const given = optionsArg(options);
   const pkcs11 = resolvePkcs11Options(given.pkcs11, env);
+  const wrapMechanism = given.pkcs11?.wrapMechanism ?? (env.HSM_WRAP_MECHANISM || undefined);
+  if (wrapMechanism !== undefined) {
+    if (!WRAP_MECHANISMS.includes(wrapMechanism as WrapMechanismName)) {
+      throw new TypeError(`${given.pkcs11?.wrapMechanism !== undefined ? 'options.pkcs11.wrapMechanism' : 'HSM_WRAP_MECHANISM'} must be one of ${WRAP_MECHANISMS.join(', ')}`);
+    }
+    pkcs11.wrapMechanism = wrapMechanism as WrapMechanismName;
+  }
   const threads = positiveIntegerArg(given.threads ?? availableParallelism(), 'options.threads', 256);
 
   let dataKeyCache: DataKeyCacheOptions | false;

@@ -8,17 +8,20 @@ import { bytesArg, nonEmptyStringArg, optionsArg } from '../validate.js';
 import { encodeAad, type Aad } from './aad.js';
 import { CallScheduler, type CallSchedulerOptions } from './call-scheduler.js';
 import { CallGate } from './call-gate.js';
+import type { TokenCapabilities, WrapMechanismName } from './capabilities.js';
 import { decryptFailure, hsmFailure, keyStateOfFailure, staleHandle } from './ckr.js';
 import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
 import { ImportTokens, type ImportToken, type ImportTokenOptions } from './import-tokens.js';
 import { KeyRecords } from './key-records.js';
 import type { Pkcs11 } from './module.js';
 import {
-  assertUsable, bytesToId, idToBytes, RootKeyStore, toInfo, validateAlias, versionLabel, type KeyRecord, type KeyVersion, type RootKeyInfo,
+  assertUsable, bytesToId, idToBytes, RootKeyStore, toInfo, validateAlias, versionId, versionLabel, type KeyRecord, type KeyVersion,
+  type RootKeyInfo,
 } from './root-key-store.js';
 import type { SessionPool } from './session-pool.js';
-import { aesGcm, GCM_IV_BYTES } from './templates.js';
-import { layoutWrapped, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, wrappedGcmAad, wrappedKeyIdHex } from './wrapped-key.js';
+import { TokenRecords } from './token-records.js';
+import { MECHANISM_BYTES, open, seal, type WrapContext } from './wrap-mechanisms.js';
+import { MAX_WRAP_PLAINTEXT_BYTES, MECHANISM_AES_CBC_HMAC, parseWrapped, wrappedKeyIdHex, type WrapMechanismByte } from './wrapped-key.js';
 
 export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad };
 
@@ -37,6 +40,8 @@ export interface KeyServiceOptions {
   /** How long this process trusts what it read of a key's metadata before re-reading the token. */
   keyInfoMaxAgeMs: number;
   hsmCalls: CallSchedulerOptions;
+  /** What the token offers (probed at open) and the mechanism new wraps use. */
+  token: { caps: TokenCapabilities; wrapMechanism: WrapMechanismName };
 }
 
 export const DATA_KEY_BYTES = 32;
@@ -51,13 +56,23 @@ export class KeyService {
   readonly #cache: DataKeyCache | undefined;
   readonly #sessions: SessionPool;
   readonly #gate = new CallGate();
+  readonly #caps: TokenCapabilities;
+  readonly #mechanism: WrapMechanismByte;
+  readonly #wrapContext: WrapContext;
+  /** Small authenticated records next to a key, in the token (internal: key metadata, bucket registrations). */
+  readonly tokenRecords: TokenRecords;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
+    const { caps, wrapMechanism } = options.token;
     this.#sessions = sessions;
-    this.#store = new RootKeyStore(module, sessions);
+    this.#caps = caps;
+    this.#mechanism = MECHANISM_BYTES[wrapMechanism];
+    this.tokenRecords = new TokenRecords(module, sessions, caps);
+    this.#store = new RootKeyStore(module, sessions, caps, this.tokenRecords, wrapMechanism);
     this.#records = new KeyRecords(this.#store, options.keyInfoMaxAgeMs, () => sessions.generation);
     this.#calls = new CallScheduler(module, sessions, options.hsmCalls);
-    this.#importTokens = new ImportTokens(module, sessions);
+    this.#wrapContext = { calls: this.#calls, kwp: caps.kwp };
+    this.#importTokens = new ImportTokens(module, sessions, caps);
     this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
   }
 
@@ -85,7 +100,7 @@ export class KeyService {
       await this.#records.assertAliasFree(alias);
       const idBytes = randomBytes(16);
       const createdAt = Date.now();
-      await this.#importTokens.unwrapInto(importTokenId, encryptedKey, idBytes, versionLabel(idBytes, 1, createdAt));
+      await this.#importTokens.unwrapInto(importTokenId, encryptedKey, versionId(idBytes, 1), versionLabel(idBytes, 1, createdAt));
       return toInfo(this.#records.remember(await this.#store.recordImported(idBytes, alias, createdAt)));
     });
   }
@@ -227,12 +242,9 @@ export class KeyService {
     assertUsable(record);
     const input = Buffer.from(plaintext); // our copy, zeroed below: the caller may reuse its buffer meanwhile
     try {
-      return await this.#withVersion(record, record.newest, 'C_Encrypt', async (version) => {
-        const iv = fillRandom(Buffer.allocUnsafe(GCM_IV_BYTES));
-        const { blob, gcmAad, sealed } = layoutWrapped(record.idBytes, version.version, iv, aad, input.byteLength);
-        await this.#calls.crypt('C_Encrypt', version.handle, aesGcm(iv, gcmAad), input, sealed);
-        return blob;
-      });
+      return await this.#withVersion(record, record.newest, 'C_Encrypt', (version) =>
+        seal(this.#wrapContext, this.#mechanismFor(version), record.idBytes, version, input, aad),
+      );
     } finally {
       input.fill(0);
     }
@@ -246,11 +258,9 @@ export class KeyService {
     assertUsable(record);
     if (!record.versions.has(parts.version)) throw new DecryptionError();
     return this.#withVersion(record, parts.version, 'C_Decrypt', (version) =>
-      this.#calls
-        .crypt('C_Decrypt', version.handle, aesGcm(parts.iv, wrappedGcmAad(parts, aad)), parts.sealed, Buffer.alloc(parts.sealed.length))
-        .catch((err: unknown) => {
-          throw keyStateOfFailure(err) || staleHandle(err) ? err : decryptFailure(err);
-        }),
+      open(this.#wrapContext, parts, version, aad).catch((err: unknown) => {
+        throw keyStateOfFailure(err, this.#caps.profile) || staleHandle(err) ? err : decryptFailure(err, this.#caps.profile);
+      }),
     );
   }
 
@@ -280,7 +290,7 @@ export class KeyService {
 
   /** A failed use of a key: disabled or destroyed by anyone (this or another process) → KeyStateError. */
   async #keyUseError(id: string, versionNumber: number, err: unknown, fn: string): Promise<Error> {
-    const state = keyStateOfFailure(err);
+    const state = keyStateOfFailure(err, this.#caps.profile);
     if (state === undefined) return hsmFailure(fn, err);
     const record = await this.#records.reload(id).catch(() => undefined);
     this.#cache?.dropKey(id);
@@ -288,6 +298,15 @@ export class KeyService {
     // The key is still there: its handle failing is the HSM's fault, not a destroyed key.
     if (record && !record.destroyed && record.versions.has(versionNumber)) return hsmFailure(fn, err);
     return record ? new KeyStateError('root key has been destroyed') : new KeyNotFoundError();
+  }
+
+  /**
+   * The mechanism a new wrap under `version` uses: the engine's, except that a version made before CBC-HMAC was
+   * chosen has no HMAC key: it keeps the token's best other mechanism.
+   */
+  #mechanismFor(version: KeyVersion): WrapMechanismByte {
+    if (this.#mechanism !== MECHANISM_AES_CBC_HMAC || version.macHandle) return this.#mechanism;
+    return MECHANISM_BYTES[this.#caps.wrapMechanism];
   }
 
   async #setEnabled(idOrAlias: string, enabled: boolean): Promise<RootKeyInfo> {
