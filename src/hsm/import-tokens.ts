@@ -4,7 +4,7 @@
 // bounded by time and uses, like Key Protect's.
 import { createPublicKey, randomUUID } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { KeyNotFoundError, KeyStateError } from '../errors.js';
+import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
 import { positiveIntegerArg, optionsArg } from '../validate.js';
 import { generateTokenKey, type TokenCapabilities } from './capabilities.js';
 import { CKR, ckrOf, toHsmError, unwrapKeyFailure } from './ckr.js';
@@ -35,6 +35,8 @@ interface Entry {
   token: ImportToken;
   publicKey: Buffer;
   privateKey: Buffer;
+  /** The RSA modulus: a ciphertext that is not a number below it is garbage, whatever the token would answer. */
+  modulus: Buffer;
   /** Its HSM objects are gone; the entry stays until expiry so a late use says "used up", not "not found". */
   destroyed: boolean;
 }
@@ -69,7 +71,7 @@ export class ImportTokens {
         throw toHsmError('C_GenerateKeyPair', err);
       }
     });
-    const publicKeyPem = await this.#sessions.use((session) => {
+    const { publicKeyPem, modulusBytes } = await this.#sessions.use((session) => {
       let modulus: pkcs11js.Attribute | undefined;
       let exponent: pkcs11js.Attribute | undefined;
       try {
@@ -81,7 +83,8 @@ export class ImportTokens {
         throw toHsmError('C_GetAttributeValue', err);
       }
       const jwk = { kty: 'RSA', n: (modulus!.value as Buffer).toString('base64url'), e: (exponent!.value as Buffer).toString('base64url') };
-      return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+      const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+      return { publicKeyPem: pem, modulusBytes: modulus!.value as Buffer };
     });
     const token: ImportToken = {
       id: randomUUID(),
@@ -91,7 +94,7 @@ export class ImportTokens {
       remainingUses: maxUses,
     };
     this.#prune();
-    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey, destroyed: false });
+    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey, modulus: modulusBytes, destroyed: false });
     return { ...token };
   }
 
@@ -108,6 +111,12 @@ export class ImportTokens {
     }
     entry.token.remainingUses -= 1;
     const wrapped = Buffer.from(encryptedKey); // our copy: the caller's buffer is not held across the async call
+    // Tokens answer a ciphertext of the wrong size or ≥ the modulus in their own ways (NSS: CKR_ARGUMENTS_BAD):
+    // it is bad material, so DecryptionError here, before the token is asked.
+    if (wrapped.length !== entry.modulus.length || Buffer.compare(wrapped, entry.modulus) >= 0) {
+      if (entry.token.remainingUses === 0) this.#destroyObjects(entry);
+      throw new DecryptionError();
+    }
     try {
       await this.#sessions.use(async (session) => {
         const handle = await generateTokenKey(this.#caps, async (options) => {

@@ -26,13 +26,13 @@ export class KeyRecords {
     if (isKeyId(ref)) {
       const id = ref.toLowerCase();
       let record = this.#byId.get(id);
-      if (!record || fresh) record = await this.reload(id);
+      if (!record || fresh || this.#staleRefusal(record)) record = await this.reload(id);
       else if (this.#isStale(record)) this.#revalidate(() => this.reload(id), id);
       if (!record || record.destroyed) throw new KeyNotFoundError();
       return record;
     }
     let record = this.#byAlias(ref);
-    if (!record || fresh) {
+    if (!record || fresh || this.#staleRefusal(record)) {
       await this.reloadAll();
       record = this.#byAlias(ref);
     } else if (this.#isStale(record)) this.#revalidate(() => this.reloadAll(), '*');
@@ -46,7 +46,7 @@ export class KeyRecords {
    */
   async forBlob(rawId: Buffer, version: number): Promise<KeyRecord | undefined> {
     const record = this.#byRawId.get(rawId.toString('latin1'));
-    if (!record || !record.versions.has(version)) return this.reload(record?.id ?? bytesToId(rawId));
+    if (!record || !record.versions.has(version) || this.#staleRefusal(record)) return this.reload(record?.id ?? bytesToId(rawId));
     if (this.#isStale(record)) this.#revalidate(() => this.reload(record.id), record.id);
     return record;
   }
@@ -101,6 +101,14 @@ export class KeyRecords {
     this.#byId.set(record.id, record);
     this.#byRawId.set(record.idBytes.toString('latin1'), record);
     return record;
+  }
+
+  /**
+   * A stale record that would refuse the call (disabled): the HSM enforces a disable by itself, but not an enable
+   * done elsewhere, so re-read it before refusing.
+   */
+  #staleRefusal(record: KeyRecord): boolean {
+    return record.state === 'disabled' && this.#isStale(record);
   }
 
   #isStale(record: KeyRecord): boolean {
