@@ -20,7 +20,7 @@ const K = 4, M = 2, IN_FLIGHT = 64;
 
 const token = await tempToken();
 const { CryptoEngine } = await import('../dist/index.js');
-const { FsShardStore } = await import('../dist/object/fs-blob-store.js');
+const { FsShardStore } = await import('../dist/object/fs-shard-store.js');
 const { BucketKeyring } = await import('../dist/bucket/bucket-keys.js');
 const { readManifest } = await import('../dist/bucket/manifest.js');
 const { ObjectCipher } = await import('../dist/aead/object-cipher.js');

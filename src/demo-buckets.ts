@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CryptoEngine } from './engine.js';
 import { CryptoEngineError } from './errors.js';
-import { FsShardStore } from './object/fs-blob-store.js';
+import { FsShardStore } from './object/fs-shard-store.js';
 import { createTempToken } from './temp-token.js';
 
 const say = (line = '') => process.stdout.write(line + '\n');

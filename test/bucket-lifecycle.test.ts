@@ -147,7 +147,7 @@ t.test('a second engine and a second process see the same buckets and objects', 
   const here = dirname(fileURLToPath(import.meta.url));
   const script = `
     const { CryptoEngine } = await import(${JSON.stringify(join(here, '../dist/index.js'))});
-    const { FsShardStore } = await import(${JSON.stringify(join(here, '../dist/object/fs-blob-store.js'))});
+    const { FsShardStore } = await import(${JSON.stringify(join(here, '../dist/object/fs-shard-store.js'))});
     const engine = await CryptoEngine.open(JSON.parse(process.env.OPTS));
     const store = new FsShardStore(JSON.parse(process.env.DIRS));
     const b = await engine.buckets.open('shared', { store });
@@ -180,8 +180,8 @@ t.test('objects are bound to bucket and name: moved shards fail with DecryptionE
   const two = shardFiles('bound-a', 'two');
   t.equal(one.length, 3);
   one.forEach((f, i) => writeFileSync(two[i]!, readFileSync(f)));
-  // The current object layer skips a shard whose header names another object (ErasureError when none is left);
-  // the generation-based layer (objects-v2) reports DecryptionError as the contract says.
+  // The object layer (v2) reports shards whose header names another object as ErasureError ("no generation has a
+  // readable shard header"); the contract asks DecryptionError — an object-layer fix (see README-buckets.md).
   await collect(a.getObject('two')).then(
     () => t.fail('moved shards read'),
     (err) => t.ok(err instanceof DecryptionError || (err as Error).name === 'ErasureError', `moved to another name: ${(err as Error).name}`),

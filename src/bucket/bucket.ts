@@ -1,13 +1,16 @@
 // A Bucket: objects bound to the bucket's root key (through its bucket keys) and geometry, named 1..1024 bytes of
 // UTF-8, listed in name order. Object bytes go through the object layer with the bucket's keyring as DataKeyProvider
-// and the bucket's namespace of the store; the listing is the bucket's own (listing.ts).
+// and the bucket's namespace of the store (`bo/<bucket>`); the listing is the bucket's own (listing.ts), as it
+// carries size, creation and key version without opening a shard.
 import type { Readable } from 'node:stream';
 import { KeyNotFoundError, KeyStateError, ObjectNotFoundError } from '../errors.js';
 import type { KeyService } from '../hsm/key-service.js';
 import type { ShardStore } from '../object/blob-store.js';
+import { deleteObject } from '../object/delete.js';
 import type { ObjectDeps } from '../object/deps.js';
 import { objectAad } from '../object/format.js';
 import { getObject } from '../object/get.js';
+import { listObjectKeys } from '../object/listing.js';
 import type { ObjectSource, Progress, RepairReport } from '../object/options.js';
 import { putObject } from '../object/put.js';
 import { repairObject } from '../object/repair.js';
@@ -16,7 +19,7 @@ import type { BucketKeyring, RewrapKeysReport } from './bucket-keys.js';
 import { ObjectIndex } from './listing.js';
 import type { Manifest } from './manifest.js';
 import { namePrefixArg, objectNameArg } from './names.js';
-import { BucketShardStore } from './shard-namespace.js';
+import { objectsNamespace } from './layout.js';
 
 export interface BucketInfo {
   name: string;
@@ -68,16 +71,19 @@ export class Bucket {
   readonly #keys: KeyService;
   readonly #keyring: BucketKeyring;
   readonly #deps: ObjectDeps;
-  readonly #shards: BucketShardStore;
+  readonly #store: ShardStore;
+  /** The object layer's namespace for this bucket's objects. */
+  readonly #ns: string;
   readonly #index: ObjectIndex;
 
   /** @internal Made by engine.buckets.create/open. */
-  constructor(manifest: Manifest, keys: KeyService, keyring: BucketKeyring, store: ShardStore, deps: Omit<ObjectDeps, 'keys'>) {
+  constructor(manifest: Manifest, keys: KeyService, keyring: BucketKeyring, store: ShardStore, deps: ObjectDeps) {
     this.#manifest = manifest;
     this.#keys = keys;
     this.#keyring = keyring;
-    this.#deps = { ...deps, keys: keyring };
-    this.#shards = new BucketShardStore(store, manifest.name);
+    this.#deps = deps;
+    this.#store = store;
+    this.#ns = objectsNamespace(manifest.name);
     this.#index = new ObjectIndex(store, manifest, keyring);
   }
 
@@ -94,10 +100,10 @@ export class Bucket {
     const { size, signal, onProgress } = optionsArg(options);
     const m = this.#manifest;
     const info = await putObject(this.#deps, name, source, {
-      keyId: m.keyId, dataShards: m.dataShards, parityShards: m.parityShards, store: this.#shards,
+      keyId: m.keyId, dataShards: m.dataShards, parityShards: m.parityShards, store: this.#store, namespace: this.#ns,
       ...(size !== undefined ? { size } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
     });
-    const bkid = this.#keyring.takeIssued(objectAad(name))!;
+    const bkid = this.#keyring.takeIssued(objectAad({ ns: this.#ns, name }))!;
     const createdAt = Date.now();
     await this.#index.write({ name, createdAt, size: info.size, bkid });
     return { bucket: m.name, name, size: info.size, createdAt: new Date(createdAt), keyId: m.keyId, keyVersion: info.keyVersion };
@@ -109,7 +115,7 @@ export class Bucket {
     signalArg(signal);
     functionArg(onProgress, 'options.onProgress');
     return getObject(this.#deps, name, {
-      store: this.#shards, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
+      store: this.#store, namespace: this.#ns, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
     });
   }
 
@@ -132,17 +138,22 @@ export class Bucket {
   async deleteObject(name: string): Promise<void> {
     objectNameArg(name);
     await this.#assertNotDisabled();
-    const had = (await this.#hasShard(name)) || (await this.#index.read(name).catch(() => undefined)) !== undefined;
-    const total = this.#manifest.dataShards + this.#manifest.parityShards;
-    await Promise.all(Array.from({ length: total }, (_, j) => this.#shards.remove(name, j)));
+    const listed = (await this.#index.read(name).catch(() => undefined)) !== undefined;
+    let hadShards = true;
+    try {
+      await deleteObject(name, { store: this.#store, namespace: this.#ns });
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+      hadShards = false;
+    }
     await this.#index.remove(name);
-    if (!had) throw new ObjectNotFoundError(`no object "${name}" in bucket "${this.name}"`);
+    if (!hadShards && !listed) throw new ObjectNotFoundError(`no object "${name}" in bucket "${this.name}"`);
   }
 
   async repairObject(name: string, options?: BucketRewrapOptions): Promise<RepairReport> {
     objectNameArg(name);
     const { signal, onProgress } = optionsArg(options);
-    return repairObject(this.#deps, name, { store: this.#shards, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    return repairObject(this.#deps, name, { store: this.#store, namespace: this.#ns, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
   }
 
   /** After a rotation: every bucket key re-protected under the root key's newest version; no object rewritten. */
@@ -159,15 +170,7 @@ export class Bucket {
   }
 
   async #hasShard(name: string): Promise<boolean> {
-    const total = this.#manifest.dataShards + this.#manifest.parityShards;
-    for (let j = 0; j < total; j++) {
-      const reader = await this.#shards.openReader(name, j).catch(() => null);
-      if (reader) {
-        await reader.close().catch(() => {});
-        return true;
-      }
-    }
-    return false;
+    return (await listObjectKeys(this.#store, { ns: this.#ns, name })).gens.length > 0;
   }
 
   async #assertNotDisabled(): Promise<void> {

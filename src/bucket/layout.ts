@@ -108,10 +108,10 @@ export function parseRecordKey(bucket: string, key: string): RecordKey | undefin
 
 // ---- objects ---------------------------------------------------------------------------------------------------
 
-export const objectsPrefix = (bucket: string) => `bo/${bucket}/`;
+/** The object layer's namespace for a bucket's objects (object/layout.ts puts <enc(name)>/-<gen>/<j> under it). */
+export const objectsNamespace = (bucket: string) => `bo/${bucket}`;
+export const objectsPrefix = (bucket: string) => `${objectsNamespace(bucket)}/`;
 export const indexPrefix = (bucket: string) => `bi/${bucket}/`;
-/** The folder-like key of one object's shards (the object layer appends its own parts). */
-export const objectBase = (bucket: string, name: string) => objectsPrefix(bucket) + segments(nameKey(name), MAX_KEY_SEGMENT_BYTES);
 /** The start of every listing-entry key of `name` (the entry's info follows the '-'). */
 export const indexBase = (bucket: string, name: string) => indexPrefix(bucket) + segments(nameKey(name), INDEX_SEGMENT_CHARS) + '-';
 /** A listing entry key: base ‖ info. */

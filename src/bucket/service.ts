@@ -48,10 +48,10 @@ export const storeIdOf = (store: ShardStore) => store.id ?? `store:${store.const
 export class BucketService {
   readonly #keys: KeyService;
   readonly #support: BucketKeySupport;
-  readonly #deps: () => Omit<ObjectDeps, 'keys'>;
+  readonly #deps: (keys: BucketKeyring) => ObjectDeps;
 
   /** @internal Made by the engine. */
-  constructor(keys: KeyService, deps: () => Omit<ObjectDeps, 'keys'>) {
+  constructor(keys: KeyService, deps: (keys: BucketKeyring) => ObjectDeps) {
     this.#keys = keys;
     this.#support = keys.bucketSupport();
     this.#deps = deps;
@@ -87,7 +87,7 @@ export class BucketService {
       await this.#support.registrations.remove(root.id, registration).catch(() => {});
       throw err;
     }
-    return new Bucket(manifest, this.#keys, keyring, store, this.#deps());
+    return new Bucket(manifest, this.#keys, keyring, store, this.#deps(keyring));
   }
 
   async open(name: string, options: BucketStoreOptions): Promise<Bucket> {
@@ -96,7 +96,7 @@ export class BucketService {
     const manifest = await readManifest(this.#support.mac, store, name);
     const keyring = new BucketKeyring(this.#keys, this.#support, store, manifest);
     await keyring.load();
-    return new Bucket(manifest, this.#keys, keyring, store, this.#deps());
+    return new Bucket(manifest, this.#keys, keyring, store, this.#deps(keyring));
   }
 
   /** Buckets in the store, by name; with keyId, only those that root key protects. */

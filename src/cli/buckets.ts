@@ -3,7 +3,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { FsShardStore } from '../object/fs-blob-store.js';
+import { FsShardStore } from '../object/fs-shard-store.js';
 import { onePositional } from './args.js';
 import { UsageError, type Command } from './command.js';
 

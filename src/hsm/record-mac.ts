@@ -2,7 +2,7 @@
 // store, registrations in the token): a changed byte is detected whatever the state of the root keys involved.
 //
 // The MAC key is a token object: CKK_GENERIC_SECRET, 32 bytes, sensitive, never extractable, sign/verify only,
-// CKA_LABEL "hce-record-mac", CKA_ID 16 random bytes. Created on first need; should two processes race to create
+// CKA_LABEL "hce-bucket-record-mac", CKA_ID 16 random bytes. Created on first need; should two processes race to create
 // it, both keys stay valid (each MAC names its key id) and new MACs use the lowest id.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
@@ -10,7 +10,7 @@ import { toHsmError } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 
-const MAC_KEY_LABEL = 'hce-record-mac';
+const MAC_KEY_LABEL = 'hce-bucket-record-mac';
 export const RECORD_MAC_BYTES = 32;
 const SHA256_HMAC: pkcs11js.Mechanism = { mechanism: pkcs11js.CKM_SHA256_HMAC };
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FsShardStore } from '../../dist/object/fs-blob-store.js';
+import { FsShardStore } from '../../dist/object/fs-shard-store.js';
 
 export function bucketStore(count: number): { root: string; dirs: string[]; store: FsShardStore } {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
