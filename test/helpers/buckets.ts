@@ -5,12 +5,17 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FsShardStore } from '../../dist/object/fs-shard-store.js';
 
+const roots: string[] = [];
+process.once('exit', () => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
 export function bucketStore(count: number): { root: string; dirs: string[]; store: FsShardStore } {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const root = mkdtempSync(join(base, 'hce-buckets-'));
   const dirs = Array.from({ length: count }, (_, i) => join(root, `node${i}`));
   for (const dir of dirs) mkdirSync(dir);
-  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  roots.push(root);
   return { root, dirs, store: new FsShardStore(dirs) };
 }
 
