@@ -27,6 +27,11 @@ const MIN_BUFFER_BYTES = 64 * 1024;
 
 export class S3ShardStore implements ShardStore {
   readonly nodes: number;
+  /**
+   * Names the store stably and without secrets: `s3:` + each node's endpoint/bucket, comma-separated. Two stores over
+   * the same buckets in the same order have the same id (what the buckets layer registers under).
+   */
+  readonly id: string;
   readonly #nodes: S3Node[];
   readonly #policy: RetryPolicy;
   readonly #partBytes: number;
@@ -34,6 +39,7 @@ export class S3ShardStore implements ShardStore {
   constructor(options: S3ShardStoreOptions) {
     const o: ResolvedS3Options = resolveS3Options(options);
     this.nodes = o.nodes.length;
+    this.id = 's3:' + o.nodes.map((n) => `${n.endpoint}/${n.bucket}`).join(',');
     this.#policy = { timeoutMs: o.requestTimeoutMs, maxAttempts: o.maxAttempts };
     this.#partBytes = o.partBytes;
     this.#nodes = o.nodes.map((n, index) => {
