@@ -12,7 +12,8 @@ import { findSlot, loadModule } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
 import type {
-  GetObjectOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+  DeleteObjectOptions, DeleteReport, GetObjectOptions, ListObjectsOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions,
+  RepairReport, RewrapObjectOptions, RewrapReport,
 } from './object/options.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
@@ -107,6 +108,15 @@ export class CryptoEngine {
 
   rewrapObject(objectId: string, options: RewrapObjectOptions): Promise<RewrapReport> {
     return this.#objects.rewrapObject(objectId, options);
+  }
+
+  deleteObject(objectId: string, options: DeleteObjectOptions): Promise<DeleteReport> {
+    return this.#objects.deleteObject(objectId, options);
+  }
+
+  /** Object names in a namespace (default "o"), in order, listed page by page as iterated. */
+  listObjects(options: ListObjectsOptions): AsyncGenerator<string> {
+    return this.#objects.listObjects(options);
   }
 
   async close(): Promise<void> {

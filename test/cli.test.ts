@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testToken } from './helpers/token.js';
-import { shardDirs } from './helpers/shards.js';
+import { shardDirs, shardPath } from './helpers/shards.js';
 
 const token = testToken();
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -40,7 +40,7 @@ t.test('keys, put, get, range, repair, rewrap', async (t) => {
   const part = cli(['get', 'docs/a.bin', '--context', 'bucket=docs', '--range', '1000-1999', ...store]);
   t.ok(part.stdout.equals(data.subarray(1000, 2000)), 'range A-B inclusive');
 
-  rmSync(join(dirs[1]!, `${encodeURIComponent('docs/a.bin')}.1.shard`));
+  rmSync(shardPath(dirs, 'docs/a.bin', 1));
   const repair = cli(['repair', 'docs/a.bin', ...store]);
   t.equal(repair.status, 0, repair.stderr);
   t.match(JSON.parse(repair.text), { missing: [1], repaired: [1] });

@@ -3,7 +3,7 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsShardStore } from '../dist/object/fs-blob-store.js';
+import { FsShardStore } from '../dist/object/fs-shard-store.js';
 import { StoreError } from '../dist/errors.js';
 
 function folders(n: number) {
