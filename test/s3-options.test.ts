@@ -31,6 +31,8 @@ t.test('options are validated with messages naming the option', async (t) => {
     [{ nodes: [node()], requestTimeoutMs: '5' }, TypeError, /^options\.requestTimeoutMs/],
     [{ nodes: [node()], maxAttempts: 11 }, RangeError, /^options\.maxAttempts/],
     [{ nodes: [node()], partBytes: 1024 }, RangeError, /^options\.partBytes must be an integer from 5242880/],
+    [{ nodes: [node()], readAheadBytes: -1 }, RangeError, /^options\.readAheadBytes must be an integer from 0 to 16777216/],
+    [{ nodes: [node()], readAheadBytes: 1.5 }, RangeError, /^options\.readAheadBytes/],
   ];
   for (const [options, type, message] of cases) {
     t.throws(() => make(options), { constructor: type, message }, String(message));
