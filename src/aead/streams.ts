@@ -1,8 +1,12 @@
-// Encrypt and decrypt Transforms. Input is staged into reusable SharedArrayBuffer slabs of one batch each
-// (the cipher's SlabPool); full batches go to the worker pool, at most `maxInFlight` at a time (the transform
-// callback waits, so backpressure reaches the writer); workers write into reusable output slabs, and finished
-// batches are copied out and pushed strictly in order. Memory is bounded by about 2 × (2 × threads + 1)
-// batches of slabs plus what the readable side buffers, whatever the object size.
+// Encrypt and decrypt Transforms. Input is staged into reusable buffers of one batch each; full batches are sealed
+// or opened in parallel, at most `maxInFlight` at a time (the transform callback waits, so backpressure reaches the
+// writer), and finished batches are pushed strictly in order.
+//   - Native pool (native-batch.ts): staging buffers are ordinary memory (glibc memcpy, not V8's relaxed copy of
+//     shared memory), the addon's threads write each batch's output into a fresh Buffer that is pushed as is:
+//     one pass over the bytes on this thread instead of two.
+//   - Worker pool (fallback): staging and output are SharedArrayBuffer slabs (the cipher's SlabPool); finished
+//     batches are copied out.
+// Memory is bounded by about 2 × (2 × threads + 1) batches plus what the readable side buffers, whatever the size.
 //
 // A batch is dispatched only once a byte after it has arrived, so the stream always knows which segment is the
 // last one (its nonce carries the last flag). The decryptor pushes a batch only after every tag in it verified;
@@ -12,6 +16,7 @@ import { DecryptionError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { headerLength, headerLengthFor, MAX_SEGMENTS, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
+import { nativePoolEnabled, openBatch, sealBatch } from './native-batch.js';
 import { newObject, openObjectKey } from './object-keys.js';
 import { type CipherSettings, POOL_MIN_BYTES, segmentsPerBatch } from './options.js';
 import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
@@ -19,8 +24,8 @@ import { TASK_OPEN, TASK_SEAL, type SegmentBatchTask } from './tasks.js';
 
 interface Pending {
   settled: Promise<unknown>;
-  /** Output slab and the part of it this batch fills. */
-  slab: Uint8Array;
+  /** Output slab (worker pool; undefined when `out` is a Buffer of its own) and the part of it this batch fills. */
+  slab: Uint8Array | undefined;
   out: Uint8Array;
   done: boolean;
 }
@@ -37,6 +42,9 @@ abstract class SegmentTransform extends Transform {
   #slab: Uint8Array | undefined;
   #fill = 0;
   readonly #queue: Pending[] = [];
+  /** Native path: staging buffers (ordinary memory) free for reuse by this stream. */
+  readonly #spare: Uint8Array[] = [];
+  readonly #native = nativePoolEnabled();
 
   constructor(settings: CipherSettings, signal: AbortSignal | undefined) {
     super();
@@ -55,7 +63,7 @@ abstract class SegmentTransform extends Transform {
     let at = 0;
     while (at < chunk.length) {
       if (this.#slab !== undefined && this.#fill === this.batchInBytes) await this.dispatch(false);
-      this.#slab ??= this.settings.slabs.acquire(this.batchInBytes);
+      this.#slab ??= this.#native ? (this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.batchInBytes)) : this.settings.slabs.acquire(this.batchInBytes);
       const n = Math.min(chunk.length - at, this.batchInBytes - this.#fill);
       this.#slab.set(chunk.subarray(at, at + n), this.#fill);
       this.#fill += n;
@@ -76,32 +84,57 @@ abstract class SegmentTransform extends Transform {
     const firstIndex = this.nextIndex;
     this.nextIndex += count;
     const schedule = { noncePrefix: this.noncePrefix!, segmentBytes: this.segmentBytes };
-    const slabs = this.settings.slabs;
     if (last && firstIndex === 0 && fill < POOL_MIN_BYTES) {
-      // A small whole object: no worker round trip.
+      // A small whole object: no round trip to another thread.
       const out = Buffer.allocUnsafeSlow(outBytes);
       const ok = this.kind === TASK_SEAL ? (sealSegments(this.keySlot!, schedule, 0, src, out, true), true) : openSegments(this.keySlot!, schedule, 0, src, out, true) < 0;
-      if (slab) slabs.release(slab);
+      this.#release(slab);
       if (!ok) throw new DecryptionError();
       this.push(out);
       return;
     }
-    tuneAllocatorOnce();
-    const outSlab = slabs.acquire(outBytes);
-    const out = outSlab.subarray(0, outBytes);
-    const task: SegmentBatchTask = { kind: this.kind, key: this.keySlot!, ...schedule, firstIndex, src, dst: out, isLastBatch: last };
-    const pending: Pending = { settled: undefined as unknown as Promise<unknown>, slab: outSlab, out, done: false };
-    pending.settled = this.settings.pool.run<number | undefined>(task).then((result) => {
-      if (slab) slabs.release(slab);
-      if (typeof result === 'number' && result >= 0) {
-        slabs.release(outSlab);
-        throw new DecryptionError();
-      }
-      pending.done = true;
-    });
+    const pending: Pending = { settled: undefined as unknown as Promise<unknown>, slab: undefined, out: src, done: false };
+    if (this.#native) {
+      // Output straight into the Buffer that is pushed downstream (malloc memory, recycled once collected).
+      const out = Buffer.allocUnsafe(outBytes);
+      pending.out = out;
+      const threads = this.settings.pool.threads;
+      const run = this.kind === TASK_SEAL
+        ? sealBatch(this.keySlot!, schedule, firstIndex, last, [src], out, threads).then(() => -1)
+        : openBatch(this.keySlot!, schedule, firstIndex, last, [src], out, threads);
+      pending.settled = run.then((failed) => {
+        this.#release(slab);
+        if (failed >= 0) throw new DecryptionError();
+        pending.done = true;
+      });
+    } else {
+      tuneAllocatorOnce();
+      const slabs = this.settings.slabs;
+      const outSlab = slabs.acquire(outBytes);
+      const out = outSlab.subarray(0, outBytes);
+      pending.slab = outSlab;
+      pending.out = out;
+      const task: SegmentBatchTask = { kind: this.kind, key: this.keySlot!, ...schedule, firstIndex, src, dst: out, isLastBatch: last };
+      pending.settled = this.settings.pool.run<number | undefined>(task).then((result) => {
+        this.#release(slab);
+        if (typeof result === 'number' && result >= 0) {
+          slabs.release(outSlab);
+          throw new DecryptionError();
+        }
+        pending.done = true;
+      });
+    }
     pending.settled.catch(() => {}); // awaited in order by drain(); this only marks early failures handled
     this.#queue.push(pending);
     await this.drain(this.settings.maxInFlight - 1);
+  }
+
+  /** Returns a staging buffer to where it came from. */
+  #release(slab: Uint8Array | undefined): void {
+    if (!slab) return;
+    if (!this.#native) this.settings.slabs.release(slab);
+    else if (this.#spare.length < this.settings.maxInFlight + 1) this.#spare.push(slab);
+    else slab.fill(0);
   }
 
   /** Pushes finished batches in order; waits until at most `keep` are still in flight. */
@@ -110,6 +143,10 @@ abstract class SegmentTransform extends Transform {
       const head = this.#queue[0];
       await head.settled;
       this.#queue.shift();
+      if (!head.slab) {
+        this.push(head.out); // native path: already a Buffer of its own
+        continue;
+      }
       // Downstream gets its own copy (malloc-ed, so recycled once collected); the slab goes back to the pool.
       const copy = Buffer.allocUnsafe(head.out.length);
       copy.set(head.out);
@@ -138,10 +175,9 @@ abstract class SegmentTransform extends Transform {
 
   #wipe(): void {
     this.keySlot?.fill(0);
-    if (this.#slab) {
-      this.settings.slabs.release(this.#slab);
-      this.#slab = undefined;
-    }
+    this.#release(this.#slab);
+    this.#slab = undefined;
+    for (const spare of this.#spare.splice(0)) spare.fill(0); // staged plaintext
   }
 }
 
