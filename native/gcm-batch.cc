@@ -7,14 +7,17 @@
 //     cancel: a Uint8Array whose first byte the JS thread sets to stop the job early (segments not yet started
 //     are skipped; an opened batch is then zeroed)
 //   setThreads(n)       at least n pool threads (never shrinks)
-//   allocBytes(n)       a Buffer of n bytes in fresh memory advised for transparent huge pages (one fault per
-//                       2 MiB instead of per 4 KiB), or a plain Buffer where that is not available
+//   allocBytes(n)       a Buffer of n bytes, contents unspecified (the caller overwrites all of it): for n ≥ 2 MiB
+//                       a mapping advised for transparent huge pages, recycled from collected outputs when one
+//                       fits; a plain Buffer where that is not available
 #include <napi.h>
 #include <openssl/crypto.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -244,6 +247,84 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 constexpr size_t HUGE_PAGE_BYTES = 2u << 20;
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// Large outputs are mappings recycled once the Buffer that used one is collected: on this kind of VM the first
+// touch of fresh memory (kernel page clearing, and the host backing the page) costs about twice the encryption,
+// while reused memory is already in place. At most HSM_OUTPUT_CACHE_MIB (default 1024) are kept, process-wide,
+// and marked MADV_FREE: the kernel may take the pages back under memory pressure (then they fault again once),
+// otherwise they stay where they are.
+struct Mapping {
+  void* base;
+  size_t len;      // mapped bytes
+  uint8_t* data;   // first huge-page boundary in the mapping
+};
+
+class MappingCache {
+ public:
+  Mapping Take(size_t need) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (size_t i = 0; i < free_.size(); i++) {
+      // Reuse one that is big enough and not wastefully bigger.
+      if (free_[i].len - (free_[i].data - static_cast<uint8_t*>(free_[i].base)) >= need && free_[i].len <= 2 * need + 2 * HUGE_PAGE_BYTES) {
+        Mapping m = free_[i];
+        free_.erase(free_.begin() + i);
+        bytes_ -= m.len;
+        return m;
+      }
+    }
+    return {nullptr, 0, nullptr};
+  }
+  void Give(Mapping m) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      while (!free_.empty() && bytes_ + m.len > Cap()) {  // keep the most recent ones
+        munmap(free_.front().base, free_.front().len);
+        bytes_ -= free_.front().len;
+        free_.erase(free_.begin());
+      }
+      if (bytes_ + m.len <= Cap()) {
+#ifdef MADV_FREE
+        madvise(m.base, m.len, MADV_FREE);
+#endif
+        free_.push_back(m);
+        bytes_ += m.len;
+        return;
+      }
+    }
+    munmap(m.base, m.len);
+  }
+
+ private:
+  static size_t Cap() {
+    static const size_t cap = [] {
+      const char* v = std::getenv("HSM_OUTPUT_CACHE_MIB");
+      const long n = v ? std::atol(v) : 1024;
+      return static_cast<size_t>(n < 0 ? 0 : n) << 20;
+    }();
+    return cap;
+  }
+  std::mutex mu_;
+  std::vector<Mapping> free_;
+  size_t bytes_ = 0;
+};
+
+MappingCache& Cache() {
+  static MappingCache* cache = new MappingCache();  // never destroyed: finalizers may run late at exit
+  return *cache;
+}
+
+Mapping NewMapping(size_t len) {
+  // Round up to whole huge pages and align the start, so every 2 MiB of the buffer can be one page.
+  const size_t mapped = (len + 2 * HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return {nullptr, 0, nullptr};
+  uint8_t* base = static_cast<uint8_t*>(raw);
+  uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
+  madvise(aligned, mapped - (aligned - base), MADV_HUGEPAGE);
+  return {raw, mapped, aligned};
+}
+#endif
+
 Napi::Value AllocBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double n;
@@ -251,34 +332,27 @@ Napi::Value AllocBytes(const Napi::CallbackInfo& info) {
   const size_t len = static_cast<size_t>(n);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (len >= HUGE_PAGE_BYTES) {
-    // Round up to whole huge pages and align the start, so every 2 MiB of the buffer can be one page.
-    const size_t mapped = (len + 2 * HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
-    void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw != MAP_FAILED) {
-      uint8_t* base = static_cast<uint8_t*>(raw);
-      uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
-      madvise(aligned, mapped - (aligned - base), MADV_HUGEPAGE);
-      struct Mapping {
-        void* base;
-        size_t len;
-      };
-      auto* m = new Mapping{raw, mapped};
-      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(mapped));
+    Mapping m = Cache().Take(len);
+    if (!m.base) m = NewMapping(len);
+    if (m.base) {
+      auto* hint = new Mapping(m);
+      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(m.len));
       napi_value buf;
       napi_status st = napi_create_external_buffer(
-          env, len, aligned,
-          [](napi_env e, void*, void* hint) {
-            auto* mp = static_cast<Mapping*>(hint);
-            munmap(mp->base, mp->len);
+          env, len, m.data,
+          [](napi_env e, void*, void* h) {
+            auto* mp = static_cast<Mapping*>(h);
             int64_t ignored;
             napi_adjust_external_memory(e, -static_cast<int64_t>(mp->len), &ignored);
+            Cache().Give(*mp);
             delete mp;
           },
-          m, &buf);
+          hint, &buf);
       if (st == napi_ok) return Napi::Value(env, buf);
-      munmap(raw, mapped);  // external buffers refused (a sandboxed V8): fall through to a plain Buffer
-      delete m;
-      Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(mapped));
+      // External buffers refused (a sandboxed V8): fall through to a plain Buffer.
+      Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(m.len));
+      munmap(m.base, m.len);
+      delete hint;
       if (env.IsExceptionPending()) env.GetAndClearPendingException();
     }
   }
