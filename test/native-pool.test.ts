@@ -124,6 +124,21 @@ for (const native of haveNative ? [true, false] : [false]) {
     const out: Buffer[] = [];
     await pipeline(Readable.from(pieces(streamed, 6).map((p) => Buffer.from(p))), cipher.createDecryptStream(), new Writable({ write(c, _e, cb) { out.push(Buffer.from(c)); cb(); } }));
     t.ok(Buffer.concat(out).equals(plain), 'stream decrypt');
+    // A writer that reuses one buffer once each write's callback has run: the stream must be done reading it.
+    const reuse = Buffer.alloc(300_001);
+    const enc = cipher.createEncryptStream({ keyId: f.keyId });
+    const sealedParts: Buffer[] = [];
+    enc.on('data', (c: Buffer) => sealedParts.push(Buffer.from(c)));
+    const ended = new Promise((resolve, reject) => (enc.on('end', resolve), enc.on('error', reject)));
+    for (let at = 0; at < plain.length; at += reuse.length) {
+      const n = Math.min(reuse.length, plain.length - at);
+      plain.copy(reuse, 0, at, at + n);
+      await new Promise<void>((resolve, reject) => enc.write(reuse.subarray(0, n), (e) => (e ? reject(e) : resolve())));
+      reuse.fill(0xaa); // scribble: must not reach the output
+    }
+    enc.end();
+    await ended;
+    t.ok((await cipher.decrypt(Buffer.concat(sealedParts))).equals(plain), 'a reused write buffer is not read after its callback');
     const badStream = Buffer.from(streamed);
     badStream[badStream.length >> 1] ^= 1;
     await t.rejects(pipeline(Readable.from([badStream]), cipher.createDecryptStream(), new Writable({ write(_c, _e, cb) { cb(); } })), { name: 'DecryptionError' });
