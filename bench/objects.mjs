@@ -6,7 +6,7 @@
 // Writes bench/results/objects.json.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -37,6 +37,13 @@ if (args.includes('--rss-child')) {
 
 const token = await tempToken();
 const { CryptoEngine, FsShardStore } = await import('../dist/index.js');
+const { objectPrefix } = await import('../dist/object/layout.js');
+/** Shard i's file of the object's only generation (o/<enc(name)>/-<gen>/<i>). */
+function shardFile(dirs, name, i) {
+  const folder = join(dirs[i % dirs.length], ...objectPrefix('o', name).slice(0, -2).split('/'));
+  const gen = readdirSync(folder).filter((n) => n.startsWith('-')).sort().at(-1);
+  return join(folder, gen, String(i));
+}
 const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const data = randomFillSync(Buffer.allocUnsafe(SIZE));
 const expected = createHash('sha256').update(data).digest('hex');
@@ -109,7 +116,7 @@ for (const threads of [1, 2]) {
     if (value !== SIZE) throw new Error('getObject returned another length');
     return gbps(SIZE, seconds);
   });
-  for (const i of [0, 3, 5, 7]) rmSync(join(dirs[i], 'bench.' + i + '.shard'));
+  for (const i of [0, 3, 5, 7]) rmSync(shardFile(dirs, 'bench', i));
   if ((await drain(engine.getObject('bench', { store }))) !== expected) throw new Error('degraded getObject returned other bytes');
   await sample('getObject, 4 data shards lost', async () => {
     const { seconds, value } = await timed(() => count(engine.getObject('bench', { store })));

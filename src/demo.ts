@@ -75,7 +75,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   say('\n3. Lose three nodes and corrupt a fourth shard');
   for (const i of [1, 6, 12]) rmSync(dirs[i]!, { recursive: true, force: true });
   say('    deleted shard folders node01, node06, node12');
-  const victim = join(dirs[3]!, readdirSync(dirs[3]!)[0]!);
+  // The shard is the one file under the node's folder (o/<name>/-<generation>/3).
+  const firstFile = (dir: string): string => {
+    const entry = readdirSync(dir, { withFileTypes: true })[0]!;
+    return entry.isDirectory() ? firstFile(join(dir, entry.name)) : join(dir, entry.name);
+  };
+  const victim = firstFile(dirs[3]!);
   const fd = openSync(victim, 'r+');
   writeSync(fd, Buffer.from('garbage!'), 0, 8, Math.floor(statSync(victim).size / 2));
   closeSync(fd);
@@ -108,9 +113,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   void report;
   await step('repairObject again', () => engine.repairObject(id, { store }), (r) => `nothing to do: ${JSON.stringify(r.repaired)}`);
 
-  say('\n5. Rotate the root key and rewrap (shard headers only)');
+  say('\n5. Rotate the root key and rewrap (a small record per node; no shard rewritten)');
   await step('rotate', () => engine.keys.rotate('demo-root'), (k) => `version ${k.version}`);
-  await step('rewrapObject', () => engine.rewrapObject(id, { store }), (r) => `${r.rewrapped.length} shard headers now under version ${r.keyVersion}`);
+  await step('rewrapObject', () => engine.rewrapObject(id, { store }), (r) => `a rewrap record covers ${r.rewrapped.length} shards, now under version ${r.keyVersion}`);
   await step('getObject after rewrap', readBack, (r, ms) => `${gbps(r.bytes, ms)}, SHA-256 ${r.digest === expected ? 'matches' : 'DIFFERS'}`);
 
   say('\n6. Disable, then destroy the root key');

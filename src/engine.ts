@@ -12,10 +12,12 @@ import { findSlot, loadModule } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
 import type {
-  GetObjectOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+  DeleteObjectOptions, DeleteReport, GetObjectOptions, ListObjectsOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions,
+  RepairReport, RewrapObjectOptions, RewrapReport,
 } from './object/options.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
+import { WORKER_ENTRY } from './worker-entry.js';
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
@@ -33,7 +35,7 @@ export class CryptoEngine {
     this.#options = options;
     this.#sessions = sessions;
     this.keys = keys;
-    this.#pool = new WorkerPool(options.threads);
+    this.#pool = new WorkerPool(options.threads, { entry: WORKER_ENTRY });
     this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
     this.erasure = new ErasureService(this.#pool);
     this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
@@ -106,6 +108,15 @@ export class CryptoEngine {
 
   rewrapObject(objectId: string, options: RewrapObjectOptions): Promise<RewrapReport> {
     return this.#objects.rewrapObject(objectId, options);
+  }
+
+  deleteObject(objectId: string, options: DeleteObjectOptions): Promise<DeleteReport> {
+    return this.#objects.deleteObject(objectId, options);
+  }
+
+  /** Object names in a namespace (default "o"), in order, listed page by page as iterated. */
+  listObjects(options: ListObjectsOptions): AsyncGenerator<string> {
+    return this.#objects.listObjects(options);
   }
 
   async close(): Promise<void> {

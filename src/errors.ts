@@ -56,14 +56,20 @@ export class ObjectNotFoundError extends CryptoEngineError {
 
 /**
  * A storage node failed (an I/O error, a refusal, a time-out, bad credentials, a missing bucket or folder).
- * `node` is the node's index in its store, `operation` what was attempted. Never carries credentials.
+ * `node` is the node's index in its store, `operation` what was attempted, `reason` a short stable cause (an S3
+ * error code such as `NoSuchBucket`, `Timeout`, an errno such as `ENOSPC`), `status` the HTTP status where a node
+ * answered. Never carries credentials, nor an SDK error that could quote the request.
  */
 export class StoreError extends CryptoEngineError {
   readonly node: number;
   readonly operation: string;
-  constructor(node: number, operation: string, message: string, options?: { cause?: unknown }) {
-    super('ERR_STORE', `node ${node}: ${operation} failed: ${message}`, options);
+  readonly reason: string;
+  readonly status: number | undefined;
+  constructor(node: number, operation: string, message: string, options?: { cause?: unknown; reason?: string; status?: number }) {
+    super('ERR_STORE', message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.node = node;
     this.operation = operation;
+    this.reason = options?.reason ?? 'IO';
+    this.status = options?.status;
   }
 }

@@ -5,8 +5,9 @@ export type { CryptoEngineOptions, Pkcs11Options } from './options.js';
 export type { KeyService, RootKeyInfo, ImportToken, ImportTokenOptions, ImportKeyOptions, AadOptions, Aad } from './hsm/key-service.js';
 export * from './erasure/index.js';
 export * from './aead/index.js';
-export { FsShardStore } from './object/fs-shard-store.js';
-export type { ShardStore, ShardWriter } from './object/shard-store.js';
+export { FsShardStore, type FsShardStoreOptions } from './object/fs-shard-store.js';
+export type { ShardStore, ShardWriter, ShardReader, ListOptions } from './object/blob-store.js';
 export type {
   ObjectInfo, ObjectSource, PutObjectOptions, GetObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+  DeleteObjectOptions, DeleteReport, ListObjectsOptions, StoreOptions,
 } from './object/options.js';

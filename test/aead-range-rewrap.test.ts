@@ -2,6 +2,10 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { DecryptionError, HEADER_FIXED_BYTES, KeyStateError, ObjectCipher, parseHeader } from '../dist/index.js';
+import { canonicalContext } from '../dist/aead/context.js';
+import { encodeHeader, encodeHeaderCore } from '../dist/aead/header.js';
+import { deriveObjectKeys } from '../dist/aead/key-schedule.js';
+import { sealSegment } from '../dist/aead/segment.js';
 import { fixture, pseudoRandom } from './helpers/aead-fixture.js';
 import { checkDisabledRootKeyStopsObjects } from './helpers/aead-key-state.js';
 
@@ -65,8 +69,12 @@ t.test('rewrapHeader after rotation keeps length and payload and still decrypts'
   const headerOnly = await cipher.rewrapHeader(sealed.subarray(0, h.length), { context });
   t.equal(headerOnly.length, h.length);
   t.same(await cipher.decrypt(Buffer.concat([headerOnly, sealed.subarray(h.length)]), { context }), plain);
-  // Wrong context: the HSM refuses to unwrap.
-  await t.rejects(cipher.rewrapHeader(sealed, { context: {} }), DecryptionError);
+  // No context needed (issue #9, item 11): the DEK is wrapped with a fixed AAD, the context bound by the commitment.
+  keys.rotate(keyId);
+  const noContext = await cipher.rewrapHeader(sealed);
+  t.equal(keys.versionOf(parseHeader(noContext).wrappedDek), 3, 'rewrapped without a context');
+  t.same(await cipher.decrypt(noContext, { context }), plain, 'decrypts with its context');
+  await t.rejects(cipher.decrypt(noContext, { context: {} }), DecryptionError, 'and only with it');
   // Not a sealed object.
   await t.rejects(cipher.rewrapHeader(Buffer.alloc(300)), DecryptionError);
   // A provider returning a different length is refused with RangeError, nothing written.
@@ -110,3 +118,34 @@ t.test('pool paths: flips, swaps and truncation of a large object fail', async (
   await t.rejects(cipher.decrypt(sealed.subarray(0, h + 20 * (S + 16) + 1000)), DecryptionError, 'truncated inside a segment');
   t.same(await cipher.decrypt(sealed), plain, 'original opens');
 });
+
+t.test('format version 1 (DEK wrapped with the context) still decrypts and rewraps with its context', async (t) => {
+  const keys = f.keys;
+  const keyId = keys.createKey('v1-object');
+  const cipher = f.cipher({ segmentBytes: 1024 });
+  const context = { bucket: 'old' };
+  const plain = randomBytes(700);
+  const sealed = await sealVersion1(keys, keyId, canonicalContext(context), plain);
+  t.equal(sealed[4], 1, 'a version-1 header');
+  t.same(await cipher.decrypt(sealed, { context }), plain, 'decrypts');
+  await t.rejects(cipher.decrypt(sealed, { context: {} }), DecryptionError, 'wrong context');
+  keys.rotate(keyId);
+  const rotated = await cipher.rewrapHeader(sealed, { context });
+  t.equal(keys.versionOf(parseHeader(rotated).wrappedDek), 2);
+  t.same(await cipher.decrypt(rotated, { context }), plain, 'rewrapped with its context, still decrypts');
+  await t.rejects(cipher.rewrapHeader(sealed), DecryptionError, 'a version-1 header needs its context to rewrap');
+});
+
+/** A sealed object as version 1 wrote it: one segment, the DEK wrapped with the canonical context as AAD. */
+async function sealVersion1(keys: typeof f.keys, keyId: string, context: Uint8Array, plain: Uint8Array): Promise<Buffer> {
+  const { plaintext: dek, wrapped } = await keys.generateDataKey(keyId, { aad: context });
+  const salt = randomBytes(32);
+  const noncePrefix = randomBytes(7);
+  const core = encodeHeaderCore(1024, salt, noncePrefix, 1);
+  const { payloadKey, commitment } = deriveObjectKeys(dek, salt, core, context);
+  const header = encodeHeader(core, commitment, wrapped);
+  const out = Buffer.alloc(header.length + plain.length + 16);
+  out.set(header);
+  sealSegment(payloadKey, noncePrefix, 0, true, plain, out.subarray(header.length));
+  return out;
+}

@@ -3,7 +3,7 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsShardStore } from '../dist/object/fs-blob-store.js';
+import { FsShardStore } from '../dist/object/fs-shard-store.js';
 import { StoreError } from '../dist/errors.js';
 
 function folders(n: number) {
@@ -103,9 +103,9 @@ t.test('bad arguments and a missing node folder are typed errors', async (t) => 
   t.type(err, StoreError, 'missing folder, not created by default');
   t.equal(err.node, 0);
   t.match(err.message, /does not exist/);
-  await t.rejects(store.openWriter(0, '../escape'), TypeError);
-  await t.rejects(store.openWriter(0, 'a//b'), TypeError);
-  await t.rejects(store.openWriter(0, 'a/.tmp-x'), TypeError);
+  await t.rejects(store.openWriter(0, '../escape'), RangeError);
+  await t.rejects(store.openWriter(0, 'a//b'), RangeError);
+  await t.rejects(store.openWriter(0, 'a/.tmp-x'), RangeError);
   await t.rejects(store.openWriter(2, 'k'), RangeError);
   await t.rejects(store.list(0, { prefix: '', limit: 0 }), RangeError);
   t.equal(await store.openReader(1, 'k'), null, 'a missing folder reads as a lost shard');

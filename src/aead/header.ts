@@ -5,7 +5,15 @@ import { DecryptionError } from '../errors.js';
 
 /** "HCEO": hsm-crypto-engine object. */
 export const MAGIC = Uint8Array.of(0x48, 0x43, 0x45, 0x4f);
-export const FORMAT_VERSION = 1;
+/**
+ * Version 2: the DEK is wrapped with a fixed AAD (SEALED_DEK_AAD) and the context is bound only through the key
+ * derivation and commitment, so rewrapHeader needs no context. Version 1 (DEK wrapped with the context as AAD)
+ * is still read.
+ */
+export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION_1 = 1;
+/** HSM AAD of a version-2 header's DEK (never a canonical context: that starts with a small u32 count). */
+export const SEALED_DEK_AAD: Uint8Array = new TextEncoder().encode('hce/aead/v2 dek');
 /** Suite 1: AES-256-GCM segments, HKDF-SHA256 per-object key and key commitment, nonce = prefix ‖ counter ‖ last. */
 export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 1;
 
@@ -67,11 +75,16 @@ export interface Header {
   length: number;
 }
 
+/** The HSM AAD a header's wrapped DEK is bound to: fixed from version 2, the canonical context in version 1. */
+export function dekAad(version: number, context: Uint8Array): Uint8Array {
+  return version === FORMAT_VERSION_1 ? context : SEALED_DEK_AAD;
+}
+
 /** Bytes [0, HEADER_CORE_BYTES): what the key derivation authenticates. */
-export function encodeHeaderCore(segmentBytes: number, salt: Uint8Array, noncePrefix: Uint8Array): Uint8Array {
+export function encodeHeaderCore(segmentBytes: number, salt: Uint8Array, noncePrefix: Uint8Array, version = FORMAT_VERSION): Uint8Array {
   const core = new Uint8Array(HEADER_CORE_BYTES);
   core.set(MAGIC, OFFSET_MAGIC);
-  core[OFFSET_VERSION] = FORMAT_VERSION;
+  core[OFFSET_VERSION] = version;
   core[OFFSET_SUITE] = SUITE_AES256GCM_HKDFSHA256_COMMIT;
   new DataView(core.buffer).setUint32(OFFSET_SEGMENT_BYTES, segmentBytes);
   core.set(salt, OFFSET_SALT);
@@ -100,7 +113,7 @@ export function headerLength(prefix: Uint8Array): number | undefined {
   for (let i = 0; i < MAGIC.length && i < prefix.length; i++) {
     if (prefix[i] !== MAGIC[i]) throw new DecryptionError();
   }
-  if (prefix.length > OFFSET_VERSION && prefix[OFFSET_VERSION] !== FORMAT_VERSION) throw new DecryptionError();
+  if (prefix.length > OFFSET_VERSION && prefix[OFFSET_VERSION] !== FORMAT_VERSION && prefix[OFFSET_VERSION] !== FORMAT_VERSION_1) throw new DecryptionError();
   if (prefix.length > OFFSET_SUITE && prefix[OFFSET_SUITE] !== SUITE_AES256GCM_HKDFSHA256_COMMIT) throw new DecryptionError();
   if (prefix.length < HEADER_FIXED_BYTES) return undefined;
   const wrapped = prefix[OFFSET_WRAPPED_LENGTH];

@@ -4,7 +4,7 @@
 import { DecryptionError } from '../errors.js';
 import { fillRandom } from '../random.js';
 import type { DataKeyProvider } from './data-key-provider.js';
-import { encodeHeader, encodeHeaderCore, NONCE_PREFIX_BYTES, SALT_BYTES, type Header } from './header.js';
+import { dekAad, encodeHeader, encodeHeaderCore, NONCE_PREFIX_BYTES, SALT_BYTES, SEALED_DEK_AAD, type Header } from './header.js';
 import { commitmentMatches, deriveObjectKeys } from './key-schedule.js';
 
 export interface NewObjectKeys {
@@ -54,9 +54,12 @@ export interface NewObject {
   noncePrefix: Uint8Array;
 }
 
-/** Generates a DEK bound to `context`, draws salt and nonce prefix, derives the keys and builds the header. */
+/**
+ * Generates a DEK (wrapped with the fixed version-2 AAD: the context is bound by the key derivation and the key
+ * commitment, so a rewrap needs no context), draws salt and nonce prefix, derives the keys and builds the header.
+ */
 export async function newObject(keys: DataKeyProvider, keyId: string, segmentBytes: number, context: Uint8Array): Promise<NewObject> {
-  const { plaintext: dek, wrapped } = await keys.generateDataKey(keyId, { aad: context });
+  const { plaintext: dek, wrapped } = await keys.generateDataKey(keyId, { aad: SEALED_DEK_AAD });
   try {
     const { core, noncePrefix, payloadKey, commitment } = newObjectKeys(dek, segmentBytes, context);
     return { header: encodeHeader(core, commitment, wrapped), payloadKey, noncePrefix };
@@ -66,10 +69,11 @@ export async function newObject(keys: DataKeyProvider, keyId: string, segmentByt
 }
 
 /**
- * Unwraps the header's DEK with `context` as AAD, derives the payload key and checks the key commitment in
- * constant time, before any segment is touched. Caller zeroes the result.
+ * Unwraps the header's DEK (AAD: fixed in version 2, the context in version 1), derives the payload key and
+ * checks the key commitment (which binds the context) in constant time, before any segment is touched. Caller
+ * zeroes the result.
  */
 export async function openObjectKey(keys: DataKeyProvider, header: Header, context: Uint8Array): Promise<Uint8Array> {
-  const dek = await keys.unwrap(new Uint8Array(header.wrappedDek), { aad: context });
+  const dek = await keys.unwrap(new Uint8Array(header.wrappedDek), { aad: dekAad(header.version, context) });
   return openPayloadKey(dek, header, context);
 }

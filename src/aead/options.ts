@@ -44,7 +44,7 @@ export interface DecryptRangeOptions extends DecryptOptions {
 }
 
 export interface RewrapHeaderOptions {
-  /** The context the object was sealed with (the HSM needs it to unwrap); default `{}`. */
+  /** Only for objects sealed in format version 1 (their DEK is wrapped with the context); default `{}`. Not needed otherwise. */
   context?: EncryptionContext;
   signal?: AbortSignal;
 }

@@ -1,8 +1,10 @@
-// What the object calls run on: the data-key provider (the HSM side, with the AAD form objects use: their id as
-// a list of strings), the worker pool, the stripes in flight per call and the reusable stripe buffers.
+// What the object calls run on: the data-key provider (the HSM side, with the AAD form objects use: their
+// namespace and name as a list of strings), the worker pool, the stripes in flight per call, the reusable stripe
+// buffers and the memory budget they are taken from.
 import type { DataKeyProvider } from '../aead/data-key-provider.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { SlabPool } from '../pool/slab-pool.js';
+import type { MemoryBudget } from './budget.js';
 
 export type ObjectKeyProvider = DataKeyProvider<readonly string[]>;
 
@@ -14,6 +16,8 @@ export interface ObjectDeps {
   window: number;
   /** Stripe buffers, recycled across stripes and objects (fresh memory costs page faults on first touch). */
   buffers: SlabPool;
+  /** Bytes of stripe buffers in use across all calls (budget.ts). */
+  budget: MemoryBudget;
   /** Default plaintext bytes per segment. */
   segmentBytes?: number | undefined;
 }

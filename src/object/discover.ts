@@ -1,18 +1,25 @@
-// Finds an object's shards in a store and decides which are trustworthy, before any chunk is read:
-// the shard headers are grouped by their bytes (less the shard index), the largest group whose wrapped DEK
-// unwraps for this object id and whose geometry MAC verifies wins, and its trailers give the plaintext length.
-// Shards that are missing, unreadable, of another group (stale, corrupt), of the wrong size or with a bad
-// trailer are reported as bad; the rest are candidates (their chunks are still checked one by one).
+// Finds an object's current generation in a store and decides which of its shards are trustworthy, before any
+// chunk is read. Candidates are only the keys listed under the object (layout.ts), grouped by the generation the
+// key names; generations are tried newest first, and the first with at least k verified shards wins (an older one
+// never mixes in). Inside a generation a shard counts only if its header names this object and its key's index,
+// its geometry MAC verifies under the DEK (which binds namespace, name and generation), and its trailer verifies.
+// The DEK comes from the newest rewrap record that verifies, else from the header's embedded wrapped DEK.
 import { timingSafeEqual } from 'node:crypto';
 import { DecryptionError, ErasureError, ObjectNotFoundError } from '../errors.js';
+import type { ShardReader, ShardStore } from './blob-store.js';
 import type { ObjectKeyProvider } from './deps.js';
 import {
-  deriveShardKeys, geometry, geometryMac, objectAad, parseShardHeader, parseTrailer, SHARD_HEADER_PROBE_BYTES, TRAILER_BYTES,
-  withShardIndex, type Geometry, type ShardHeader, type ShardKeys,
+  deriveShardKeys, geometry, geometryMac, MAX_RECORD_BYTES, objectAad, parseRecord, parseShardHeader, parseTrailer, recordMacMatches,
+  SHARD_HEADER_PROBE_BYTES, TRAILER_BYTES, withShardIndex, type Geometry, type ObjectRef, type ShardHeader, type ShardKeys,
 } from './format.js';
-import type { ShardReader, ShardStore } from './shard-store.js';
+import { listObjectKeys, type Generation, type ObjectListing } from './listing.js';
+import { recordKey, shardKey } from './layout.js';
 
 export interface Discovered {
+  ref: ObjectRef;
+  listing: ObjectListing;
+  /** The winning generation. */
+  gen: Generation;
   header: ShardHeader;
   /** The winning shard header with index 0 (a rewrite sets each shard's index). */
   headerBytes: Buffer;
@@ -20,6 +27,8 @@ export interface Discovered {
   keys: ShardKeys;
   /** The object's DEK (caller zeroes it, and the keys). */
   dek: Uint8Array;
+  /** The wrapped DEK that opened it (the newest verified record's, or the header's). */
+  wrapped: Uint8Array;
   /** Shards that passed every check so far. */
   good: Set<number>;
   /** Open readers of the shards found (close with closeReaders). */
@@ -36,10 +45,10 @@ interface Probe {
   bytes: Uint8Array;
 }
 
-async function probe(store: ShardStore, objectId: string, index: number): Promise<Probe | undefined> {
+async function probe(store: ShardStore, node: number, key: string, index: number): Promise<Probe | undefined> {
   let reader: ShardReader | null = null;
   try {
-    reader = await store.openReader(objectId, index);
+    reader = await store.openReader(node, key);
     if (!reader) return undefined;
     const bytes = new Uint8Array(Math.min(reader.size, SHARD_HEADER_PROBE_BYTES));
     const view = bytes.subarray(0, await reader.read(0, bytes));
@@ -55,71 +64,126 @@ export async function closeReaders(d: { readers: Map<number, ShardReader> }): Pr
   d.readers.clear();
 }
 
-/** Probes shard indexes 0..nodes-1 first, then further blocks of `nodes` until the shard count is known. */
-async function probeAll(store: ShardStore, objectId: string): Promise<Map<number, Probe>> {
+/** Why generations were passed over, to report the most telling cause when none wins. */
+interface Failures {
+  decryption?: unknown;
+  erasure?: string;
+}
+
+export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef): Promise<Discovered> {
+  const listing = await listObjectKeys(store, ref);
+  if (listing.gens.length === 0) throw new ObjectNotFoundError(`no shard of object "${ref.name}" in the store`);
+  const failures: Failures = {};
+  for (const gen of listing.gens) {
+    const found = await decideGeneration(keys, store, ref, listing, gen, failures);
+    if (found) return found;
+  }
+  if (failures.erasure !== undefined) throw new ErasureError(failures.erasure);
+  if (failures.decryption) throw failures.decryption;
+  throw new ErasureError(`object "${ref.name}": no generation has a readable shard header`);
+}
+
+async function decideGeneration(
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, failures: Failures,
+): Promise<Discovered | undefined> {
   const probes = new Map<number, Probe>();
-  let total: number | undefined;
-  for (let from = 0; from < (total ?? 256); from += store.nodes) {
-    const to = Math.min(total ?? 256, from + store.nodes);
-    const found = await Promise.all(Array.from({ length: to - from }, (_, i) => probe(store, objectId, from + i)));
-    for (const p of found) {
-      if (!p) continue;
-      probes.set(p.index, p);
-      if (p.header && total === undefined) total = p.header.k + p.header.m;
-    }
-  }
-  return probes;
-}
-
-export async function discover(keys: ObjectKeyProvider, store: ShardStore, objectId: string): Promise<Discovered> {
-  const probes = await probeAll(store, objectId);
+  await Promise.all([...gen.shards].map(async ([j, node]) => {
+    const p = await probe(store, node, shardKey(listing.prefix, gen.id, j), j);
+    if (p) probes.set(j, p);
+  }));
+  const readers = new Map([...probes].map(([j, p]) => [j, p.reader]));
   try {
-    return await decide(keys, objectId, probes);
-  } catch (err) {
-    await closeReaders({ readers: new Map([...probes].map(([i, p]) => [i, p.reader])) });
-    throw err;
+    const groups = new Map<string, Probe[]>();
+    for (const p of probes.values()) {
+      if (!p.header || p.header.objectId !== ref.name || p.header.index !== p.index) continue;
+      const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
+      groups.get(key)?.push(p) ?? groups.set(key, [p]);
+    }
+    for (const group of [...groups.values()].sort((a, b) => b.length - a.length)) {
+      const header = group[0]!.header!;
+      if (group.length < header.k) {
+        failures.erasure ??= `object "${ref.name}" cannot be read: ${group.length} good shards of ${header.k} needed in its newest generation`;
+        continue; // cannot win whatever its MAC says: spare the unwrap
+      }
+      const opened = await openGeneration(keys, store, ref, listing, gen, header, failures);
+      if (!opened) continue;
+      const found = await finish(ref, listing, gen, header, group, probes, opened.dek, opened.keys, opened.wrapped);
+      if (found.good.size >= header.k) {
+        readers.clear(); // handed over
+        return { ...found, readers: new Map([...probes].map(([j, p]) => [j, p.reader])) };
+      }
+      failures.erasure ??= `object "${ref.name}" cannot be read: ${found.good.size} good shards of ${header.k} needed (missing: ${list(found.missing)}; corrupt: ${list(found.corrupt)})`;
+      opened.dek.fill(0);
+      opened.keys.metaKey.fill(0);
+      opened.keys.chunkKey.fill(0);
+    }
+    return undefined;
+  } finally {
+    await closeReaders({ readers });
   }
 }
 
-async function decide(keys: ObjectKeyProvider, objectId: string, probes: Map<number, Probe>): Promise<Discovered> {
-  if (probes.size === 0) throw new ObjectNotFoundError(`no shard of object "${objectId}" in the store`);
-
-  const groups = new Map<string, Probe[]>();
-  for (const p of probes.values()) {
-    if (!p.header || p.header.objectId !== objectId || p.header.index !== p.index) continue;
-    const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
-    groups.get(key)?.push(p) ?? groups.set(key, [p]);
-  }
-  let decryptionFailure: unknown;
-  for (const group of [...groups.values()].sort((a, b) => b.length - a.length)) {
-    const header = group[0]!.header!;
+/** The DEK under the newest rewrap record that verifies, else under the header's wrapped DEK. */
+async function openGeneration(
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, header: ShardHeader, failures: Failures,
+): Promise<{ dek: Uint8Array; keys: ShardKeys; wrapped: Uint8Array } | undefined> {
+  const tried = new Set<string>();
+  const attempt = async (wrapped: Uint8Array, record?: { rgen: string; mac: Uint8Array }) => {
+    const id = Buffer.from(wrapped).toString('latin1');
+    if (tried.has(id) && !record) return undefined;
+    tried.add(id);
     let dek: Uint8Array;
     try {
-      dek = await keys.unwrap(header.sealed.wrappedDek, { aad: objectAad(objectId) });
+      dek = await keys.unwrap(wrapped, { aad: objectAad(ref) });
     } catch (err) {
       if (err instanceof DecryptionError) {
-        decryptionFailure = err;
-        continue;
+        failures.decryption ??= err;
+        return undefined;
       }
-      throw err;
+      throw err; // a disabled or missing root key, a failing HSM: the real cause
     }
     const shardKeys = deriveShardKeys(dek, header.sealed.salt, header.sealed.core);
-    const expectedMac = geometryMac(shardKeys.metaKey, header.k, header.m, objectId, header.sealedBytes);
-    if (!timingSafeEqual(expectedMac, header.mac)) {
+    const macOk = timingSafeEqual(geometryMac(shardKeys.metaKey, header.k, header.m, ref, gen.id, header.sealedBytes), header.mac)
+      && (!record || recordMacMatches(shardKeys.metaKey, ref, gen.id, record.rgen, wrapped, record.mac));
+    if (!macOk) {
       dek.fill(0);
       shardKeys.metaKey.fill(0);
       shardKeys.chunkKey.fill(0);
-      decryptionFailure = new DecryptionError();
-      continue;
+      failures.decryption ??= new DecryptionError();
+      return undefined;
     }
-    return finish(objectId, header, group, probes, dek, shardKeys);
+    return { dek, keys: shardKeys, wrapped };
+  };
+  for (const [rgen, nodes] of gen.records) {
+    for (const node of nodes) {
+      const bytes = await readSmallBlob(store, node, recordKey(listing.prefix, gen.id, rgen));
+      const record = bytes && parseRecord(bytes);
+      if (!record) continue;
+      const opened = await attempt(record.wrapped, { rgen, mac: record.mac });
+      if (opened) return opened;
+    }
   }
-  if (decryptionFailure) throw decryptionFailure;
-  throw new ErasureError(`no shard of object "${objectId}" has a readable header (${probes.size} found)`);
+  return attempt(header.sealed.wrappedDek);
+}
+
+/** A whole blob of at most MAX_RECORD_BYTES, or undefined (missing, unreadable, too long). */
+export async function readSmallBlob(store: ShardStore, node: number, key: string): Promise<Uint8Array | undefined> {
+  let reader: ShardReader | null = null;
+  try {
+    reader = await store.openReader(node, key);
+    if (!reader || reader.size > MAX_RECORD_BYTES) return undefined;
+    const bytes = new Uint8Array(reader.size);
+    return (await reader.read(0, bytes)) === bytes.length ? bytes : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await reader?.close().catch(() => {});
+  }
 }
 
 async function finish(
-  objectId: string, header: ShardHeader, group: Probe[], probes: Map<number, Probe>, dek: Uint8Array, keys: ShardKeys,
+  ref: ObjectRef, listing: ObjectListing, gen: Generation, header: ShardHeader, group: Probe[], probes: Map<number, Probe>,
+  dek: Uint8Array, keys: ShardKeys, wrapped: Uint8Array,
 ): Promise<Discovered> {
   const total = header.k + header.m;
   const good = new Set<number>();
@@ -132,32 +196,40 @@ async function finish(
   const lengths = new Map<number, number>();
   await Promise.all(group.map(async (p) => {
     const trailer = new Uint8Array(TRAILER_BYTES);
-    const read = await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null);
+    const read = p.size >= TRAILER_BYTES ? await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null) : null;
     const length = read === TRAILER_BYTES ? parseTrailer(keys.metaKey, trailer) : undefined;
     if (length === undefined) corrupt.add(p.index);
     else lengths.set(p.index, length);
   }));
   const votes = new Map<number, number>();
   for (const length of lengths.values()) votes.set(length, (votes.get(length) ?? 0) + 1);
-  const plaintextBytes = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-  if (plaintextBytes === undefined) {
-    throw new ErasureError(`object "${objectId}": no shard has an authentic trailer (bad shards: ${[...corrupt, ...missing].sort((a, b) => a - b).join(', ')})`);
-  }
+  const plaintextBytes = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 0;
   const g = geometry(header.k, header.m, header.sealed.segmentBytes, plaintextBytes, header.length);
   for (const [index, length] of lengths) {
     const p = probes.get(index)!;
     if (length !== plaintextBytes || p.size !== g.shardBytes) corrupt.add(index);
     else good.add(index);
   }
-  const readers = new Map([...probes].map(([i, p]) => [i, p.reader]));
-  return { header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, good, readers, missing, corrupt };
+  return {
+    ref, listing, gen, header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, wrapped,
+    good, readers: new Map(), missing, corrupt,
+  };
 }
 
+const list = (s: Set<number>) => ([...s].sort((a, b) => a - b).join(', ') || 'none');
+
 /** Throws ErasureError when fewer than k shards are still usable, naming the bad ones. */
-export function assertEnough(objectId: string, d: Pick<Discovered, 'geometry' | 'good' | 'missing' | 'corrupt'>): void {
+export function assertEnough(name: string, d: Pick<Discovered, 'geometry' | 'good' | 'missing' | 'corrupt'>): void {
   if (d.good.size >= d.geometry.k) return;
-  const list = (s: Set<number>) => ([...s].sort((a, b) => a - b).join(', ') || 'none');
   throw new ErasureError(
-    `object "${objectId}" cannot be read: ${d.good.size} good shards of ${d.geometry.k} needed (missing: ${list(d.missing)}; corrupt: ${list(d.corrupt)})`,
+    `object "${name}" cannot be read: ${d.good.size} good shards of ${d.geometry.k} needed (missing: ${list(d.missing)}; corrupt: ${list(d.corrupt)})`,
   );
+}
+
+/** Zeroes the discovered keys and closes the readers. */
+export async function release(d: Discovered): Promise<void> {
+  d.dek.fill(0);
+  d.keys.metaKey.fill(0);
+  d.keys.chunkKey.fill(0);
+  await closeReaders(d);
 }

@@ -10,6 +10,10 @@
 // last stripe of k chunks of C' = ⌈R / k⌉ bytes, zero-padded: small objects cost (k+m)/k of their size, not k+m
 // whole segments.
 //
+// A shard is the blob `<ns>/<enc(name)>/-<gen>/<j>` (layout.ts); its geometry MAC binds the namespace, the name and
+// the generation, which the reader takes from the key, so a blob moved to another generation, name or namespace
+// fails. Rewrap records (`…/-<gen>/w<rgen>`) carry a newer wrapped DEK of a generation, MACed the same way.
+//
 // Keys (HKDF-SHA256, RFC 5869, from the DEK, the sealed header's salt and core; no context, so repair and rewrap
 // work without it — the context is bound by the payload key and the key commitment of the sealed format):
 //   meta key  = HKDF-Expand(PRK, "hce/shards/v1 meta key"  ‖ core, 32)  HMAC-SHA256 over geometry and trailer
@@ -20,10 +24,12 @@
 import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { nativeGcm } from '../aead/native-gcm.js';
 import { deriveTwo } from '../aead/key-schedule.js';
-import { HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, parseHeader, TAG_BYTES, type Header } from '../aead/header.js';
+import {
+  HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, headerLengthFor, MAX_WRAPPED_DEK_BYTES, parseHeader, TAG_BYTES, type Header,
+} from '../aead/header.js';
 
 export const SHARD_MAGIC = Buffer.from('HCES', 'latin1');
-export const SHARD_FORMAT_VERSION = 1;
+export const SHARD_FORMAT_VERSION = 2;
 export const TRAILER_MAGIC = Buffer.from('HCET', 'latin1');
 export const CHUNK_TAG_BYTES = 16;
 export const MAC_BYTES = 32;
@@ -34,12 +40,26 @@ export const OFFSET_SHARD_INDEX = 10;
 /** Longest object id in bytes (UTF-8). */
 export const MAX_OBJECT_ID_BYTES = 1024;
 /** Enough to read any shard header in one go (fixed part, id, MAC, sealed header with a 255-byte wrapped DEK). */
-export const SHARD_HEADER_PROBE_BYTES = SHARD_FIXED_BYTES + MAX_OBJECT_ID_BYTES + MAC_BYTES + 82 + 255;
+export const SHARD_HEADER_PROBE_BYTES = SHARD_FIXED_BYTES + MAX_OBJECT_ID_BYTES + MAC_BYTES + headerLengthFor(MAX_WRAPPED_DEK_BYTES);
+/**
+ * Largest stripe buffer an object's shape may need (stripeBufferBytes: (k+m)·(S+32) + k·(S+16)): put refuses
+ * larger shapes and readers treat a header asking for more as a bad shard, so no header field can make a reader
+ * allocate more than this per stripe in flight.
+ */
+export const MAX_STRIPE_BUFFER_BYTES = 160 * 1024 * 1024;
+
+/** Bytes a stripe buffer needs: k+m slots of (C + tag), then a k·C scratch area for a short last stripe. */
+export function stripeBufferBytes(k: number, m: number, segmentBytes: number): number {
+  const chunk = segmentBytes + TAG_BYTES;
+  return (k + m) * (chunk + CHUNK_TAG_BYTES) + k * chunk;
+}
 
 const LABEL_META = Buffer.from('hce/shards/v1 meta key');
 const LABEL_CHUNK = Buffer.from('hce/shards/v1 chunk key');
-const LABEL_GEOMETRY = Buffer.from('hce/shards/v1 geometry');
+const LABEL_GEOMETRY = Buffer.from('hce/shards/v2 geometry');
 const LABEL_TRAILER = Buffer.from('hce/shards/v1 trailer');
+const LABEL_RECORD = Buffer.from('hce/shards/v2 rewrap record');
+export const RECORD_MAGIC = Buffer.from('HCEW', 'latin1');
 const EMPTY = new Uint8Array(0);
 
 export interface ShardKeys {
@@ -47,9 +67,15 @@ export interface ShardKeys {
   chunkKey: Buffer;
 }
 
-/** The HSM AAD of an object's DEK: its id, so a wrapped DEK only opens for the object it was made for. */
-export function objectAad(objectId: string): string[] {
-  return ['hce/object/v1', objectId];
+/** Where a stored object is: its namespace and name (bound into the DEK's AAD) and, for a shard, its generation. */
+export interface ObjectRef {
+  ns: string;
+  name: string;
+}
+
+/** The HSM AAD of an object's DEK: its namespace and name, so a wrapped DEK only opens for the object it was made for. */
+export function objectAad(ref: ObjectRef): string[] {
+  return ['hce/object/v2', ref.ns, ref.name];
 }
 
 export function deriveShardKeys(dek: Uint8Array, salt: Uint8Array, core: Uint8Array): ShardKeys {
@@ -119,7 +145,15 @@ export interface ShardHeader {
   length: number;
 }
 
-function geometryMacInput(k: number, m: number, objectIdBytes: Uint8Array, sealedFixed: Uint8Array): Buffer {
+function lengthPrefixed(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  const out = Buffer.alloc(2 + bytes.length);
+  out.writeUInt16BE(bytes.length, 0);
+  bytes.copy(out, 2);
+  return out;
+}
+
+function geometryMacInput(k: number, m: number, ref: ObjectRef, gen: string, objectIdBytes: Uint8Array, sealedFixed: Uint8Array): Buffer {
   const fixed = Buffer.alloc(SHARD_FIXED_BYTES);
   SHARD_MAGIC.copy(fixed, 0);
   fixed[4] = SHARD_FORMAT_VERSION;
@@ -128,16 +162,44 @@ function geometryMacInput(k: number, m: number, objectIdBytes: Uint8Array, seale
   // The shard index (bytes 10..11) is left 0 here: the MAC is the same in every shard; the index is bound by the
   // chunk tags' nonces instead.
   fixed.writeUInt16BE(objectIdBytes.length, 12);
-  return Buffer.concat([LABEL_GEOMETRY, fixed, objectIdBytes, sealedFixed]);
+  return Buffer.concat([LABEL_GEOMETRY, fixed, objectIdBytes, lengthPrefixed(ref.ns), lengthPrefixed(gen), sealedFixed]);
 }
 
 /**
- * HMAC-SHA256 under the meta key over k, m, the object id and the sealed header up to the wrapped DEK (core,
- * commitment, wrapped length): everything but the shard index and the wrapped DEK, which a rewrap replaces.
+ * HMAC-SHA256 under the meta key over k, m, the name (the header's object id), the namespace, the generation and
+ * the sealed header up to the wrapped DEK (core, commitment, wrapped length): everything but the shard index
+ * (bound by the chunk tags' nonces) and the embedded wrapped DEK (which unwraps only under the object's AAD).
  */
-export function geometryMac(metaKey: Uint8Array, k: number, m: number, objectId: string, sealedHeader: Uint8Array): Buffer {
+export function geometryMac(metaKey: Uint8Array, k: number, m: number, ref: ObjectRef, gen: string, sealedHeader: Uint8Array): Buffer {
   const sealedFixed = sealedHeader.subarray(0, HEADER_FIXED_BYTES);
-  return createHmac('sha256', metaKey).update(geometryMacInput(k, m, Buffer.from(objectId, 'utf8'), sealedFixed)).digest();
+  return createHmac('sha256', metaKey).update(geometryMacInput(k, m, ref, gen, Buffer.from(ref.name, 'utf8'), sealedFixed)).digest();
+}
+
+/** A rewrap record: magic ‖ u8 wrapped length ‖ wrapped DEK ‖ HMAC(meta key, label ‖ ns ‖ name ‖ gen ‖ rgen ‖ wrapped). */
+export function encodeRecord(metaKey: Uint8Array, ref: ObjectRef, gen: string, rgen: string, wrapped: Uint8Array): Buffer {
+  if (wrapped.length < 1 || wrapped.length > MAX_WRAPPED_DEK_BYTES) throw new RangeError('wrapped data key must be 1..255 bytes');
+  const body = Buffer.concat([RECORD_MAGIC, Buffer.of(wrapped.length), wrapped]);
+  return Buffer.concat([body, recordMac(metaKey, ref, gen, rgen, wrapped)]);
+}
+
+function recordMac(metaKey: Uint8Array, ref: ObjectRef, gen: string, rgen: string, wrapped: Uint8Array): Buffer {
+  return createHmac('sha256', metaKey)
+    .update(Buffer.concat([LABEL_RECORD, lengthPrefixed(ref.ns), lengthPrefixed(ref.name), lengthPrefixed(gen), lengthPrefixed(rgen), Buffer.of(wrapped.length), wrapped]))
+    .digest();
+}
+
+/** Longest record blob. */
+export const MAX_RECORD_BYTES = 4 + 1 + MAX_WRAPPED_DEK_BYTES + MAC_BYTES;
+
+/** The wrapped DEK of a record blob, or undefined when it is not well formed (its MAC is checked once unwrapped). */
+export function parseRecord(bytes: Uint8Array): { wrapped: Uint8Array; mac: Uint8Array } | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 5 || !b.subarray(0, 4).equals(RECORD_MAGIC) || b[4] === 0 || b.length !== 5 + b[4]! + MAC_BYTES) return undefined;
+  return { wrapped: b.subarray(5, 5 + b[4]!), mac: b.subarray(5 + b[4]!) };
+}
+
+export function recordMacMatches(metaKey: Uint8Array, ref: ObjectRef, gen: string, rgen: string, wrapped: Uint8Array, mac: Uint8Array): boolean {
+  return mac.length === MAC_BYTES && timingSafeEqual(recordMac(metaKey, ref, gen, rgen, wrapped), mac);
 }
 
 export function encodeShardHeader(k: number, m: number, index: number, objectId: string, mac: Uint8Array, sealedHeader: Uint8Array): Buffer {
@@ -172,7 +234,12 @@ export function parseShardHeader(bytes: Uint8Array): ShardHeader | undefined {
   const idBytes = b.readUInt16BE(12);
   if (k < 1 || k + m > 256 || index >= k + m || idBytes < 1 || idBytes > MAX_OBJECT_ID_BYTES) return undefined;
   const sealedOffset = SHARD_FIXED_BYTES + idBytes + MAC_BYTES;
-  const sealedLength = headerLength(b.subarray(sealedOffset));
+  let sealedLength: number | undefined;
+  try {
+    sealedLength = headerLength(b.subarray(sealedOffset));
+  } catch {
+    return undefined;
+  }
   if (sealedLength === undefined || b.length < sealedOffset + sealedLength) return undefined;
   let sealed: Header;
   try {
@@ -180,6 +247,8 @@ export function parseShardHeader(bytes: Uint8Array): ShardHeader | undefined {
   } catch {
     return undefined;
   }
+  // A shape no put makes (and no reader allocates for): a bad shard, not a reason to allocate.
+  if (stripeBufferBytes(k, m, sealed.segmentBytes) > MAX_STRIPE_BUFFER_BYTES) return undefined;
   return {
     k,
     m,

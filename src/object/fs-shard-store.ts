@@ -1,57 +1,71 @@
-// ShardStore over local folders, one per node. Writes go to a temp file in the node's folder, are fsynced, then
-// renamed into place and the folder fsynced, so a crash never leaves a shard that looks complete.
-import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ShardReader, ShardStore, ShardWriter } from './shard-store.js';
+// ShardStore over local folders, one per node. A key's '/'-separated segments are nested folders under the node's
+// folder. Writes go to a temp file in the node's folder, are fsynced, then renamed into place and the folder
+// fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
+import { nonNegativeIntegerArg } from '../validate.js';
+import { keyArg, listArg, nodeArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 
-const MAX_PLAIN_NAME_CHARS = 180;
 const TEMP_PREFIX = '.tmp-';
+/** Sorted folder listings kept between list() pages, keyed by path and checked against the folder's mtime. */
+const LISTING_CACHE_ENTRIES = 64;
 
-export function validateObjectId(objectId: unknown): string {
-  if (typeof objectId !== 'string' || objectId.length === 0 || objectId.length > 1024) {
-    throw new TypeError('objectId must be a string of 1 to 1024 characters');
-  }
-  return objectId;
+export interface FsShardStoreOptions {
+  /** Create missing node folders on first write. Default false: a missing folder is a lost node (an unmounted disk). */
+  createFolders?: boolean;
 }
 
-/** File name of a shard: the object id URI-encoded (no '/' left), hashed when too long for a file name. */
-export function shardFileName(objectId: string, shardIndex: number): string {
-  const encoded = encodeURIComponent(objectId).replace(/^\./, '%2E');
-  const base = encoded.length <= MAX_PLAIN_NAME_CHARS ? encoded : `h-${createHash('sha256').update(objectId).digest('hex')}`;
-  return `${base}.${shardIndex}.shard`;
-}
+/** Temp files of writers still open in this process: never swept, whatever the age asked for. */
+const liveTempFiles = new Set<string>();
 
 export class FsShardStore implements ShardStore {
   readonly dirs: readonly string[];
+  readonly #createFolders: boolean;
+  readonly #listings = new Map<string, { mtimeMs: number; entries: string[] }>();
 
-  constructor(dirs: readonly string[]) {
+  constructor(dirs: readonly string[], options: FsShardStoreOptions = {}) {
     if (!Array.isArray(dirs) || dirs.length === 0) throw new TypeError('dirs must be a non-empty array of folder paths');
     for (const dir of dirs) if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('dirs must contain non-empty strings');
     if (dirs.length > 256) throw new RangeError('dirs must have at most 256 folders');
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    if (options.createFolders !== undefined && typeof options.createFolders !== 'boolean') throw new TypeError('options.createFolders must be a boolean');
     this.dirs = [...dirs];
+    this.#createFolders = options.createFolders ?? false;
   }
 
   get nodes(): number {
     return this.dirs.length;
   }
 
-  path(objectId: string, shardIndex: number): string {
-    return join(this.dirs[shardIndex % this.dirs.length]!, shardFileName(objectId, shardIndex));
+  /** The file a key maps to on a node. */
+  path(node: number, key: string): string {
+    return join(this.dirs[nodeArg(node, this.nodes)]!, ...keyArg(key).split('/'));
   }
 
-  async openWriter(objectId: string, shardIndex: number): Promise<ShardWriter> {
-    const dir = this.dirs[shardIndex % this.dirs.length]!;
-    const final = this.path(objectId, shardIndex);
+  async openWriter(node: number, key: string): Promise<ShardWriter> {
+    const final = this.path(node, key);
+    const dir = this.dirs[node]!;
+    if (this.#createFolders) await mkdir(dir, { recursive: true });
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const handle = await open(temp, 'wx', 0o600);
-    return new FsShardWriter(handle, temp, final, dir);
-  }
-
-  async openReader(objectId: string, shardIndex: number): Promise<ShardReader | null> {
     let handle: FileHandle;
     try {
-      handle = await open(this.path(objectId, shardIndex), 'r');
+      handle = await open(temp, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StoreError(node, 'write', `node ${node}: write failed: folder ${dir} does not exist`, { cause: err, reason: 'ENOENT' });
+      }
+      throw fsError(node, 'write', err);
+    }
+    liveTempFiles.add(temp);
+    return new FsShardWriter(node, handle, temp, final, dir);
+  }
+
+  async openReader(node: number, key: string): Promise<ShardReader | null> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path(node, key), 'r');
     } catch {
       return null; // missing file, missing or unreadable folder: a lost shard
     }
@@ -63,25 +77,86 @@ export class FsShardStore implements ShardStore {
     }
   }
 
-  async overwrite(objectId: string, shardIndex: number, offset: number, bytes: Uint8Array): Promise<void> {
-    const handle = await open(this.path(objectId, shardIndex), 'r+');
+  async remove(node: number, key: string): Promise<void> {
+    const path = this.path(node, key);
     try {
-      await handle.write(bytes, 0, bytes.length, offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      await rm(path, { force: true });
+    } catch (err) {
+      throw fsError(node, 'remove', err);
+    }
+    // Empty folders left behind are removed up to the node's folder (a racing writer re-creates what it needs).
+    const root = this.dirs[node]!;
+    for (let dir = dirname(path); dir.length > root.length && dir.startsWith(root); dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break; // not empty, or gone
+      }
     }
   }
 
-  async remove(objectId: string, shardIndex: number): Promise<void> {
-    await rm(this.path(objectId, shardIndex), { force: true });
+  async list(node: number, options: ListOptions): Promise<string[]> {
+    const { prefix, startAfter, limit } = listArg(options);
+    nodeArg(node, this.nodes);
+    const out: string[] = [];
+    // Start at the deepest folder the prefix names whole; its last partial segment filters entries there.
+    const cut = prefix.lastIndexOf('/');
+    const base = cut < 0 ? '' : prefix.slice(0, cut + 1);
+    if (base !== '' && !isValidFolderPrefix(base)) return out;
+    await this.#walk(join(this.dirs[node]!, ...base.split('/').filter(Boolean)), base, prefix, startAfter, limit, out);
+    return out;
+  }
+
+  async #walk(dir: string, keyPrefix: string, prefix: string, startAfter: string, limit: number, out: string[]): Promise<void> {
+    for (const entry of await this.#sortedEntries(dir)) {
+      if (out.length >= limit) return;
+      const isDir = entry.endsWith('/');
+      const key = keyPrefix + entry;
+      // Entries are compared as keys: a folder "a" sorts as "a/", below a file "a0" and above "a-x".
+      if (!(key.startsWith(prefix) || prefix.startsWith(key))) continue;
+      if (isDir) {
+        if (startAfter >= key && !startAfter.startsWith(key)) continue; // every key below it is ≤ startAfter
+        await this.#walk(join(dir, entry.slice(0, -1)), key, prefix, startAfter, limit, out);
+      } else if (key > startAfter && key.startsWith(prefix)) {
+        out.push(key);
+      }
+    }
+  }
+
+  /** A folder's entries (folders with a trailing '/'), temp files left out, in key byte order. */
+  async #sortedEntries(dir: string): Promise<string[]> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(dir)).mtimeMs;
+    } catch {
+      return [];
+    }
+    const cached = this.#listings.get(dir);
+    if (cached && cached.mtimeMs === mtimeMs) return cached.entries;
+    let dirents;
+    try {
+      dirents = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+    const entries = dirents
+      .filter((d) => !d.name.startsWith(TEMP_PREFIX) && (d.isDirectory() || d.isFile()))
+      .map((d) => (d.isDirectory() ? `${d.name}/` : d.name))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // Only folders unchanged for a moment are cached: mtime granularity must not hide an entry added meanwhile.
+    if (Date.now() - mtimeMs > 2000) {
+      if (this.#listings.size >= LISTING_CACHE_ENTRIES) this.#listings.delete(this.#listings.keys().next().value!);
+      this.#listings.set(dir, { mtimeMs, entries });
+    }
+    return entries;
   }
 
   /**
    * Removes temp files older than `olderThanMs` left by writers that never finished (a crashed process): they are
-   * never read, only take space. Returns how many were removed. Run it at start-up or from a periodic job.
+   * never read, only take space. Temp files of this process's open writers are never removed. Returns the count.
    */
   async sweepTempFiles(olderThanMs = 60 * 60_000): Promise<number> {
+    nonNegativeIntegerArg(olderThanMs, 'olderThanMs');
     let removed = 0;
     const cutoff = Date.now() - olderThanMs;
     for (const dir of new Set(this.dirs)) {
@@ -93,6 +168,7 @@ export class FsShardStore implements ShardStore {
       }
       for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
         const path = join(dir, name);
+        if (liveTempFiles.has(path)) continue;
         try {
           if ((await stat(path)).mtimeMs <= cutoff) {
             await rm(path, { force: true });
@@ -105,6 +181,16 @@ export class FsShardStore implements ShardStore {
     }
     return removed;
   }
+}
+
+function isValidFolderPrefix(base: string): boolean {
+  return base.split('/').filter(Boolean).every((s) => s !== '.' && s !== '..' && /^[A-Za-z0-9._~%+=-]+$/.test(s));
+}
+
+function fsError(node: number, operation: string, err: unknown): StoreError {
+  const e = err as NodeJS.ErrnoException;
+  const reason = e?.code ?? 'IO';
+  return new StoreError(node, operation, `node ${node}: ${operation} failed: ${reason} (${e?.syscall ?? 'fs'})`, { cause: err, reason });
 }
 
 class FsShardReader implements ShardReader {
@@ -132,40 +218,77 @@ class FsShardReader implements ShardReader {
 }
 
 class FsShardWriter implements ShardWriter {
+  readonly #node: number;
   readonly #handle: FileHandle;
   readonly #temp: string;
   readonly #final: string;
-  readonly #dir: string;
+  readonly #root: string;
   #closed = false;
+  #done = false;
 
-  constructor(handle: FileHandle, temp: string, final: string, dir: string) {
+  constructor(node: number, handle: FileHandle, temp: string, final: string, root: string) {
+    this.#node = node;
     this.#handle = handle;
     this.#temp = temp;
     this.#final = final;
-    this.#dir = dir;
+    this.#root = root;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.#handle.write(bytes, done, bytes.length - done);
-      done += bytesWritten;
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.#handle.write(bytes, done, bytes.length - done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw fsError(this.#node, 'write', err);
     }
   }
 
   async flush(): Promise<void> {
-    await this.#handle.datasync();
+    try {
+      await this.#handle.datasync();
+    } catch (err) {
+      throw fsError(this.#node, 'flush', err);
+    }
   }
 
   async commit(): Promise<void> {
-    await this.#close();
-    await rename(this.#temp, this.#final);
-    await syncDir(this.#dir);
+    try {
+      await this.#close();
+      const parent = dirname(this.#final);
+      // A concurrent remove() may prune an emptied folder between mkdir and rename: try again once.
+      for (let attempt = 0; ; attempt++) {
+        const created = await mkdir(parent, { recursive: true });
+        try {
+          await rename(this.#temp, this.#final);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+          throw err;
+        }
+        // The new name, and every folder made for it, must survive a crash: fsync each folder from the new
+        // name's parent up to the parent of the first folder mkdir created.
+        const top = created ? dirname(created) : parent;
+        for (let dir = parent; ; dir = dirname(dir)) {
+          await syncDir(dir);
+          if (dir === top || dir.length <= this.#root.length) break;
+        }
+        break;
+      }
+      this.#done = true;
+      liveTempFiles.delete(this.#temp);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw fsError(this.#node, 'commit', err);
+    }
   }
 
   async abort(): Promise<void> {
+    if (this.#done) return;
     await this.#close().catch(() => {});
     await rm(this.#temp, { force: true }).catch(() => {});
+    liveTempFiles.delete(this.#temp);
   }
 
   async #close(): Promise<void> {

@@ -8,11 +8,12 @@ import { OrderedWindow } from '../concurrency.js';
 import { DecryptionError, ErasureError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import type { ObjectDeps } from './deps.js';
-import { assertEnough, closeReaders, discover, type Discovered } from './discover.js';
-import { stripeChunkBytes } from './format.js';
+import { BudgetHolder } from './budget.js';
+import { assertEnough, discover, release, type Discovered } from './discover.js';
+import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
 import { markBad, pickShards, readSlots } from './stripe-io.js';
-import { stripeBufferBytes, TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
+import { TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 interface Opened {
   out: Uint8Array;
@@ -34,7 +35,8 @@ export function getObject(deps: ObjectDeps, objectId: string, options: GetObject
 async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
-  const d = await discover(deps.keys, options.store, objectId);
+  const d = await discover(deps.keys, options.store, options.ref);
+  const holder = new BudgetHolder();
   let keys: StripeKeys | undefined;
   const window = new OrderedWindow<Opened>(deps.window);
   try {
@@ -63,6 +65,7 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
         yield piece;
       }
       deps.buffers.release(out);
+      deps.budget.give(holder, g.segmentBytes * g.k);
       onProgress?.(emitted, length);
     };
     for (let t = Math.floor(first / g.k); t <= Math.floor(last / g.k); t++) {
@@ -70,7 +73,7 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
       if (window.full) yield* emit();
       const segLo = Math.max(first, t * g.k);
       const segHi = Math.min(last, t * g.k + g.k - 1);
-      window.push(readStripe(deps, objectId, d, keys, t, segLo, segHi));
+      window.push(readStripe(deps, objectId, d, keys, holder, options.signal, t, segLo, segHi));
     }
     while (window.size > 0) yield* emit();
   } finally {
@@ -79,18 +82,17 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
       const opened = await window.shift().catch(() => undefined);
       if (opened) deps.buffers.release(opened.out);
     }
+    if (holder.held > 0) deps.budget.give(holder, holder.held);
     keys?.payloadKey.fill(0);
     keys?.chunkKey.fill(0);
-    d.dek.fill(0);
-    d.keys.metaKey.fill(0);
-    d.keys.chunkKey.fill(0);
-    await closeReaders(d);
+    await release(d);
   }
 }
 
 /** Reads, verifies, rebuilds if needed and decrypts segments segLo..segHi of stripe t. */
 async function readStripe(
-  deps: ObjectDeps, objectId: string, d: Discovered, keys: StripeKeys, t: number, segLo: number, segHi: number,
+  deps: ObjectDeps, objectId: string, d: Discovered, keys: StripeKeys, holder: BudgetHolder, signal: AbortSignal | undefined,
+  t: number, segLo: number, segHi: number,
 ): Promise<Opened> {
   const g = d.geometry;
   const S = g.segmentBytes;
@@ -104,7 +106,10 @@ async function readStripe(
   const needed: number[] = [];
   for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
 
-  const buffer = deps.buffers.acquire(stripeBufferBytes(g.k, g.m, S));
+  // Both buffers come from the service's budget (the shape was capped when the header was parsed).
+  const bufferBytes = stripeBufferBytes(g.k, g.m, S);
+  await deps.budget.take(holder, bufferBytes + S * g.k, signal);
+  const buffer = deps.buffers.acquire(bufferBytes);
   const out = deps.buffers.acquire(S * g.k);
   try {
     const read = new Set<number>();
@@ -133,8 +138,10 @@ async function readStripe(
     throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
   } catch (err) {
     deps.buffers.release(out);
+    deps.budget.give(holder, S * g.k);
     throw err;
   } finally {
     deps.buffers.release(buffer);
+    deps.budget.give(holder, bufferBytes);
   }
 }

@@ -1,13 +1,18 @@
 // ObjectService: objects encrypted in the sealed-object format, erasure coded into k+m self-describing shards
-// (format.ts) in a ShardStore. A thin façade: it owns the stripe buffers and hands them, with the key provider
-// and the pool, to put.ts, get.ts, repair.ts and rewrap.ts, where the work is.
+// (format.ts) stored as immutable generations in a blob store (layout.ts). A thin façade: it owns the stripe
+// buffers and the memory budget and hands them, with the key provider and the pool, to put.ts, get.ts,
+// repair.ts, rewrap.ts, delete.ts and listing.ts, where the work is.
 import type { Readable } from 'node:stream';
 import type { WorkerPool } from '../pool/pool.js';
 import { SlabPool } from '../pool/slab-pool.js';
+import { MemoryBudget } from './budget.js';
+import { deleteObject } from './delete.js';
 import type { ObjectDeps, ObjectKeyProvider } from './deps.js';
 import { getObject } from './get.js';
-import type {
-  GetObjectOptions, ObjectInfo, ObjectSource, PutObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
+import { listNames } from './listing.js';
+import {
+  resolveListObjectsOptions, type DeleteObjectOptions, type DeleteReport, type GetObjectOptions, type ListObjectsOptions, type ObjectInfo,
+  type ObjectSource, type PutObjectOptions, type RepairObjectOptions, type RepairReport, type RewrapObjectOptions, type RewrapReport,
 } from './options.js';
 import { putObject } from './put.js';
 import { repairObject } from './repair.js';
@@ -18,10 +23,13 @@ export interface ObjectServiceDeps {
   pool(): WorkerPool;
   threads: number;
   segmentBytes?: number | undefined;
+  /** Stripe buffer bytes in use across all calls at once (plus one stripe per call); default 128 MiB. */
+  memoryBytes?: number | undefined;
 }
 
-/** Free stripe buffers kept per stripe in flight: a put holds up to two windows (sealing, then writing). */
-const FREE_BYTES_PER_STRIPE = 32 * 1024 * 1024;
+export const DEFAULT_OBJECT_MEMORY_BYTES = 128 * 1024 * 1024;
+/** Free stripe buffers kept for reuse (beyond those in use). */
+const FREE_BYTES = 64 * 1024 * 1024;
 
 export class ObjectService {
   readonly #deps: ObjectDeps;
@@ -32,7 +40,8 @@ export class ObjectService {
       keys: deps.keys,
       pool: deps.pool,
       window,
-      buffers: new SlabPool(window * FREE_BYTES_PER_STRIPE),
+      buffers: new SlabPool(FREE_BYTES),
+      budget: new MemoryBudget(deps.memoryBytes ?? DEFAULT_OBJECT_MEMORY_BYTES),
       segmentBytes: deps.segmentBytes,
     };
   }
@@ -51,6 +60,16 @@ export class ObjectService {
 
   rewrapObject(objectId: string, options: RewrapObjectOptions): Promise<RewrapReport> {
     return rewrapObject(this.#deps, objectId, options);
+  }
+
+  deleteObject(objectId: string, options: DeleteObjectOptions): Promise<DeleteReport> {
+    return deleteObject(objectId, options);
+  }
+
+  /** Names in a namespace, in order; lists the store page by page as it is iterated. */
+  listObjects(options: ListObjectsOptions): AsyncGenerator<string> {
+    const { store, ns, prefix, startAfter } = resolveListObjectsOptions(options);
+    return listNames(store, { ns, prefix, startAfter });
   }
 
   /** Zeroes and drops the free stripe buffers. */

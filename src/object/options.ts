@@ -3,19 +3,29 @@
 import { canonicalContext, type EncryptionContext } from '../aead/context.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES } from '../aead/header.js';
 import { resolveShape } from '../erasure/validate.js';
-import { functionArg, isSafeIntegerIn, nonEmptyStringArg, signalArg } from '../validate.js';
-import { MAX_OBJECT_ID_BYTES } from './format.js';
-import type { ShardStore } from './shard-store.js';
+import { functionArg, isSafeIntegerIn, isWellFormed, nonEmptyStringArg, nonNegativeIntegerArg, signalArg } from '../validate.js';
+import type { ShardStore } from './blob-store.js';
+import { MAX_OBJECT_ID_BYTES, MAX_STRIPE_BUFFER_BYTES, stripeBufferBytes, type ObjectRef } from './format.js';
+import { isValidNamespace } from './layout.js';
+
+/** The namespace of the engine's own objects (a bucket layer uses its own: `b/<bucket>/o`). */
+export const DEFAULT_NAMESPACE = 'o';
+
+/** Every object call takes these: where the object lives besides its name. */
+export interface StoreOptions {
+  store: ShardStore;
+  /** Key namespace ('/'-separated segments of [A-Za-z0-9._-]); default "o". */
+  namespace?: string;
+}
 
 export type ObjectSource = Uint8Array | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
 export type Progress = (done: number, total: number) => void;
 
-export interface PutObjectOptions {
+export interface PutObjectOptions extends StoreOptions {
   keyId: string;
   context?: EncryptionContext;
   dataShards: number;
   parityShards: number;
-  store: ShardStore;
   /** Plaintext bytes per segment (and so per data chunk); default 256 KiB. */
   segmentBytes?: number;
   /** Expected size, only for onProgress's total when the source is a stream. */
@@ -26,6 +36,8 @@ export interface PutObjectOptions {
 
 export interface ObjectInfo {
   objectId: string;
+  /** The generation written (layout.ts). */
+  generation: string;
   size: number;
   dataShards: number;
   parityShards: number;
@@ -36,18 +48,21 @@ export interface ObjectInfo {
   keyVersion: number;
 }
 
-export interface GetObjectOptions {
-  store: ShardStore;
+export interface GetObjectOptions extends StoreOptions {
   context?: EncryptionContext;
   range?: { offset: number; length: number };
   signal?: AbortSignal;
   onProgress?: Progress;
 }
 
-export interface RepairObjectOptions {
-  store: ShardStore;
+export interface RepairObjectOptions extends StoreOptions {
   signal?: AbortSignal;
   onProgress?: Progress;
+  /**
+   * Generations newer than the one read, with fewer than k good shards, are removed once older than this (a put
+   * that died; one still running commits all its shards at its end). Default 1 hour: more than any put takes.
+   */
+  staleAfterMs?: number;
 }
 
 export interface RepairReport {
@@ -60,25 +75,47 @@ export interface RepairReport {
   /** Shards rewritten (byte-identical to what put wrote). */
   repaired: number[];
   stripes: number;
+  /** The generation read and repaired. */
+  generation: string;
+  /** Other generations removed (older ones, and newer incomplete ones past staleAfterMs). */
+  removedGenerations: string[];
 }
 
-export interface RewrapObjectOptions {
-  store: ShardStore;
+export interface RewrapObjectOptions extends StoreOptions {
   signal?: AbortSignal;
+}
+
+export interface DeleteObjectOptions extends StoreOptions {
+  signal?: AbortSignal;
+}
+
+export interface DeleteReport {
+  objectId: string;
+  /** Blobs removed (shards and rewrap records of every generation). */
+  removed: number;
+}
+
+export interface ListObjectsOptions extends StoreOptions {
+  /** Only names starting with this. */
+  prefix?: string;
+  /** Only names after this one. */
+  startAfter?: string;
 }
 
 export interface RewrapReport {
   objectId: string;
   keyId: string;
   keyVersion: number;
-  /** Shards whose header was rewritten. */
+  /** Shards the new rewrap record covers (the good shards of the generation). */
   rewrapped: number[];
-  /** Shards left alone because they were missing or bad (repair them, then rewrap again). */
+  /** Shards that were missing or bad (repair them: the record covers them once they are back). */
   skipped: number[];
+  generation: string;
 }
 
 /** What every object call resolves to. */
 export interface ResolvedCall {
+  ref: ObjectRef;
   store: ShardStore;
   signal: AbortSignal | undefined;
   onProgress: Progress | undefined;
@@ -98,30 +135,41 @@ export interface ResolvedGet extends ResolvedCall {
   range: { offset: number; length: number } | undefined;
 }
 
-function objectIdArg(objectId: unknown): string {
-  if (typeof objectId !== 'string' || objectId.length === 0 || Buffer.byteLength(objectId) > MAX_OBJECT_ID_BYTES) {
-    throw new TypeError(`objectId must be a non-empty string of at most ${MAX_OBJECT_ID_BYTES} UTF-8 bytes`);
+/** 1 to 1024 bytes of well-formed UTF-8 (a lone surrogate has no UTF-8 form: two names would collide). */
+export function objectIdArg(objectId: unknown, name = 'objectId'): string {
+  if (typeof objectId !== 'string' || objectId.length === 0 || Buffer.byteLength(objectId) > MAX_OBJECT_ID_BYTES || !isWellFormed(objectId)) {
+    throw new TypeError(`${name} must be a non-empty string of well-formed UTF-8, at most ${MAX_OBJECT_ID_BYTES} bytes`);
   }
   return objectId;
 }
 
-function storeArg(store: unknown): ShardStore {
+export function storeArg(store: unknown): ShardStore {
   const s = store as ShardStore;
-  if (!s || typeof s !== 'object' || typeof s.openWriter !== 'function' || typeof s.openReader !== 'function' || !Number.isInteger(s.nodes)) {
+  if (
+    !s || typeof s !== 'object' || typeof s.openWriter !== 'function' || typeof s.openReader !== 'function' || typeof s.list !== 'function'
+    || typeof s.remove !== 'function' || !Number.isInteger(s.nodes) || s.nodes < 1 || s.nodes > 256
+  ) {
     throw new TypeError('options.store must be a ShardStore');
   }
   return s;
 }
 
+export function namespaceArg(ns: unknown): string {
+  if (ns === undefined) return DEFAULT_NAMESPACE;
+  if (!isValidNamespace(ns)) throw new TypeError("options.namespace must be '/'-separated segments of [A-Za-z0-9._-], at most 100 characters");
+  return ns;
+}
+
 /** The checks every object call starts with (options are required: no call has a default store). */
 function resolveCall(objectId: unknown, options: unknown): ResolvedCall {
-  objectIdArg(objectId);
+  const name = objectIdArg(objectId);
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const o = options as { store?: unknown; signal?: unknown; onProgress?: unknown };
+  const o = options as { store?: unknown; signal?: unknown; onProgress?: unknown; namespace?: unknown };
   const store = storeArg(o.store);
+  const ns = namespaceArg(o.namespace);
   const signal = signalArg(o.signal);
   const onProgress = functionArg<Progress>(o.onProgress, 'options.onProgress');
-  return { store, signal, onProgress };
+  return { ref: { ns, name }, store, signal, onProgress };
 }
 
 export function resolvePutObjectOptions(objectId: unknown, options: PutObjectOptions, defaultSegmentBytes?: number): ResolvedPut {
@@ -131,6 +179,9 @@ export function resolvePutObjectOptions(objectId: unknown, options: PutObjectOpt
   const segmentBytes = options.segmentBytes ?? defaultSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
   if (!isSafeIntegerIn(segmentBytes, MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES)) {
     throw new RangeError(`options.segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}`);
+  }
+  if (stripeBufferBytes(k, m, segmentBytes) > MAX_STRIPE_BUFFER_BYTES) {
+    throw new RangeError(`options.segmentBytes × (2·dataShards + parityShards) must stay under ${MAX_STRIPE_BUFFER_BYTES / 1048576} MiB (a stripe in memory)`);
   }
   const context = canonicalContext(options.context ?? {});
   return { ...call, keyId, k, m, segmentBytes, context, size: options.size };
@@ -149,10 +200,26 @@ export function resolveGetObjectOptions(objectId: unknown, options: GetObjectOpt
   return { ...call, context, range };
 }
 
-export function resolveRepairObjectOptions(objectId: unknown, options: RepairObjectOptions): ResolvedCall {
-  return resolveCall(objectId, options);
+export function resolveRepairObjectOptions(objectId: unknown, options: RepairObjectOptions): ResolvedCall & { staleAfterMs: number } {
+  const call = resolveCall(objectId, options);
+  const staleAfterMs = options.staleAfterMs === undefined ? 60 * 60_000 : nonNegativeIntegerArg(options.staleAfterMs, 'options.staleAfterMs');
+  return { ...call, staleAfterMs };
 }
 
 export function resolveRewrapObjectOptions(objectId: unknown, options: RewrapObjectOptions): ResolvedCall {
   return resolveCall(objectId, options);
+}
+
+export function resolveDeleteObjectOptions(objectId: unknown, options: DeleteObjectOptions): ResolvedCall {
+  return resolveCall(objectId, options);
+}
+
+export function resolveListObjectsOptions(options: ListObjectsOptions): { store: ShardStore; ns: string; prefix: string; startAfter: string | undefined } {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const store = storeArg(options.store);
+  const ns = namespaceArg(options.namespace);
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string' || !isWellFormed(prefix)) throw new TypeError('options.prefix must be a well-formed string');
+  const startAfter = options.startAfter === undefined ? undefined : objectIdArg(options.startAfter, 'options.startAfter');
+  return { store, ns, prefix, startAfter };
 }

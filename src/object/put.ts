@@ -1,6 +1,8 @@
 // putObject: seals an object in the sealed-object format, erasure codes each stripe into k+m chunks and appends
-// them to k+m shard writers, then publishes every shard. The main thread only moves bytes and keeps order; each
-// stripe's sealing, coding and tagging is one worker task (tasks.ts). Memory is bounded by the stripes in flight.
+// them to k+m shard writers of a fresh generation, publishes every shard, and only then removes the older
+// generations (README "Objects v2"): killed before, the old version still reads; killed after k commits, the new
+// one does. The main thread only moves bytes and keeps order; each stripe's sealing, coding and tagging is one
+// worker task (tasks.ts). Memory is bounded by the stripes in flight, taken from the service's budget.
 import { encodeHeader } from '../aead/header.js';
 import { newObjectKeys } from '../aead/object-keys.js';
 import { OrderedWindow } from '../concurrency.js';
@@ -9,9 +11,13 @@ import type { ObjectDeps } from './deps.js';
 import {
   CHUNK_TAG_BYTES, deriveShardKeys, encodeShardHeader, encodeTrailer, geometry, geometryMac, objectAad, withShardIndex,
 } from './format.js';
+import type { ShardStore, ShardWriter } from './blob-store.js';
+import { BudgetHolder } from './budget.js';
+import type { ObjectRef } from './format.js';
 import { wrappedKeyInfo } from './key-info.js';
+import { newGeneration, shardKey } from './layout.js';
+import { keysOf, listObjectKeys } from './listing.js';
 import { resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
-import type { ShardWriter } from './shard-store.js';
 import { chunksOf } from './source.js';
 import { stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
 
@@ -22,34 +28,44 @@ interface Sealed {
 }
 
 export async function putObject(deps: ObjectDeps, objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
-  const { store, signal, onProgress, keyId, k, m, segmentBytes, context, size } = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
+  const { ref, store, signal, onProgress, keyId, k, m, segmentBytes, context, size } = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
   signal?.throwIfAborted();
+  // The new generation sorts above every one there (whatever the clock says).
+  const before = await listObjectKeys(store, ref);
+  const gen = newGeneration(before.gens.map((g) => g.id));
+  const prefix = before.prefix;
 
-  // The DEK is bound to the object id in the HSM; the context is bound through the payload key and commitment.
-  const { plaintext: dek, wrapped } = await deps.keys.generateDataKey(keyId, { aad: objectAad(objectId) });
+  // The DEK is bound to the namespace and name in the HSM; the context through the payload key and commitment.
+  const { plaintext: dek, wrapped } = await deps.keys.generateDataKey(keyId, { aad: objectAad(ref) });
   const { core, salt, noncePrefix, payloadKey: derivedKey, commitment } = newObjectKeys(dek, segmentBytes, context);
   const shardKeys = deriveShardKeys(dek, salt, core);
   dek.fill(0);
   const sealedHeader = encodeHeader(core, commitment, wrapped);
-  const mac = geometryMac(shardKeys.metaKey, k, m, objectId, sealedHeader);
+  const mac = geometryMac(shardKeys.metaKey, k, m, ref, gen, sealedHeader);
   // Workers read the keys from shared slots, zeroed here once every task has settled.
   const payloadKey = copyToShared(derivedKey);
   const chunkKey = copyToShared(shardKeys.chunkKey);
   derivedKey.fill(0);
   shardKeys.chunkKey.fill(0);
-  const header = encodeShardHeader(k, m, 0, objectId, mac, sealedHeader);
+  const header = encodeShardHeader(k, m, 0, ref.name, mac, sealedHeader);
 
   const buffers = deps.buffers;
+  const holder = new BudgetHolder();
   const writers: ShardWriter[] = [];
   const stripePlainBytes = k * segmentBytes;
   const bufferBytes = stripeBufferBytes(k, m, segmentBytes);
+  // A stripe's plaintext and its sealed buffer are taken from the budget together, when its plaintext is staged.
+  const takePlain = async () => {
+    await deps.budget.take(holder, stripePlainBytes + bufferBytes, signal);
+    return buffers.acquire(stripePlainBytes);
+  };
   const window = new OrderedWindow<Sealed>(deps.window);
   const writing = new OrderedWindow<void>(deps.window);
   let plaintextBytes = 0;
   let stripe = 0;
   const total = size ?? (source instanceof Uint8Array ? source.length : NaN);
   try {
-    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(objectId, j));
+    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(prefix, gen, j)));
     await Promise.all(writers.map((w, j) => w.write(withShardIndex(header, j))));
 
     // Sealed stripes are written behind: each shard's writes are chained in stripe order, and up to
@@ -63,6 +79,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       writing.push(Promise.all(writes).then(() => {
         buffers.release(buffer);
         buffers.release(plain);
+        deps.budget.give(holder, stripePlainBytes + bufferBytes);
       }));
     };
     const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
@@ -79,13 +96,13 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     };
 
     // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
-    let plain = buffers.acquire(stripePlainBytes);
+    let plain = await takePlain();
     let filled = 0;
     for await (const chunk of chunksOf(source)) {
       for (let at = 0; at < chunk.length; ) {
         if (filled === stripePlainBytes) {
           await dispatch(plain, filled, false);
-          plain = buffers.acquire(stripePlainBytes);
+          plain = await takePlain();
           filled = 0;
         }
         const n = Math.min(chunk.length - at, stripePlainBytes - filled);
@@ -104,18 +121,20 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       await w.flush();
     }));
     signal?.throwIfAborted();
-    // Every shard is durable under its temp name; publish them all. A failure here unpublishes what was published.
-    for (let j = 0; j < writers.length; j++) {
-      try {
-        await writers[j]!.commit();
-      } catch (err) {
-        await Promise.all(Array.from({ length: j }, (_, i) => store.remove(objectId, i).catch(() => {})));
-        throw err;
-      }
+    // Every shard is durable under its temp name; publish them all. A failure here unpublishes the new generation
+    // (best effort: one left behind with fewer than k shards never reads, and repair removes it).
+    const commits = await Promise.allSettled(writers.map((w) => w.commit()));
+    const failed = commits.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) {
+      await Promise.all(writers.map((_, j) => store.remove(j % store.nodes, shardKey(prefix, gen, j)).catch(() => {})));
+      throw failed.reason;
     }
+    // The new generation is whole: older ones go (listed again, so a put that ran meanwhile is seen).
+    await removeOlderGenerations(store, ref, gen);
     const { keyId: wrappedKeyId, keyVersion } = wrappedKeyInfo(deps.keys, wrapped);
     return {
       objectId,
+      generation: gen,
       size: plaintextBytes,
       dataShards: k,
       parityShards: m,
@@ -138,5 +157,20 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     payloadKey.fill(0);
     chunkKey.fill(0);
     shardKeys.metaKey.fill(0);
+    if (holder.held > 0) deps.budget.give(holder, holder.held);
   }
+}
+
+/** Removes every blob of the generations older than `gen` (best effort: what is left is stale and never read). */
+export async function removeOlderGenerations(store: ShardStore, ref: ObjectRef, gen: string, also: (g: string) => boolean = () => false): Promise<string[]> {
+  const listing = await listObjectKeys(store, ref).catch(() => undefined);
+  if (!listing) return [];
+  const doomed = listing.gens.filter((g) => g.id < gen || (g.id !== gen && also(g.id)));
+  for (const g of doomed) {
+    const keys = keysOf(listing, g);
+    // Shards first, then records: a generation never loses its key while its shards are still there.
+    await Promise.all(keys.filter((x) => !/\/w[0-9a-f]+$/.test(x.key)).map((x) => store.remove(x.node, x.key).catch(() => {})));
+    await Promise.all(keys.filter((x) => /\/w[0-9a-f]+$/.test(x.key)).map((x) => store.remove(x.node, x.key).catch(() => {})));
+  }
+  return doomed.map((g) => g.id);
 }

@@ -1,19 +1,25 @@
-// repairObject: scrubs every chunk of every candidate shard against its tag, then rebuilds the shards found
-// missing or bad, stripe by stripe, byte-identical to what put wrote, and publishes them.
+// repairObject: scrubs every chunk of every candidate shard of the generation that reads against its tag, then
+// rebuilds the shards found missing or bad into that same generation, stripe by stripe, byte-identical to what
+// put wrote, publishes them (each publish atomic), and only then removes the other generations: older ones, and
+// newer ones that could not be read once they are older than staleAfterMs (a put that died).
 import { ErasureError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import type { ObjectDeps } from './deps.js';
+import type { ShardWriter } from './blob-store.js';
+import { BudgetHolder } from './budget.js';
 import { assertEnough, closeReaders, discover, type Discovered } from './discover.js';
-import { CHUNK_TAG_BYTES, encodeTrailer, stripeChunkBytes, withShardIndex } from './format.js';
+import { CHUNK_TAG_BYTES, encodeTrailer, stripeBufferBytes, stripeChunkBytes, withShardIndex } from './format.js';
+import { shardKey } from './layout.js';
 import { resolveRepairObjectOptions, type RepairObjectOptions, type RepairReport } from './options.js';
-import type { ShardWriter } from './shard-store.js';
+import { removeOlderGenerations } from './put.js';
 import { badShards, markBad, readSlots } from './stripe-io.js';
-import { stripeBufferBytes, TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
+import { TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 export async function repairObject(deps: ObjectDeps, objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
-  const { store, signal, onProgress } = resolveRepairObjectOptions(objectId, options);
+  const { ref, store, signal, onProgress, staleAfterMs } = resolveRepairObjectOptions(objectId, options);
   signal?.throwIfAborted();
-  const d = await discover(deps.keys, store, objectId);
+  const d = await discover(deps.keys, store, ref);
+  const holder = new BudgetHolder();
   d.dek.fill(0);
   // Workers read the chunk key from a shared slot; every task is awaited before the slot is zeroed.
   const chunkKey = copyToShared(d.keys.chunkKey);
@@ -25,22 +31,30 @@ export async function repairObject(deps: ObjectDeps, objectId: string, options: 
     // Scrub: every chunk of every candidate shard is checked against its tag.
     for (let t = 0; t < g.stripes; t++) {
       signal?.throwIfAborted();
-      await repairStripe(deps, objectId, d, chunkKey, t, [], undefined);
+      await repairStripe(deps, objectId, d, chunkKey, holder, t, [], undefined);
       onProgress?.(t + 1, g.stripes * 2);
     }
     assertEnough(objectId, d);
     const bad = badShards(d);
     const report: RepairReport = {
       objectId, shards: total, missing: [...d.missing].sort((a, b) => a - b), corrupt: [...d.corrupt].sort((a, b) => a - b), repaired: [], stripes: g.stripes,
+      generation: d.gen.id, removedGenerations: [],
     };
-    if (bad.length === 0) return report;
+    const cleanUp = async () => {
+      const cutoff = Date.now() - staleAfterMs;
+      report.removedGenerations = await removeOlderGenerations(store, ref, d.gen.id, (gen) => parseInt(gen.slice(0, 12), 16) <= cutoff);
+    };
+    if (bad.length === 0) {
+      await cleanUp();
+      return report;
+    }
     const writers = new Map<number, ShardWriter>();
     try {
-      for (const j of bad) writers.set(j, await store.openWriter(objectId, j));
+      for (const j of bad) writers.set(j, await store.openWriter(j % store.nodes, shardKey(d.listing.prefix, d.gen.id, j)));
       await Promise.all(bad.map((j) => writers.get(j)!.write(withShardIndex(d.headerBytes, j))));
       for (let t = 0; t < g.stripes; t++) {
         signal?.throwIfAborted();
-        await repairStripe(deps, objectId, d, chunkKey, t, bad, writers);
+        await repairStripe(deps, objectId, d, chunkKey, holder, t, bad, writers);
         onProgress?.(g.stripes + t + 1, g.stripes * 2);
       }
       const trailer = encodeTrailer(d.keys.metaKey, g.plaintextBytes);
@@ -54,22 +68,27 @@ export async function repairObject(deps: ObjectDeps, objectId: string, options: 
       throw err;
     }
     report.repaired = bad;
+    await cleanUp();
     return report;
   } finally {
     chunkKey.fill(0);
     d.keys.metaKey.fill(0);
     await closeReaders(d);
+    if (holder.held > 0) deps.budget.give(holder, holder.held);
   }
 }
 
 /** Verifies stripe t on every good shard; with `writers`, rebuilds the `targets` chunks and appends them to their writers. */
 async function repairStripe(
-  deps: ObjectDeps, objectId: string, d: Discovered, chunkKey: Uint8Array, t: number, targets: number[], writers: Map<number, ShardWriter> | undefined,
+  deps: ObjectDeps, objectId: string, d: Discovered, chunkKey: Uint8Array, holder: BudgetHolder, t: number, targets: number[],
+  writers: Map<number, ShardWriter> | undefined,
 ): Promise<void> {
   const g = d.geometry;
   const Cx = stripeChunkBytes(g, t);
   const slot = Cx + CHUNK_TAG_BYTES;
-  const buffer = deps.buffers.acquire(stripeBufferBytes(g.k, g.m, g.segmentBytes));
+  const bufferBytes = stripeBufferBytes(g.k, g.m, g.segmentBytes);
+  await deps.budget.take(holder, bufferBytes);
+  const buffer = deps.buffers.acquire(bufferBytes);
   try {
     for (;;) {
       assertEnough(objectId, d);
@@ -90,5 +109,6 @@ async function repairStripe(
     }
   } finally {
     deps.buffers.release(buffer);
+    deps.budget.give(holder, bufferBytes);
   }
 }

@@ -15,11 +15,7 @@ import { CHUNK_TAG_BYTES, chunkTag, chunkTagMatches } from './format.js';
 export const TASK_SEAL_STRIPE = 'object.sealStripe';
 export const TASK_OPEN_STRIPE = 'object.openStripe';
 
-/** Bytes a stripe buffer needs: k+m slots of (C + tag), then a k·C scratch area for a short last stripe. */
-export function stripeBufferBytes(k: number, m: number, segmentBytes: number): number {
-  const chunk = segmentBytes + TAG_BYTES;
-  return (k + m) * (chunk + CHUNK_TAG_BYTES) + k * chunk;
-}
+export { stripeBufferBytes } from './format.js';
 
 export interface SealStripeTask {
   kind: typeof TASK_SEAL_STRIPE;

@@ -6,7 +6,7 @@
 // GCM AAD = everything before the iv ‖ caller aad (raw bytes as given; a list of strings, as objects as shards
 // bind their id, as 0x01 ‖ (u32be length ‖ UTF-8)* — a form raw-byte AADs of the sealed format never take, since
 // a canonical context starts with its u32be pair count).
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { DataKeyAad, DataKeyProvider, WrappedKeyInfo } from '../../dist/index.js';
 import { DecryptionError, KeyNotFoundError, KeyStateError } from '../../dist/index.js';
 
@@ -28,18 +28,35 @@ function aadBytes(aad: DataKeyAad): Buffer {
 
 export class MemoryKeyProvider implements DataKeyProvider<DataKeyAad> {
   readonly #roots = new Map<string, RootKey>();
+  readonly #seed: Buffer | undefined;
   calls = { generateDataKey: 0, unwrap: 0, rewrap: 0 };
+
+  /** With a seed, root key versions are derived from it (two processes with one seed share their keys). */
+  constructor(options: { seed?: Uint8Array } = {}) {
+    this.#seed = options.seed ? Buffer.from(options.seed) : undefined;
+  }
+
+  #material(id: string, version: number): Buffer {
+    if (!this.#seed) return randomBytes(32);
+    return createHmac('sha256', this.#seed).update(`${id}\0${version}`).digest();
+  }
 
   createKey(id: string): string {
     if (this.#roots.has(id)) throw new KeyStateError('duplicate key id');
-    this.#roots.set(id, { versions: [randomBytes(32)], enabled: true });
+    this.#roots.set(id, { versions: [this.#material(id, 1)], enabled: true });
     return id;
   }
 
   rotate(id: string): number {
     const root = this.#root(id);
-    root.versions.push(randomBytes(32));
+    root.versions.push(this.#material(id, root.versions.length + 1));
     return root.versions.length;
+  }
+
+  /** Forgets a root key version (what retiring it after a rewrap looks like): DEKs wrapped under it no longer open. */
+  retire(id: string, version: number): void {
+    const root = this.#root(id);
+    root.versions[version - 1] = Buffer.alloc(0);
   }
 
   disable(id: string): void {
@@ -117,7 +134,7 @@ export class MemoryKeyProvider implements DataKeyProvider<DataKeyAad> {
     const root = this.#root(id);
     if (!root.enabled) throw new KeyStateError('root key is disabled');
     const key = root.versions[version - 1];
-    if (!key) throw new DecryptionError();
+    if (!key || key.length === 0) throw new DecryptionError();
     const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.length);
     const iv = w.subarray(headLength, headLength + 12);
     const decipher = createDecipheriv('aes-256-gcm', key, iv);

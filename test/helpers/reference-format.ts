@@ -5,7 +5,7 @@ import { createDecipheriv, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 export function referenceOpen(sealed: Uint8Array, dek: Uint8Array, context: Uint8Array): Buffer {
   const s = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-  if (s.subarray(0, 4).toString('latin1') !== 'HCEO' || s[4] !== 1 || s[5] !== 1) throw new Error('bad magic/version/suite');
+  if (s.subarray(0, 4).toString('latin1') !== 'HCEO' || (s[4] !== 1 && s[4] !== 2) || s[5] !== 1) throw new Error('bad magic/version/suite');
   const segmentBytes = s.readUInt32BE(6);
   const salt = s.subarray(10, 42);
   const prefix = s.subarray(42, 49);

@@ -1,8 +1,10 @@
-// Shard folders in a temp dir, and a ShardStore wrapper that counts the bytes read.
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+// Shard folders in a temp dir, where a shard's file is (newest generation), and a ShardStore wrapper that counts
+// the bytes read.
+import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsShardStore } from '../../dist/index.js';
+import { FsShardStore, type ListOptions, type ShardStore } from '../../dist/index.js';
+import { objectPrefix } from '../../dist/object/layout.js';
 
 /** Prefers tmpfs (/dev/shm) when present: shard I/O is not what these tests measure. */
 export function shardDirs(count: number): { root: string; dirs: string[]; store: FsShardStore; remove(): void } {
@@ -15,7 +17,26 @@ export function shardDirs(count: number): { root: string; dirs: string[]; store:
   return { root, dirs, store: new FsShardStore(dirs), remove };
 }
 
-export class CountingStore {
+/** The folder holding an object's generations on a node (`<ns>/<enc(name)>`). */
+export function objectFolder(dir: string, id: string, ns = 'o'): string {
+  return join(dir, ...objectPrefix(ns, id).slice(0, -2).split('/'));
+}
+
+/** Generations of an object present on a node's folder, oldest first. */
+export function generationsOn(dir: string, id: string, ns = 'o'): string[] {
+  const folder = objectFolder(dir, id, ns);
+  if (!existsSync(folder)) return [];
+  return readdirSync(folder).filter((n) => n.startsWith('-')).map((n) => n.slice(1)).sort();
+}
+
+/** The file of shard i of an object's newest generation found on any node (or of `gen`). */
+export function shardPath(dirs: string[], id: string, i: number, gen?: string, ns = 'o'): string {
+  const g = gen ?? dirs.flatMap((d) => generationsOn(d, id, ns)).sort().at(-1);
+  if (!g) throw new Error(`no generation of ${id}`);
+  return join(objectFolder(dirs[i % dirs.length]!, id, ns), `-${g}`, String(i));
+}
+
+export class CountingStore implements ShardStore {
   bytesRead = 0;
   reads = 0;
   readonly inner: FsShardStore;
@@ -25,11 +46,11 @@ export class CountingStore {
   get nodes() {
     return this.inner.nodes;
   }
-  openWriter(id: string, i: number) {
-    return this.inner.openWriter(id, i);
+  openWriter(node: number, key: string) {
+    return this.inner.openWriter(node, key);
   }
-  async openReader(id: string, i: number) {
-    const reader = await this.inner.openReader(id, i);
+  async openReader(node: number, key: string) {
+    const reader = await this.inner.openReader(node, key);
     if (!reader) return null;
     return {
       size: reader.size,
@@ -42,11 +63,11 @@ export class CountingStore {
       close: () => reader.close(),
     };
   }
-  overwrite(id: string, i: number, offset: number, bytes: Uint8Array) {
-    return this.inner.overwrite(id, i, offset, bytes);
+  remove(node: number, key: string) {
+    return this.inner.remove(node, key);
   }
-  remove(id: string, i: number) {
-    return this.inner.remove(id, i);
+  list(node: number, options: ListOptions) {
+    return this.inner.list(node, options);
   }
 }
 
