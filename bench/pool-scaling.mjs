@@ -13,6 +13,7 @@ import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { ObjectCipher } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { allocShared } from '../dist/pool/shared-memory.js';
 import { setNativePool } from '../dist/aead/native-batch.js';
 import { ReedSolomon, bestKernel } from '../dist/erasure/index.js';
@@ -29,7 +30,7 @@ const round2 = (x) => Math.round(x * 100) / 100;
 const plain = Buffer.allocUnsafe(SIZE);
 for (let at = 0; at < SIZE; at += MiB) randomBytes(MiB).copy(plain, at);
 const key = randomBytes(32);
-const pool = new WorkerPool(2);
+const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 const cipher = new ObjectCipher({ keys: instantKeys(), pool });
 const service = new ErasureService(pool);
 

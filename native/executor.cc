@@ -113,8 +113,10 @@ void Executor::Loop() {
     }
     // Nothing to do: poll a little (a new job is usually moments away), then sleep.
     const auto until = Clock::now() + std::chrono::microseconds(SpinMicros());
+    spinning_.fetch_add(1, std::memory_order_relaxed);
     while (epoch_.load(std::memory_order_acquire) == seen && Clock::now() < until)
       for (int i = 0; i < 64; i++) CpuRelax();
+    spinning_.fetch_sub(1, std::memory_order_relaxed);
     std::unique_lock<std::mutex> l(mu_);
     if (epoch_.load(std::memory_order_acquire) != seen || stop_) continue;
     sleepers_++;
@@ -126,7 +128,18 @@ void Executor::Loop() {
 void Executor::Help(Job* job) {
   job->notify_ = false;
   job->workers_.store(1, std::memory_order_relaxed);  // this thread: counts against max_parallel
-  if (job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty()) Submit(job);
+  if (job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty()) {
+    if (spinning_.load(std::memory_order_relaxed) > 0) {
+      Submit(job);
+    } else {
+      // Nobody awake: do it all here, and wake the pool so it polls when the next call comes.
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        epoch_.fetch_add(1, std::memory_order_release);
+      }
+      cv_.notify_all();
+    }
+  }
   Drain(job);
   {
     std::lock_guard<std::mutex> l(mu_);

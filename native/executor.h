@@ -51,7 +51,9 @@ class Executor {
   // Queues the job; Done() runs on a pool thread when every item has run. The job must outlive that.
   void Submit(Job* job);
   // Runs items of `job` on this thread too, alongside up to max_parallel - 1 pool threads; returns when all
-  // items have run. Done() is not called.
+  // items have run. Done() is not called. Pool threads join only if one is awake (polling) right now: waking a
+  // sleeping one costs more than a short job, so then this thread does it all and only nudges one awake for
+  // the next call.
   void Help(Job* job);
 
   // How long an idle thread polls for new work before it sleeps (microseconds).
@@ -67,6 +69,7 @@ class Executor {
   std::condition_variable cv_;
   std::deque<Job*> queue_;
   std::atomic<uint64_t> epoch_{0};  // bumped on every submit: what spinning threads watch
+  std::atomic<int> spinning_{0};    // threads awake and polling for work right now
   int sleepers_ = 0;
   bool stop_ = false;
   std::vector<std::thread> threads_;
