@@ -7,8 +7,10 @@ import {
 } from './aead/index.js';
 import type { DecryptStream, EncryptStream } from './aead/streams.js';
 import { ErasureService } from './erasure/service.js';
+import { tokenCapabilities, type WrapMechanismName } from './hsm/capabilities.js';
 import { KeyService } from './hsm/key-service.js';
-import { findSlot, loadModule } from './hsm/module.js';
+import type { OaepHash } from './hsm/templates.js';
+import { findSlot, loadModule, tokenSessionCap } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
 import type {
@@ -18,6 +20,18 @@ import type {
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
 import { WORKER_ENTRY } from './worker-entry.js';
+
+export interface HsmInfo {
+  library: string;
+  /** CK_TOKEN_INFO manufacturerID and model, trimmed. */
+  manufacturer: string;
+  model: string;
+  tokenLabel: string;
+  /** How new DEKs are wrapped on this token. */
+  wrapMechanism: WrapMechanismName;
+  /** The RSA-OAEP hash BYOK import tokens use on this token. */
+  oaepHash: OaepHash;
+}
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
@@ -29,37 +43,70 @@ export class CryptoEngine {
   readonly #pool: WorkerPool;
   readonly #cipher: ObjectCipher;
   readonly #objects: ObjectService;
+  readonly #info: HsmInfo;
   #closed = false;
 
-  private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService) {
+  private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService, info: HsmInfo) {
     this.#options = options;
+    this.#info = info;
     this.#sessions = sessions;
     this.keys = keys;
     this.#pool = new WorkerPool(options.threads, { entry: WORKER_ENTRY });
-    this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
-    this.erasure = new ErasureService(this.#pool);
-    this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
-  }
-
-  /** Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. */
-  static async open(options?: CryptoEngineOptions): Promise<CryptoEngine> {
-    const resolved = resolveEngineOptions(options);
-    const { library, pin } = resolved.pkcs11;
-    const module = loadModule(library);
-    const slot = findSlot(module, resolved.pkcs11);
-    const sessions = new SessionPool(module, slot, resolved.maxSessions);
     try {
-      sessions.login(pin);
+      this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
+      this.erasure = new ErasureService(this.#pool);
+      this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
     } catch (err) {
-      sessions.close();
+      void this.#pool.close();
       throw err;
     }
-    const keys = new KeyService(module, sessions, {
-      dataKeyCache: resolved.dataKeyCache,
-      keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
-      hsmCalls: resolved.hsmCalls,
+  }
+
+  /**
+   * Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. Every
+   * option is checked before anything is acquired; whatever was acquired is released when a later step fails.
+   */
+  static async open(options?: CryptoEngineOptions): Promise<CryptoEngine> {
+    const resolved = resolveEngineOptions(options);
+    const { pin, ...pkcs11 } = resolved.pkcs11;
+    // The engine keeps no PIN string: the session pool holds its own copy (for re-login) and wipes it on close.
+    const engineOptions: ResolvedEngineOptions = { ...resolved, pkcs11: { ...pkcs11, pin: '' } };
+    const module = loadModule(pkcs11.library, pkcs11.initArgs);
+    const slot = findSlot(module, pkcs11);
+    const loginKey = `${pkcs11.library}\0${slot.toString('hex')}`;
+    // Its own memory (not a slice of Buffer's shared pool), so the pool's fill(0) at close wipes exactly the PIN.
+    const pinBytes = Buffer.allocUnsafeSlow(Buffer.byteLength(pin, 'utf8'));
+    pinBytes.write(pin, 'utf8');
+    const sessions = new SessionPool(module, slot, pinBytes, {
+      maxSessions: resolved.maxSessions,
+      sessionWaitMs: resolved.sessionWaitMs,
+      loginKey,
     });
-    return new CryptoEngine(resolved, sessions, keys);
+    try {
+      const cap = tokenSessionCap(module, slot);
+      if (cap !== undefined) sessions.capSessions(cap);
+      sessions.login();
+      const token = await sessions.use((session) => tokenCapabilities(module, slot, session, pkcs11.library, loginKey, pkcs11.wrapMechanism));
+      const keys = new KeyService(module, sessions, {
+        dataKeyCache: resolved.dataKeyCache,
+        keyInfoMaxAgeMs: resolved.keyInfoMaxAgeMs,
+        hsmCalls: resolved.hsmCalls,
+        token,
+      });
+      const { caps, wrapMechanism } = token;
+      const info: HsmInfo = {
+        library: caps.library, manufacturer: caps.manufacturer, model: caps.model, tokenLabel: caps.tokenLabel, wrapMechanism, oaepHash: caps.oaepHash,
+      };
+      return new CryptoEngine(engineOptions, sessions, keys, info);
+    } catch (err) {
+      await sessions.close();
+      throw err;
+    }
+  }
+
+  /** The PKCS#11 module and token this engine uses, and what it chose on it (probed at open). */
+  hsmInfo(): HsmInfo {
+    return { ...this.#info };
   }
 
   get threads(): number {
@@ -125,7 +172,7 @@ export class CryptoEngine {
     this.#objects.close();
     await this.keys.close();
     await this.#pool.close();
-    this.#sessions.close();
+    await this.#sessions.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

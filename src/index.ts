@@ -2,6 +2,8 @@
 export * from './errors.js';
 export { CryptoEngine } from './engine.js';
 export type { CryptoEngineOptions, Pkcs11Options } from './options.js';
+export type { HsmInfo } from './engine.js';
+export type { WrapMechanismName } from './hsm/capabilities.js';
 export type { KeyService, RootKeyInfo, ImportToken, ImportTokenOptions, ImportKeyOptions, AadOptions, Aad } from './hsm/key-service.js';
 export * from './erasure/index.js';
 export * from './aead/index.js';

@@ -79,14 +79,25 @@ t.test('root keys are sensitive and non-extractable (raw PKCS#11)', async (t) =>
   const slot = p.C_GetSlotList(true).find((s: Buffer) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
   const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   t.teardown(() => p.C_CloseSession(session));
-  for (const id of [key.id, imported.id]) {
-    p.C_FindObjectsInit(session, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(id.replace(/-/g, ''), 'hex') },
-    ]);
-    const handles: Buffer[] = p.C_FindObjects(session, 10);
+  // Each version has a CKA_ID of its own (key id ‖ version): NSS replaces a key whose CKA_ID another key has.
+  const find = (template: unknown[]): Buffer[] => {
+    p.C_FindObjectsInit(session, template);
+    const found: Buffer[] = p.C_FindObjects(session, 10);
     p.C_FindObjectsFinal(session);
-    t.equal(handles.length, id === key.id ? 2 : 1, 'one object per version');
+    return found;
+  };
+  for (const id of [key.id, imported.id]) {
+    const idBytes = Buffer.from(id.replace(/-/g, ''), 'hex');
+    t.equal(find([{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: idBytes }]).length, 0, 'no CKA_ID shared by versions');
+    const handles: Buffer[] = [];
+    for (const version of id === key.id ? [1, 2] : [1]) {
+      const versionId = Buffer.alloc(20);
+      idBytes.copy(versionId);
+      versionId.writeUInt32BE(version, 16);
+      const found = find([{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: versionId }]);
+      t.equal(found.length, 1, `one object for version ${version}`);
+      handles.push(...found);
+    }
     for (const h of handles) {
       const attrs = p.C_GetAttributeValue(session, h, [
         { type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_ALWAYS_SENSITIVE },

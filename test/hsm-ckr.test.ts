@@ -3,7 +3,9 @@ import t from 'tap';
 import { createRequire } from 'node:module';
 import { ckrName, ckrOf, toHsmError } from '../dist/hsm/ckr.js';
 import { DecryptionError, HsmError } from '../dist/index.js';
-import { decryptFailure, unwrapKeyFailure, keyStateOfFailure, hsmFailure } from '../dist/hsm/ckr.js';
+import {
+  ckrProfileFor, decryptFailure, hsmFailure, isUnsupportedMechanism, keyStateOfFailure, lostLogin, lostSession, staleHandle, unwrapKeyFailure,
+} from '../dist/hsm/ckr.js';
 
 const pkcs11js = createRequire(import.meta.url)('pkcs11js');
 // What pkcs11js throws: the native "NAME:decimal" message goes through Pkcs11Error, which keeps `code` as a double.
@@ -35,17 +37,48 @@ t.test('vendor-defined and 64-bit values print as their real hex', async (t) => 
   t.equal(toHsmError('C_Login', pkcs11Error('CKR_VENDOR_DEFINED', 0x8000_0000_1234)).ckr, 'CKR_VENDOR_DEFINED+0x7FFF80001234');
 });
 
-t.test('call-site meanings', async (t) => {
-  t.type(decryptFailure(pkcs11Error('CKR_ENCRYPTED_DATA_INVALID', pkcs11js.CKR_ENCRYPTED_DATA_INVALID)), DecryptionError);
-  t.type(decryptFailure(pkcs11Error('CKR_GENERAL_ERROR', pkcs11js.CKR_GENERAL_ERROR)), DecryptionError);
-  t.match(decryptFailure(pkcs11Error('CKR_DEVICE_ERROR', pkcs11js.CKR_DEVICE_ERROR)), { constructor: HsmError, fn: 'C_Decrypt', ckr: 'CKR_DEVICE_ERROR' });
-  t.type(unwrapKeyFailure(pkcs11Error('CKR_WRAPPED_KEY_INVALID', pkcs11js.CKR_WRAPPED_KEY_INVALID)), DecryptionError);
-  t.match(unwrapKeyFailure(pkcs11Error('CKR_DEVICE_ERROR', pkcs11js.CKR_DEVICE_ERROR)), { constructor: HsmError, fn: 'C_UnwrapKey' });
-  t.equal(keyStateOfFailure(pkcs11Error('CKR_KEY_FUNCTION_NOT_PERMITTED', pkcs11js.CKR_KEY_FUNCTION_NOT_PERMITTED)), 'disabled');
-  t.equal(keyStateOfFailure(pkcs11Error('CKR_OBJECT_HANDLE_INVALID', pkcs11js.CKR_OBJECT_HANDLE_INVALID)), 'gone');
-  t.equal(keyStateOfFailure(pkcs11Error('CKR_DEVICE_ERROR', pkcs11js.CKR_DEVICE_ERROR)), undefined);
+t.test('call-site meanings, per token profile', async (t) => {
+  const softhsm = ckrProfileFor('SoftHSM project', 'SoftHSM v2');
+  const nss = ckrProfileFor('Mozilla Foundation', 'NSS 3');
+  const ock = ckrProfileFor('IBM Corp.', 'IBM SoftTok');
+  const other = ckrProfileFor('Thales', 'Luna K7');
+  t.same([softhsm.name, nss.name, ock.name, other.name], ['softhsm', 'nss', 'opencryptoki', 'standard']);
+  const err = (name: string) => pkcs11Error(name, (pkcs11js as any)[name]);
+  for (const profile of [softhsm, nss, ock, other]) {
+    t.type(decryptFailure(err('CKR_ENCRYPTED_DATA_INVALID'), profile), DecryptionError, `${profile.name}: bad tag`);
+    t.match(decryptFailure(err('CKR_DEVICE_ERROR'), profile), { constructor: HsmError, fn: 'C_Decrypt', ckr: 'CKR_DEVICE_ERROR' });
+    t.type(unwrapKeyFailure(err('CKR_WRAPPED_KEY_INVALID'), profile), DecryptionError);
+    t.match(unwrapKeyFailure(err('CKR_DEVICE_ERROR'), profile), { constructor: HsmError, fn: 'C_UnwrapKey' });
+    t.equal(keyStateOfFailure(err('CKR_KEY_FUNCTION_NOT_PERMITTED'), profile), 'disabled');
+    t.equal(keyStateOfFailure(err('CKR_OBJECT_HANDLE_INVALID'), profile), 'gone');
+    t.equal(keyStateOfFailure(err('CKR_DEVICE_ERROR'), profile), undefined);
+  }
+  // CKR_GENERAL_ERROR is a failed tag only where the token is known to say it so (SoftHSM 2.6).
+  t.type(decryptFailure(err('CKR_GENERAL_ERROR'), softhsm), DecryptionError);
+  t.type(unwrapKeyFailure(err('CKR_GENERAL_ERROR'), softhsm), DecryptionError);
+  for (const profile of [nss, ock, other]) {
+    t.match(decryptFailure(err('CKR_GENERAL_ERROR'), profile), { constructor: HsmError, fn: 'C_Decrypt', ckr: 'CKR_GENERAL_ERROR' }, `${profile.name}: device fault`);
+    t.match(unwrapKeyFailure(err('CKR_GENERAL_ERROR'), profile), { constructor: HsmError, fn: 'C_UnwrapKey', ckr: 'CKR_GENERAL_ERROR' });
+  }
+  // "Disabled": NSS says CKR_KEY_TYPE_INCONSISTENT; elsewhere that is a real error.
+  t.equal(keyStateOfFailure(err('CKR_KEY_TYPE_INCONSISTENT'), nss), 'disabled');
+  t.equal(keyStateOfFailure(err('CKR_KEY_TYPE_INCONSISTENT'), softhsm), undefined);
+  t.type(unwrapKeyFailure(err('CKR_FUNCTION_FAILED'), ock), DecryptionError, 'openCryptoki: OAEP garbage');
+  t.match(unwrapKeyFailure(err('CKR_FUNCTION_FAILED'), other), { constructor: HsmError });
+  // The OAEP probe falls back to SHA-1 only on "not supported" answers.
+  t.ok(isUnsupportedMechanism(err('CKR_MECHANISM_PARAM_INVALID'), other));
+  t.ok(isUnsupportedMechanism(err('CKR_ARGUMENTS_BAD'), softhsm));
+  t.notOk(isUnsupportedMechanism(err('CKR_ARGUMENTS_BAD'), nss));
+  t.notOk(isUnsupportedMechanism(err('CKR_DEVICE_ERROR'), softhsm));
+  t.notOk(isUnsupportedMechanism(new Error('CKR_SESSION_HANDLE_INVALID is not a CK_RV string'), softhsm));
+  // Lost sessions and logins (recovered by the session pool) and stale handles (re-found).
+  t.ok(lostSession(err('CKR_SESSION_HANDLE_INVALID')) && lostSession(err('CKR_SESSION_CLOSED')) && lostSession(err('CKR_DEVICE_REMOVED')));
+  t.ok(lostLogin(err('CKR_USER_NOT_LOGGED_IN')));
+  t.ok(lostSession(toHsmError('C_FindObjects', err('CKR_SESSION_HANDLE_INVALID'))), 'an HsmError made from one too');
+  t.ok(staleHandle(err('CKR_KEY_HANDLE_INVALID')) && staleHandle(err('CKR_OBJECT_HANDLE_INVALID')));
+  t.notOk(lostSession(err('CKR_DEVICE_ERROR')));
   const ours = new RangeError('ours');
   t.equal(hsmFailure('C_Encrypt', ours), ours, 'an error that is not a PKCS#11 failure passes as it is');
-  const cause = toHsmError('C_Decrypt', pkcs11Error('CKR_DEVICE_ERROR', pkcs11js.CKR_DEVICE_ERROR)).cause as Error;
+  const cause = toHsmError('C_Decrypt', err('CKR_DEVICE_ERROR')).cause as Error;
   t.notMatch(cause.message, /\n/, 'cause keeps one line, no native stack');
 });

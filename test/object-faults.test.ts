@@ -9,6 +9,7 @@ import { SHARD_HEADER_PROBE_BYTES, SHARD_FIXED_BYTES, MAX_OBJECT_ID_BYTES, MAC_B
 import { headerLengthFor } from '../dist/aead/header.js';
 import { ObjectService } from '../dist/object/object-service.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { pseudoRandom } from './helpers/aead-fixture.js';
 import { FaultStore } from './helpers/fault-store.js';
 import { MemoryKeyProvider } from './helpers/memory-keys.js';
@@ -16,7 +17,7 @@ import { collect, generationsOn, objectFolder, shardDirs, shardPath } from './he
 
 const keys = new MemoryKeyProvider();
 const keyId = keys.createKey('faults');
-const pool = new WorkerPool(2);
+const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 const objects = new ObjectService({ keys, pool: () => pool, threads: 2 });
 t.teardown(async () => {
   objects.close();

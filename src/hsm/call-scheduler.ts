@@ -60,19 +60,24 @@ export class CallScheduler {
    *   never waits on the HSM.
    * Failures are thrown as pkcs11js raised them: the caller maps them (ckr.ts).
    */
-  async crypt(fn: 'C_Encrypt' | 'C_Decrypt', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
+  async crypt(fn: 'C_Encrypt' | 'C_Decrypt' | 'C_Sign', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
     const module = this.#module;
     const init = (session: Buffer) => {
       if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
-      else module.C_DecryptInit(session, mechanism, key);
+      else if (fn === 'C_Decrypt') module.C_DecryptInit(session, mechanism, key);
+      else module.C_SignInit(session, mechanism, key);
     };
+    const callSync = (session: Buffer) =>
+      fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
+    const callAsync = (session: Buffer) =>
+      fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : fn === 'C_Decrypt' ? module.C_DecryptAsync(session, input, output) : module.C_SignAsync(session, input, output);
     const fast = this.#callMicros < this.#syncCallMaxMicros;
     if (fast && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
       await this.#yieldIfHogging();
       const started = performance.now();
       const done = this.#sessions.tryUseSync((session) => {
         init(session);
-        return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : module.C_Decrypt(session, input, output);
+        return callSync(session);
       });
       if (done) {
         this.#observe(started);
@@ -85,7 +90,7 @@ export class CallScheduler {
         init(session);
         const started = performance.now();
         // input and output stay referenced by this closure until the call settles.
-        const result = await (fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : module.C_DecryptAsync(session, input, output));
+        const result = await callAsync(session);
         // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
         this.#observe(started, 0.5);
         return result;

@@ -35,6 +35,15 @@ export const CKR = {
   USER_NOT_LOGGED_IN: pkcs11js.CKR_USER_NOT_LOGGED_IN,
   BUFFER_TOO_SMALL: pkcs11js.CKR_BUFFER_TOO_SMALL,
   OPERATION_ACTIVE: pkcs11js.CKR_OPERATION_ACTIVE,
+  SESSION_COUNT: pkcs11js.CKR_SESSION_COUNT,
+  KEY_TYPE_INCONSISTENT: pkcs11js.CKR_KEY_TYPE_INCONSISTENT,
+  KEY_SIZE_RANGE: pkcs11js.CKR_KEY_SIZE_RANGE,
+  ATTRIBUTE_TYPE_INVALID: pkcs11js.CKR_ATTRIBUTE_TYPE_INVALID,
+  ATTRIBUTE_VALUE_INVALID: pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID,
+  TEMPLATE_INCONSISTENT: pkcs11js.CKR_TEMPLATE_INCONSISTENT,
+  SIGNATURE_INVALID: pkcs11js.CKR_SIGNATURE_INVALID,
+  FUNCTION_FAILED: pkcs11js.CKR_FUNCTION_FAILED,
+  DATA_LEN_RANGE: pkcs11js.CKR_DATA_LEN_RANGE,
 } as const;
 
 /**
@@ -91,9 +100,11 @@ function sanitizedCause(err: unknown): Error | undefined {
 }
 
 const is = (err: unknown, ...ckrs: number[]) => {
-  const ckr = ckrOf(err);
+  // An HsmError made here (a synthetic one, or one mapped early) answers by its CK_RV name.
+  const ckr = err instanceof HsmError ? (CKR_VALUES.get(err.ckr) ?? ckrOf(err.cause)) : ckrOf(err);
   return ckr !== undefined && ckrs.includes(ckr);
 };
+const CKR_VALUES = new Map<string, number>([...CKR_NAMES].map(([value, name]) => [name, Number(value)]));
 
 // ---- what a failure means, per call site ------------------------------------------------------------------------
 
@@ -107,24 +118,88 @@ export const isAlreadyLoggedIn = (err: unknown) => is(err, CKR.USER_ALREADY_LOGG
 export const leavesSessionUnusable = (err: unknown) =>
   is(err, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED, CKR.BUFFER_TOO_SMALL, CKR.OPERATION_ACTIVE);
 
+/** The session is gone (closed by anyone, C_CloseAllSessions, the device reset or removed): open another. */
+export const lostSession = (err: unknown) => is(err, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.DEVICE_REMOVED);
+
+/** The login is gone (another handle's C_Logout, a token reset): log in again. */
+export const lostLogin = (err: unknown) => is(err, CKR.USER_NOT_LOGGED_IN);
+
+/** A token-object handle no longer names an object: after a reset or re-login it may have a new handle. */
+export const staleHandle = (err: unknown) => is(err, CKR.KEY_HANDLE_INVALID, CKR.OBJECT_HANDLE_INVALID);
+
+/** C_OpenSession: the token has no more sessions to give (others in the process hold them). */
+export const isSessionCountExceeded = (err: unknown) => is(err, CKR.SESSION_COUNT);
+
+export const notLoggedInError = () => new HsmError('C_GetSessionInfo', 'CKR_USER_NOT_LOGGED_IN', 'the session lost its login');
+export const sessionWaitTimeoutError = (ms: number) =>
+  new HsmError('C_OpenSession', 'CKR_SESSION_COUNT', `no PKCS#11 session became free within ${ms} ms`);
 export const pinIncorrectError = () => new HsmError('C_Login', 'CKR_PIN_INCORRECT');
 export const engineClosedError = () => new HsmError('C_OpenSession', 'CKR_SESSION_CLOSED', 'the engine is closed');
 export const tokenNotPresentError = (detail: string) => new HsmError('C_GetSlotList', 'CKR_TOKEN_NOT_PRESENT', detail);
+export const initArgsConflictError = (library: string) =>
+  new HsmError('C_Initialize', 'CKR_CRYPTOKI_ALREADY_INITIALIZED', `${library} is already initialised in this process with other initArgs`);
 export const moduleLoadError = (library: string, err: unknown) =>
   new HsmError('C_GetFunctionList', 'CKR_GENERAL_ERROR', `PKCS#11 module could not be loaded from ${library}`, { cause: sanitizedCause(err) });
 
-/** A failed C_Decrypt of a wrapped DEK: a failed GCM tag check is a DecryptionError, anything else an HsmError. */
-export function decryptFailure(err: unknown): Error {
-  // CKR_ENCRYPTED_DATA_INVALID per the standard, CKR_GENERAL_ERROR on SoftHSM 2.6.
-  if (is(err, CKR.ENCRYPTED_DATA_INVALID, CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.GENERAL_ERROR)) return new DecryptionError();
+// ---- how each token says it ----------------------------------------------------------------------------------
+
+/** How a token reports the answers the engine must tell apart; the standard's codes unless known otherwise. */
+export interface CkrProfile {
+  name: 'softhsm' | 'nss' | 'opencryptoki' | 'standard';
+  /** Using a key whose CKA_ENCRYPT/CKA_DECRYPT is off (a disabled root key). */
+  disabled: readonly number[];
+  /** A failed tag or integrity check on C_Decrypt (GCM, KWP). */
+  badTag: readonly number[];
+  /** C_UnwrapKey of customer material that does not decrypt (RSA-OAEP). */
+  badImport: readonly number[];
+  /** "This mechanism or parameter is not supported" (what the OAEP-SHA-256 probe may fall back on). */
+  unsupported: readonly number[];
+}
+
+const STANDARD: CkrProfile = {
+  name: 'standard',
+  disabled: [CKR.KEY_FUNCTION_NOT_PERMITTED],
+  badTag: [CKR.ENCRYPTED_DATA_INVALID, CKR.ENCRYPTED_DATA_LEN_RANGE],
+  badImport: [CKR.ENCRYPTED_DATA_INVALID, CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.WRAPPED_KEY_INVALID, CKR.WRAPPED_KEY_LEN_RANGE],
+  unsupported: [CKR.MECHANISM_INVALID, CKR.MECHANISM_PARAM_INVALID],
+};
+
+/** Found by running each token (test/peers/PROBE-RESULTS.md). */
+const PROFILES: Record<Exclude<CkrProfile['name'], 'standard'>, CkrProfile> = {
+  // SoftHSM 2.6: a failed GCM tag or OAEP decoding is CKR_GENERAL_ERROR; OAEP with SHA-256 is CKR_ARGUMENTS_BAD.
+  softhsm: {
+    ...STANDARD, name: 'softhsm',
+    badTag: [...STANDARD.badTag, CKR.GENERAL_ERROR],
+    badImport: [...STANDARD.badImport, CKR.GENERAL_ERROR],
+    unsupported: [...STANDARD.unsupported, CKR.ARGUMENTS_BAD],
+  },
+  // NSS softokn: a key whose usage was turned off answers CKR_KEY_TYPE_INCONSISTENT.
+  nss: { ...STANDARD, name: 'nss', disabled: [...STANDARD.disabled, CKR.KEY_TYPE_INCONSISTENT] },
+  // openCryptoki soft token: OAEP garbage is CKR_FUNCTION_FAILED.
+  opencryptoki: { ...STANDARD, name: 'opencryptoki', badImport: [...STANDARD.badImport, CKR.FUNCTION_FAILED] },
+};
+
+/** The profile of a token, by CK_TOKEN_INFO's manufacturer and model. */
+export function ckrProfileFor(manufacturer: string, model: string): CkrProfile {
+  if (/softhsm/i.test(manufacturer) || /softhsm/i.test(model)) return PROFILES.softhsm;
+  if (/mozilla/i.test(manufacturer) || /^NSS/.test(model)) return PROFILES.nss;
+  if (/^IBM/i.test(manufacturer) && /soft ?tok/i.test(model)) return PROFILES.opencryptoki;
+  return STANDARD;
+}
+export const STANDARD_PROFILE = STANDARD;
+
+/** The mechanism or its parameters are not supported (as this token says it). */
+export const isUnsupportedMechanism = (err: unknown, profile: CkrProfile = STANDARD) => is(err, ...profile.unsupported);
+
+/** A failed C_Decrypt of a wrapped DEK: a failed tag check is a DecryptionError, anything else an HsmError. */
+export function decryptFailure(err: unknown, profile: CkrProfile): Error {
+  if (is(err, ...profile.badTag)) return new DecryptionError();
   return hsmFailure('C_Decrypt', err);
 }
 
 /** A failed C_UnwrapKey of customer key material: material that does not decrypt is a DecryptionError. */
-export function unwrapKeyFailure(err: unknown): Error {
-  if (is(err, CKR.ENCRYPTED_DATA_INVALID, CKR.WRAPPED_KEY_INVALID, CKR.WRAPPED_KEY_LEN_RANGE, CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.GENERAL_ERROR)) {
-    return new DecryptionError();
-  }
+export function unwrapKeyFailure(err: unknown, profile: CkrProfile): Error {
+  if (is(err, ...profile.badImport)) return new DecryptionError();
   return toHsmError('C_UnwrapKey', err);
 }
 
@@ -132,8 +207,12 @@ export function unwrapKeyFailure(err: unknown): Error {
  * What a failed use of a root key says about the key's state, whoever changed it (this or another process):
  * 'disabled' (CKA_ENCRYPT/CKA_DECRYPT turned off), 'gone' (its object no longer exists), else undefined.
  */
-export function keyStateOfFailure(err: unknown): 'disabled' | 'gone' | undefined {
-  if (is(err, CKR.KEY_FUNCTION_NOT_PERMITTED)) return 'disabled';
+export function keyStateOfFailure(err: unknown, profile: CkrProfile): 'disabled' | 'gone' | undefined {
+  if (is(err, ...profile.disabled)) return 'disabled';
   if (is(err, CKR.KEY_HANDLE_INVALID, CKR.OBJECT_HANDLE_INVALID)) return 'gone';
   return undefined;
 }
+
+/** A key template the token refused for an attribute it does not know (v2.40 attributes on an older token). */
+export const isTemplateRefused = (err: unknown) =>
+  is(err, CKR.ATTRIBUTE_TYPE_INVALID, CKR.ATTRIBUTE_VALUE_INVALID, CKR.TEMPLATE_INCONSISTENT, CKR.GENERAL_ERROR);

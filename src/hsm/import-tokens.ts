@@ -2,14 +2,17 @@
 // uses to RSA-OAEP-encrypt key material; C_UnwrapKey turns it straight into a non-extractable root key version,
 // so the material never exists in this process. Tokens are session objects of this engine (they vanish with it),
 // bounded by time and uses, like Key Protect's.
-import { createPublicKey, publicEncrypt, constants as cryptoConstants, randomBytes, randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { KeyNotFoundError, KeyStateError } from '../errors.js';
+import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
 import { positiveIntegerArg, optionsArg } from '../validate.js';
-import { toHsmError, unwrapKeyFailure } from './ckr.js';
+import { generateTokenKey, type TokenCapabilities } from './capabilities.js';
+import { CKR, ckrOf, toHsmError, unwrapKeyFailure } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
-import { aesGcm, GCM_IV_BYTES, importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash } from './templates.js';
+import {
+  aesCbcPad, aesGcm, CBC_IV_BYTES, GCM_IV_BYTES, importKeyPairTemplates, importedRootKeyTemplate, RSA_KEY_PAIR_GEN, rsaOaep, type OaepHash,
+} from './templates.js';
 
 export interface ImportToken {
   id: string;
@@ -32,6 +35,8 @@ interface Entry {
   token: ImportToken;
   publicKey: Buffer;
   privateKey: Buffer;
+  /** The RSA modulus: a ciphertext that is not a number below it is garbage, whatever the token would answer. */
+  modulus: Buffer;
   /** Its HSM objects are gone; the entry stays until expiry so a late use says "used up", not "not found". */
   destroyed: boolean;
 }
@@ -48,11 +53,12 @@ export class ImportTokens {
   readonly #module: Pkcs11;
   readonly #sessions: SessionPool;
   readonly #tokens = new Map<string, Entry>();
-  #oaepHash: Promise<OaepHash> | undefined;
+  readonly #caps: TokenCapabilities;
 
-  constructor(module: Pkcs11, sessions: SessionPool) {
+  constructor(module: Pkcs11, sessions: SessionPool, caps: TokenCapabilities) {
     this.#module = module;
     this.#sessions = sessions;
+    this.#caps = caps;
   }
 
   async create(options: ImportTokenOptions): Promise<ImportToken> {
@@ -65,7 +71,7 @@ export class ImportTokens {
         throw toHsmError('C_GenerateKeyPair', err);
       }
     });
-    const publicKeyPem = await this.#sessions.use((session) => {
+    const { publicKeyPem, modulusBytes } = await this.#sessions.use((session) => {
       let modulus: pkcs11js.Attribute | undefined;
       let exponent: pkcs11js.Attribute | undefined;
       try {
@@ -77,17 +83,18 @@ export class ImportTokens {
         throw toHsmError('C_GetAttributeValue', err);
       }
       const jwk = { kty: 'RSA', n: (modulus!.value as Buffer).toString('base64url'), e: (exponent!.value as Buffer).toString('base64url') };
-      return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+      const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+      return { publicKeyPem: pem, modulusBytes: modulus!.value as Buffer };
     });
     const token: ImportToken = {
       id: randomUUID(),
       publicKeyPem,
-      oaepHash: await this.#probeOaepHash(pair.privateKey, publicKeyPem),
+      oaepHash: this.#caps.oaepHash,
       expiresAt: new Date(Date.now() + ttlMs),
       remainingUses: maxUses,
     };
     this.#prune();
-    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey, destroyed: false });
+    this.#tokens.set(token.id, { token, publicKey: pair.publicKey, privateKey: pair.privateKey, modulus: modulusBytes, destroyed: false });
     return { ...token };
   }
 
@@ -95,7 +102,7 @@ export class ImportTokens {
    * Unwraps `encryptedKey` inside the HSM into a new root key version with the given id and label.
    * Counts one use of the token whether or not the material turns out valid.
    */
-  async unwrapInto(importTokenId: string, encryptedKey: Uint8Array, idBytes: Buffer, label: string): Promise<void> {
+  async unwrapInto(importTokenId: string, encryptedKey: Uint8Array, versionId: Buffer, label: string): Promise<void> {
     const entry = this.#tokens.get(importTokenId);
     if (!entry) throw new KeyNotFoundError('import token not found');
     if (entry.token.expiresAt.getTime() <= Date.now() || entry.token.remainingUses <= 0) {
@@ -104,18 +111,32 @@ export class ImportTokens {
     }
     entry.token.remainingUses -= 1;
     const wrapped = Buffer.from(encryptedKey); // our copy: the caller's buffer is not held across the async call
+    // Tokens answer a ciphertext of the wrong size or ≥ the modulus in their own ways (NSS: CKR_ARGUMENTS_BAD):
+    // it is bad material, so DecryptionError here, before the token is asked.
+    if (wrapped.length !== entry.modulus.length || Buffer.compare(wrapped, entry.modulus) >= 0) {
+      if (entry.token.remainingUses === 0) this.#destroyObjects(entry);
+      throw new DecryptionError();
+    }
     try {
       await this.#sessions.use(async (session) => {
-        let handle: Buffer;
-        try {
-          handle = await this.#module.C_UnwrapKeyAsync(session, rsaOaep(entry.token.oaepHash), entry.privateKey, wrapped, importedRootKeyTemplate(idBytes, label));
-        } catch (err) {
-          throw unwrapKeyFailure(err);
-        }
+        const handle = await generateTokenKey(this.#caps, async (options) => {
+          try {
+            return await this.#module.C_UnwrapKeyAsync(session, rsaOaep(entry.token.oaepHash), entry.privateKey, wrapped, importedRootKeyTemplate(versionId, label, options));
+          } catch (err) {
+            throw unwrapKeyFailure(err, this.#caps.profile);
+          }
+        });
         // AES key material must be 16, 24 or 32 bytes. Tokens that leave CKA_VALUE_LEN unset on unwrapped keys
-        // (SoftHSM 2.6 reads 0) are checked by a trial GCM encryption, which a bad key length fails.
-        if (!this.#hasAesKeyLength(session, handle)) {
-          this.#module.C_DestroyObject(session, handle);
+        // (SoftHSM 2.6 reads 0) are checked by a trial encryption, which a bad key length fails.
+        let sized: boolean;
+        try {
+          sized = this.#hasAesKeyLength(session, handle);
+        } catch (err) {
+          this.#destroyQuietly(session, handle);
+          throw err;
+        }
+        if (!sized) {
+          this.#destroyQuietly(session, handle);
           throw new RangeError('imported key material must be 16, 24 or 32 bytes');
         }
       });
@@ -124,16 +145,37 @@ export class ImportTokens {
     }
   }
 
+  /** Whether the unwrapped key has an AES length; a failing HSM call (other than "bad key size") is an HsmError naming it. */
   #hasAesKeyLength(session: Buffer, handle: Buffer): boolean {
-    const [length] = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+    let length: pkcs11js.Attribute | undefined;
+    try {
+      [length] = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+    } catch (err) {
+      throw toHsmError('C_GetAttributeValue', err);
+    }
     const bytes = Number((length!.value as Buffer).readBigUInt64LE(0));
     if (bytes !== 0) return AES_KEY_LENGTHS_BYTES.includes(bytes);
+    const mechanism = this.#caps.gcm ? aesGcm(Buffer.alloc(GCM_IV_BYTES), Buffer.alloc(0)) : aesCbcPad(Buffer.alloc(CBC_IV_BYTES));
+    let fn = 'C_EncryptInit';
     try {
-      this.#module.C_EncryptInit(session, aesGcm(Buffer.alloc(GCM_IV_BYTES), Buffer.alloc(0)), handle);
-      this.#module.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(32));
+      this.#module.C_EncryptInit(session, mechanism, handle);
+      fn = 'C_Encrypt';
+      this.#module.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(48));
       return true;
+    } catch (err) {
+      const ckr = ckrOf(err);
+      if (ckr === CKR.KEY_SIZE_RANGE || ckr === CKR.KEY_TYPE_INCONSISTENT) return false;
+      // SoftHSM 2.6 answers an AES key of a length OpenSSL has no cipher for with CKR_MECHANISM_INVALID.
+      if (this.#caps.profile.name === 'softhsm' && ckr === CKR.MECHANISM_INVALID) return false;
+      throw toHsmError(fn, err);
+    }
+  }
+
+  #destroyQuietly(session: Buffer, handle: Buffer): void {
+    try {
+      this.#module.C_DestroyObject(session, handle);
     } catch {
-      return false;
+      // Best effort: the failure being reported matters more.
     }
   }
 
@@ -170,27 +212,4 @@ export class ImportTokens {
       .catch(() => {});
   }
 
-  /**
-   * Which OAEP hash the token can unwrap with: SHA-256 where supported, else SHA-1 (SoftHSM 2.6 answers
-   * CKR_ARGUMENTS_BAD to SHA-256). Probed once by unwrapping a throwaway value into a session key.
-   */
-  #probeOaepHash(privateKey: Buffer, pem: string): Promise<OaepHash> {
-    this.#oaepHash ??= this.#sessions.use(async (session) => {
-      const probe = publicEncrypt({ key: pem, oaepHash: 'sha256', padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING }, randomBytes(32));
-      try {
-        const handle = await this.#module.C_UnwrapKeyAsync(session, rsaOaep('sha256'), privateKey, probe, [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-          { type: pkcs11js.CKA_TOKEN, value: false },
-          { type: pkcs11js.CKA_SENSITIVE, value: true },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-        ]);
-        this.#module.C_DestroyObject(session, handle);
-        return 'sha256' as const;
-      } catch {
-        return 'sha1' as const;
-      }
-    });
-    return this.#oaepHash;
-  }
 }

@@ -11,10 +11,14 @@ export class KeyRecords {
   readonly #byRawId = new Map<string, KeyRecord>();
   /** Keys ('*' for all) with a background re-read under way. */
   readonly #revalidating = new Set<string>();
+  readonly #reloading = new Map<string, { generation: number; promise: Promise<KeyRecord | undefined> }>();
+  /** The session pool's generation: a re-read begun before sessions or the login were lost may hold stale handles. */
+  readonly #generation: () => number;
 
-  constructor(store: RootKeyStore, maxAgeMs: number) {
+  constructor(store: RootKeyStore, maxAgeMs: number, generation: () => number = () => 0) {
     this.#store = store;
     this.#maxAgeMs = maxAgeMs;
+    this.#generation = generation;
   }
 
   /** The live record for an id or alias, re-read first when `fresh`; KeyNotFoundError when unknown or destroyed. */
@@ -22,13 +26,13 @@ export class KeyRecords {
     if (isKeyId(ref)) {
       const id = ref.toLowerCase();
       let record = this.#byId.get(id);
-      if (!record || fresh) record = await this.reload(id);
+      if (!record || fresh || this.#staleRefusal(record)) record = await this.reload(id);
       else if (this.#isStale(record)) this.#revalidate(() => this.reload(id), id);
       if (!record || record.destroyed) throw new KeyNotFoundError();
       return record;
     }
     let record = this.#byAlias(ref);
-    if (!record || fresh) {
+    if (!record || fresh || this.#staleRefusal(record)) {
       await this.reloadAll();
       record = this.#byAlias(ref);
     } else if (this.#isStale(record)) this.#revalidate(() => this.reloadAll(), '*');
@@ -42,7 +46,7 @@ export class KeyRecords {
    */
   async forBlob(rawId: Buffer, version: number): Promise<KeyRecord | undefined> {
     const record = this.#byRawId.get(rawId.toString('latin1'));
-    if (!record || !record.versions.has(version)) return this.reload(record?.id ?? bytesToId(rawId));
+    if (!record || !record.versions.has(version) || this.#staleRefusal(record)) return this.reload(record?.id ?? bytesToId(rawId));
     if (this.#isStale(record)) this.#revalidate(() => this.reload(record.id), record.id);
     return record;
   }
@@ -59,8 +63,24 @@ export class KeyRecords {
     if (this.#byAlias(alias)) throw new KeyStateError('alias is already in use');
   }
 
-  /** Re-reads one key; forgets it when the token has no metadata for it. */
-  async reload(id: string): Promise<KeyRecord | undefined> {
+  /**
+   * Re-reads one key; forgets it when the token has no metadata for it. Concurrent re-reads of one key share one
+   * read, unless it began before the session pool last lost sessions or the login (its handles may be stale).
+   */
+  reload(id: string): Promise<KeyRecord | undefined> {
+    const generation = this.#generation();
+    const pending = this.#reloading.get(id);
+    if (pending && pending.generation >= generation) return pending.promise;
+    const entry = { generation, promise: this.#reload(id) };
+    this.#reloading.set(id, entry);
+    void entry.promise.then(
+      () => this.#reloading.get(id) === entry && this.#reloading.delete(id),
+      () => this.#reloading.get(id) === entry && this.#reloading.delete(id),
+    );
+    return entry.promise;
+  }
+
+  async #reload(id: string): Promise<KeyRecord | undefined> {
     const record = await this.#store.load(id);
     if (record) this.remember(record);
     else {
@@ -81,6 +101,14 @@ export class KeyRecords {
     this.#byId.set(record.id, record);
     this.#byRawId.set(record.idBytes.toString('latin1'), record);
     return record;
+  }
+
+  /**
+   * A stale record that would refuse the call (disabled): the HSM enforces a disable by itself, but not an enable
+   * done elsewhere, so re-read it before refusing.
+   */
+  #staleRefusal(record: KeyRecord): boolean {
+    return record.state === 'disabled' && this.#isStale(record);
   }
 
   #isStale(record: KeyRecord): boolean {

@@ -7,15 +7,21 @@ import { fillRandom } from '../random.js';
 import { bytesArg, nonEmptyStringArg, optionsArg } from '../validate.js';
 import { encodeAad, type Aad } from './aad.js';
 import { CallScheduler, type CallSchedulerOptions } from './call-scheduler.js';
-import { decryptFailure, hsmFailure, keyStateOfFailure } from './ckr.js';
+import { CallGate } from './call-gate.js';
+import type { TokenCapabilities, WrapMechanismName } from './capabilities.js';
+import { decryptFailure, hsmFailure, keyStateOfFailure, staleHandle } from './ckr.js';
 import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
 import { ImportTokens, type ImportToken, type ImportTokenOptions } from './import-tokens.js';
 import { KeyRecords } from './key-records.js';
 import type { Pkcs11 } from './module.js';
-import { assertUsable, bytesToId, idToBytes, RootKeyStore, toInfo, validateAlias, versionLabel, type KeyRecord, type RootKeyInfo } from './root-key-store.js';
+import {
+  assertUsable, bytesToId, idToBytes, RootKeyStore, toInfo, validateAlias, versionId, versionLabel, type KeyRecord, type KeyVersion,
+  type RootKeyInfo,
+} from './root-key-store.js';
 import type { SessionPool } from './session-pool.js';
-import { aesGcm, GCM_IV_BYTES } from './templates.js';
-import { layoutWrapped, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, wrappedGcmAad, wrappedKeyIdHex } from './wrapped-key.js';
+import { TokenRecords } from './token-records.js';
+import { MECHANISM_BYTES, open, seal, type WrapContext } from './wrap-mechanisms.js';
+import { MAX_WRAP_PLAINTEXT_BYTES, MECHANISM_AES_CBC_HMAC, parseWrapped, wrappedKeyIdHex, type WrapMechanismByte } from './wrapped-key.js';
 
 export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad };
 
@@ -34,6 +40,8 @@ export interface KeyServiceOptions {
   /** How long this process trusts what it read of a key's metadata before re-reading the token. */
   keyInfoMaxAgeMs: number;
   hsmCalls: CallSchedulerOptions;
+  /** What the token offers (probed at open) and the mechanism new wraps use. */
+  token: { caps: TokenCapabilities; wrapMechanism: WrapMechanismName };
 }
 
 export const DATA_KEY_BYTES = 32;
@@ -46,12 +54,25 @@ export class KeyService {
   readonly #calls: CallScheduler;
   readonly #importTokens: ImportTokens;
   readonly #cache: DataKeyCache | undefined;
+  readonly #sessions: SessionPool;
+  readonly #gate = new CallGate();
+  readonly #caps: TokenCapabilities;
+  readonly #mechanism: WrapMechanismByte;
+  readonly #wrapContext: WrapContext;
+  /** Small authenticated records next to a key, in the token (internal: key metadata, bucket registrations). */
+  readonly tokenRecords: TokenRecords;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
-    this.#store = new RootKeyStore(module, sessions);
-    this.#records = new KeyRecords(this.#store, options.keyInfoMaxAgeMs);
+    const { caps, wrapMechanism } = options.token;
+    this.#sessions = sessions;
+    this.#caps = caps;
+    this.#mechanism = MECHANISM_BYTES[wrapMechanism];
+    this.tokenRecords = new TokenRecords(module, sessions, caps);
+    this.#store = new RootKeyStore(module, sessions, caps, this.tokenRecords, wrapMechanism);
+    this.#records = new KeyRecords(this.#store, options.keyInfoMaxAgeMs, () => sessions.generation);
     this.#calls = new CallScheduler(module, sessions, options.hsmCalls);
-    this.#importTokens = new ImportTokens(module, sessions);
+    this.#wrapContext = { calls: this.#calls, kwp: caps.kwp };
+    this.#importTokens = new ImportTokens(module, sessions, caps);
     this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
   }
 
@@ -59,12 +80,15 @@ export class KeyService {
 
   async create(options: { alias: string }): Promise<RootKeyInfo> {
     const alias = validateAlias(optionsArg(options).alias);
-    await this.#records.assertAliasFree(alias);
-    return toInfo(this.#records.remember(await this.#store.create(alias)));
+    return this.#gated(async () => {
+      await this.#records.assertAliasFree(alias);
+      return toInfo(this.#records.remember(await this.#store.create(alias)));
+    });
   }
 
   async createImportToken(options?: ImportTokenOptions): Promise<ImportToken> {
-    return this.#importTokens.create(optionsArg(options));
+    const given = optionsArg(options);
+    return this.#gated(() => this.#importTokens.create(given));
   }
 
   async import(options: ImportKeyOptions): Promise<RootKeyInfo> {
@@ -72,24 +96,30 @@ export class KeyService {
     const alias = validateAlias(rawAlias);
     nonEmptyStringArg(importTokenId, 'options.importTokenId');
     bytesArg(encryptedKey, 'options.encryptedKey');
-    await this.#records.assertAliasFree(alias);
-    const idBytes = randomBytes(16);
-    const createdAt = Date.now();
-    await this.#importTokens.unwrapInto(importTokenId, encryptedKey, idBytes, versionLabel(idBytes, 1, createdAt));
-    return toInfo(this.#records.remember(await this.#store.recordImported(idBytes, alias, createdAt)));
+    return this.#gated(async () => {
+      await this.#records.assertAliasFree(alias);
+      const idBytes = randomBytes(16);
+      const createdAt = Date.now();
+      await this.#importTokens.unwrapInto(importTokenId, encryptedKey, versionId(idBytes, 1), versionLabel(idBytes, 1, createdAt));
+      return toInfo(this.#records.remember(await this.#store.recordImported(idBytes, alias, createdAt)));
+    });
   }
 
   async get(idOrAlias: string): Promise<RootKeyInfo> {
-    return toInfo(await this.#records.resolve(keyRefArg(idOrAlias), true));
+    const ref = keyRefArg(idOrAlias);
+    return this.#gated(async () => toInfo(await this.#records.resolve(ref, true)));
   }
 
   async list(): Promise<RootKeyInfo[]> {
-    return (await this.#records.all()).map(toInfo);
+    return this.#gated(async () => (await this.#records.all()).map(toInfo));
   }
 
   async rotate(idOrAlias: string): Promise<RootKeyInfo> {
-    const record = assertUsable(await this.#records.resolve(keyRefArg(idOrAlias), true));
-    return toInfo(this.#records.remember(await this.#store.rotate(record)));
+    const ref = keyRefArg(idOrAlias);
+    return this.#gated(async () => {
+      const record = assertUsable(await this.#records.resolve(ref, true));
+      return toInfo(this.#records.remember(await this.#store.rotate(record)));
+    });
   }
 
   async disable(idOrAlias: string): Promise<RootKeyInfo> {
@@ -101,11 +131,14 @@ export class KeyService {
   }
 
   async destroy(idOrAlias: string): Promise<void> {
-    const record = await this.#records.resolve(keyRefArg(idOrAlias), true);
-    this.#cache?.dropKey(record.id);
-    await this.#store.destroy(record);
-    this.#cache?.dropKey(record.id);
-    this.#records.remember({ ...record, destroyed: true, versions: new Map() });
+    const ref = keyRefArg(idOrAlias);
+    return this.#gated(async () => {
+      const record = await this.#records.resolve(ref, true);
+      this.#cache?.dropKey(record.id);
+      await this.#store.destroy(record);
+      this.#cache?.dropKey(record.id);
+      this.#records.remember({ ...record, destroyed: true, versions: new Map() });
+    });
   }
 
   // ---- wrapping --------------------------------------------------------------------------------------------
@@ -117,11 +150,13 @@ export class KeyService {
       throw new RangeError(`plaintext must be 1 to ${MAX_WRAP_PLAINTEXT_BYTES} bytes`);
     }
     const aad = encodeAad(optionsArg(options).aad);
+    this.#gate.enter();
     this.#calls.enter();
     try {
       return await this.#wrap(await this.#records.resolve(ref, false), plaintext, aad);
     } finally {
       this.#calls.leave();
+      this.#gate.leave();
     }
   }
 
@@ -129,25 +164,31 @@ export class KeyService {
     bytesArg(wrapped, 'wrapped');
     const aad = encodeAad(optionsArg(options).aad);
     const cacheKey = this.#cache ? DataKeyCache.keyOf(wrapped, aad) : '';
-    const cached = this.#cache?.get(cacheKey);
-    if (cached) {
-      const turn = this.#calls.afterCacheHit();
-      if (turn) await turn;
-      return cached;
-    }
-    this.#calls.enter();
+    this.#gate.enter();
     try {
-      const plaintext = await this.#unwrap(wrapped, aad);
-      this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
-      return plaintext;
+      const cached = this.#cache?.get(cacheKey);
+      if (cached) {
+        const turn = this.#calls.afterCacheHit();
+        if (turn) await turn;
+        return cached;
+      }
+      this.#calls.enter();
+      try {
+        const plaintext = await this.#unwrap(wrapped, aad);
+        this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
+        return plaintext;
+      } finally {
+        this.#calls.leave();
+      }
     } finally {
-      this.#calls.leave();
+      this.#gate.leave();
     }
   }
 
   async rewrap(wrapped: Uint8Array, options?: AadOptions): Promise<Uint8Array> {
     bytesArg(wrapped, 'wrapped');
     const aad = encodeAad(optionsArg(options).aad);
+    this.#gate.enter();
     this.#calls.enter();
     let plaintext: Buffer | undefined;
     try {
@@ -157,6 +198,7 @@ export class KeyService {
     } finally {
       plaintext?.fill(0);
       this.#calls.leave();
+      this.#gate.leave();
     }
   }
 
@@ -164,6 +206,7 @@ export class KeyService {
     const ref = keyRefArg(idOrAlias);
     const aad = encodeAad(optionsArg(options).aad);
     // Its own memory (not a slice of Buffer's shared pool), so the caller's fill(0) wipes exactly this DEK.
+    this.#gate.enter();
     const plaintext = fillRandom(Buffer.allocUnsafeSlow(DATA_KEY_BYTES));
     this.#calls.enter();
     try {
@@ -173,28 +216,35 @@ export class KeyService {
       throw err;
     } finally {
       this.#calls.leave();
+      this.#gate.leave();
     }
   }
 
-  /** Forgets cached DEKs and import tokens. Sessions belong to the engine. */
+  /** Waits for calls in flight (new ones are refused), then forgets cached DEKs and import tokens. Sessions belong to the engine. */
   async close(): Promise<void> {
+    await this.#gate.close();
     this.#cache?.clear();
     await this.#importTokens.close();
+  }
+
+  async #gated<T>(call: () => Promise<T>): Promise<T> {
+    this.#gate.enter();
+    try {
+      return await call();
+    } finally {
+      this.#gate.leave();
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------------------------
 
   async #wrap(record: KeyRecord, plaintext: Uint8Array, aad: Buffer): Promise<Uint8Array> {
     assertUsable(record);
-    const version = record.versions.get(record.newest)!;
-    const iv = fillRandom(Buffer.allocUnsafe(GCM_IV_BYTES));
-    const { blob, gcmAad, sealed } = layoutWrapped(record.idBytes, version.version, iv, aad, plaintext.byteLength);
     const input = Buffer.from(plaintext); // our copy, zeroed below: the caller may reuse its buffer meanwhile
     try {
-      await this.#calls.crypt('C_Encrypt', version.handle, aesGcm(iv, gcmAad), input, sealed);
-      return blob;
-    } catch (err) {
-      throw await this.#keyUseError(record.id, err, 'C_Encrypt');
+      return await this.#withVersion(record, record.newest, 'C_Encrypt', (version) =>
+        seal(this.#wrapContext, this.#mechanismFor(version), record.idBytes, version, input, aad),
+      );
     } finally {
       input.fill(0);
     }
@@ -206,31 +256,67 @@ export class KeyService {
     // An id the token never had is a changed byte, so DecryptionError; a known but destroyed key is shredded.
     if (!record) throw new DecryptionError();
     assertUsable(record);
-    const version = record.versions.get(parts.version);
-    if (!version) throw new DecryptionError();
-    try {
-      return await this.#calls.crypt('C_Decrypt', version.handle, aesGcm(parts.iv, wrappedGcmAad(parts, aad)), parts.sealed, Buffer.alloc(parts.sealed.length));
-    } catch (err) {
-      if (keyStateOfFailure(err)) throw await this.#keyUseError(record.id, err, 'C_Decrypt');
-      throw decryptFailure(err);
+    if (!record.versions.has(parts.version)) throw new DecryptionError();
+    return this.#withVersion(record, parts.version, 'C_Decrypt', (version) =>
+      open(this.#wrapContext, parts, version, aad).catch((err: unknown) => {
+        throw keyStateOfFailure(err, this.#caps.profile) || staleHandle(err) ? err : decryptFailure(err, this.#caps.profile);
+      }),
+    );
+  }
+
+  /**
+   * Runs `call` with one version's token object. A handle gone stale (token reset, failover, re-login: tokens may
+   * give objects new handles) makes this log in again if needed, re-read the key's record and try once more; a key
+   * really disabled or destroyed by anyone is then a KeyStateError, any other failure an HsmError.
+   */
+  async #withVersion<T>(record: KeyRecord, versionNumber: number, fn: string, call: (version: KeyVersion) => Promise<T>): Promise<T> {
+    let current = record;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call(current.versions.get(versionNumber)!);
+      } catch (err) {
+        if (attempt === 0 && staleHandle(err)) {
+          this.#sessions.ensureLoggedIn();
+          const fresh = await this.#records.reload(record.id);
+          if (fresh && !fresh.destroyed && fresh.state === 'active' && fresh.versions.has(versionNumber)) {
+            current = fresh;
+            continue;
+          }
+        }
+        throw await this.#keyUseError(record.id, versionNumber, err, fn);
+      }
     }
   }
 
   /** A failed use of a key: disabled or destroyed by anyone (this or another process) → KeyStateError. */
-  async #keyUseError(id: string, err: unknown, fn: string): Promise<Error> {
-    const state = keyStateOfFailure(err);
+  async #keyUseError(id: string, versionNumber: number, err: unknown, fn: string): Promise<Error> {
+    const state = keyStateOfFailure(err, this.#caps.profile);
     if (state === undefined) return hsmFailure(fn, err);
     const record = await this.#records.reload(id).catch(() => undefined);
     this.#cache?.dropKey(id);
     if (state === 'disabled') return new KeyStateError('root key is disabled');
+    // The key is still there: its handle failing is the HSM's fault, not a destroyed key.
+    if (record && !record.destroyed && record.versions.has(versionNumber)) return hsmFailure(fn, err);
     return record ? new KeyStateError('root key has been destroyed') : new KeyNotFoundError();
   }
 
+  /**
+   * The mechanism a new wrap under `version` uses: the engine's, except that a version made before CBC-HMAC was
+   * chosen has no HMAC key: it keeps the token's best other mechanism.
+   */
+  #mechanismFor(version: KeyVersion): WrapMechanismByte {
+    if (this.#mechanism !== MECHANISM_AES_CBC_HMAC || version.macHandle) return this.#mechanism;
+    return MECHANISM_BYTES[this.#caps.wrapMechanism];
+  }
+
   async #setEnabled(idOrAlias: string, enabled: boolean): Promise<RootKeyInfo> {
-    const record = await this.#records.resolve(keyRefArg(idOrAlias), true);
-    if (record.destroyed) throw new KeyStateError('root key has been destroyed');
-    if (!enabled) this.#cache?.dropKey(record.id);
-    return toInfo(this.#records.remember(await this.#store.setEnabled(record, enabled)));
+    const ref = keyRefArg(idOrAlias);
+    return this.#gated(async () => {
+      const record = await this.#records.resolve(ref, true);
+      if (record.destroyed) throw new KeyStateError('root key has been destroyed');
+      if (!enabled) this.#cache?.dropKey(record.id);
+      return toInfo(this.#records.remember(await this.#store.setEnabled(record, enabled)));
+    });
   }
 }
 

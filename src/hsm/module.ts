@@ -3,16 +3,23 @@
 // C_Finalize is never called: another engine, or another library in the process, may still be using the module,
 // and finalizing under it crashes. The OS reclaims the module at exit.
 import pkcs11js from 'pkcs11js';
-import { isAlreadyInitialized, moduleLoadError, toHsmError, tokenNotPresentError } from './ckr.js';
+import { initArgsConflictError, isAlreadyInitialized, moduleLoadError, toHsmError, tokenNotPresentError } from './ckr.js';
 
 export type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
 
-const MODULES = new Map<string, Pkcs11>();
+const MODULES = new Map<string, { module: Pkcs11; initArgs: string | undefined }>();
 
-/** The initialised module for `library`, loading it on first use. */
-export function loadModule(library: string): Pkcs11 {
+/**
+ * The initialised module for `library`, loading it on first use. `initArgs` is C_Initialize's reserved argument
+ * (pReserved: NSS softokn's "configdir='sql:DIR' …"); a module is initialised once per process, so a second engine
+ * asking for other initArgs is refused rather than silently given the first one's configuration.
+ */
+export function loadModule(library: string, initArgs?: string): Pkcs11 {
   const existing = MODULES.get(library);
-  if (existing) return existing;
+  if (existing) {
+    if (existing.initArgs !== initArgs) throw initArgsConflictError(library);
+    return existing.module;
+  }
   const module = new pkcs11js.PKCS11();
   try {
     module.load(library);
@@ -20,12 +27,13 @@ export function loadModule(library: string): Pkcs11 {
     throw moduleLoadError(library, err);
   }
   try {
-    module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    // pkcs11js 2.1.7 copies libraryParameters one byte short (the string's last character is lost): pad with a space.
+    module.C_Initialize(initArgs === undefined ? { flags: pkcs11js.CKF_OS_LOCKING_OK } : { flags: pkcs11js.CKF_OS_LOCKING_OK, libraryParameters: `${initArgs} ` });
   } catch (err) {
     // Someone else in the process initialised it first: fine, the module is usable as it is.
     if (!isAlreadyInitialized(err)) throw toHsmError('C_Initialize', err);
   }
-  MODULES.set(library, module);
+  MODULES.set(library, { module, initArgs });
   return module;
 }
 
@@ -59,4 +67,17 @@ export function findSlot(module: Pkcs11, where: { tokenLabel?: string; slot?: nu
   const slot = where.tokenLabel !== undefined ? findSlotByLabel(module, where.tokenLabel) : findSlotById(module, where.slot!);
   if (!slot) throw tokenNotPresentError(where.tokenLabel !== undefined ? `no token labelled "${where.tokenLabel}"` : `no token in slot ${where.slot}`);
   return slot;
+}
+
+/** The token's own session cap (ulMaxRwSessionCount), when it states a finite one. */
+export function tokenSessionCap(module: Pkcs11, slot: Buffer): number | undefined {
+  let max: number;
+  try {
+    max = Number(module.C_GetTokenInfo(slot).maxRwSessionCount);
+  } catch (err) {
+    throw toHsmError('C_GetTokenInfo', err);
+  }
+  // 0 = CK_EFFECTIVELY_INFINITE; ~0 = CK_UNAVAILABLE_INFORMATION, which pkcs11js may hand over truncated to 32 bits
+  // (openCryptoki: 4294967294): anything that large states no cap.
+  return max > 0 && max < 0xffff_0000 ? max : undefined;
 }

@@ -1,20 +1,26 @@
 // Root keys as token objects, and their lifecycle (create, versions, disable/enable, destroy).
 //
 // In the token, a root key with id I (16 random bytes, shown as a UUID) is:
-//   - one AES secret-key object per version: CKA_ID = I, CKA_LABEL = "hce-root/<I hex>/v<version>/<created ms>";
-//   - one private data object (CKA_APPLICATION "hsm-crypto-engine"), CKA_LABEL = "hce-meta/<I hex>", whose value is
-//     JSON {alias, createdAt, imported[, destroyedAt]}. It is never modified, only replaced (some tokens refuse
-//     to modify CKA_VALUE); a destroyed key keeps this record as a tombstone so its blobs fail as "destroyed".
+//   - one AES secret-key object per version: CKA_ID = I ‖ version (u32 BE), unique per version because NSS
+//     replaces a key whose CKA_ID another key already has (a rotation would destroy version 1);
+//     CKA_LABEL = "hce-root/<I hex>/v<version>/<created ms>";
+//   - under AES-CBC-PAD+HMAC-SHA256, a generic-secret MAC key per version too: CKA_ID = I ‖ version ‖ "M";
+//   - its metadata, {alias, createdAt, imported[, destroyedAt]}, as an authenticated token record (token-records.ts,
+//     kind "meta"). Never modified, only replaced; a destroyed key keeps a tombstone so its blobs fail as "destroyed".
+// Keys made before per-version ids (CKA_ID = I for every version, metadata as a private data object labelled
+// "hce-meta/<I hex>") are still read, rotated and destroyed.
 // State lives in the key objects themselves: disabled = CKA_ENCRYPT and CKA_DECRYPT false on every version, so the
 // HSM enforces it for every process using the token, and it survives restarts.
 import { randomUUID } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { KeyNotFoundError, KeyStateError } from '../errors.js';
+import { generateTokenKey, type TokenCapabilities, type WrapMechanismName } from './capabilities.js';
 import { toHsmError } from './ckr.js';
+import { destroyObject, findObjects, readAttributes } from './find.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
-import { AES_KEY_GEN, METADATA_APPLICATION, metadataTemplate, rootKeyTemplate } from './templates.js';
-
+import type { TokenRecords } from './token-records.js';
+import { AES_KEY_GEN, GENERIC_SECRET_KEY_GEN, hmacKeyTemplate, METADATA_APPLICATION, rootKeyTemplate } from './templates.js';
 export interface RootKeyInfo {
   id: string;
   alias: string;
@@ -28,6 +34,8 @@ export interface RootKeyInfo {
 export interface KeyVersion {
   version: number;
   handle: Buffer;
+  /** The HMAC-SHA-256 half of the version (AES-CBC-PAD+HMAC), when it has one. */
+  macHandle?: Buffer;
   createdAt: Date;
 }
 
@@ -46,11 +54,11 @@ export interface KeyRecord {
 }
 
 const ROOT_LABEL_PREFIX = 'hce-root/';
-const META_LABEL_PREFIX = 'hce-meta/';
 /** Aliases: what Key Protect allows (2–90 chars, letters, digits, '-', '_', '.', '/'), not a UUID. */
 const ALIAS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{1,89}$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FIND_BATCH = 256;
+/** Reads that find objects: a logged-out session finds no private object, which must not read as "no key". */
+const VERIFY_LOGIN = { verifyLogin: true };
 
 export const idToBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
 export const bytesToId = (bytes: Buffer) => {
@@ -82,39 +90,60 @@ export function toInfo(record: KeyRecord): RootKeyInfo {
   return info;
 }
 
+/** The CKA_ID of one version's AES key (`mac`: of its MAC key). */
+export function versionId(idBytes: Buffer, version: number, mac = false): Buffer {
+  const id = Buffer.alloc(mac ? 21 : 20);
+  idBytes.copy(id, 0);
+  id.writeUInt32BE(version, 16);
+  if (mac) id[20] = 0x4d;
+  return id;
+}
+
+interface Meta {
+  alias: string;
+  createdAt: number;
+  imported: boolean;
+  destroyedAt?: number;
+}
+
 /** Token-side operations on root keys. Every call borrows a session from the pool. */
 export class RootKeyStore {
   readonly #module: Pkcs11;
   readonly #sessions: SessionPool;
+  readonly #caps: TokenCapabilities;
+  readonly #records: TokenRecords;
+  readonly #macKeys: boolean;
 
-  constructor(module: Pkcs11, sessions: SessionPool) {
+  constructor(module: Pkcs11, sessions: SessionPool, caps: TokenCapabilities, records: TokenRecords, wrapMechanism: WrapMechanismName) {
     this.#module = module;
     this.#sessions = sessions;
+    this.#caps = caps;
+    this.#records = records;
+    this.#macKeys = wrapMechanism === 'AES-CBC-PAD+HMAC-SHA256';
   }
 
   /** Every key record in the token (tombstones included). */
   loadAll(): Promise<KeyRecord[]> {
-    return this.#sessions.use((session) => {
-      const metas = this.#find(session, [
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
-        { type: pkcs11js.CKA_APPLICATION, value: METADATA_APPLICATION },
-      ]);
+    return this.#sessions.use(async (session) => {
       const byId = new Map<string, KeyRecord>();
-      for (const handle of metas) {
-        const record = this.#readRecord(session, handle);
-        if (record && !byId.get(record.id)?.destroyed) byId.set(record.id, record);
+      for (const { idBytes, meta } of await this.#metas(session)) {
+        const id = bytesToId(idBytes);
+        if (byId.get(id)?.destroyed) continue;
+        byId.set(id, this.#readRecord(session, idBytes, meta));
       }
       return [...byId.values()];
-    });
+    }, VERIFY_LOGIN);
   }
 
   /** One key record by id, or undefined when the token has no metadata for it. */
   load(id: string): Promise<KeyRecord | undefined> {
-    return this.#sessions.use((session) => {
+    return this.#sessions.use(async (session) => {
+      const idBytes = idToBytes(id);
       // During a destroy the old metadata and its tombstone coexist for a moment: the tombstone wins.
-      const records = this.#findMeta(session, idToBytes(id)).map((handle) => this.#readRecord(session, handle));
-      return records.find((record) => record?.destroyed) ?? records.find((record) => record);
-    });
+      const metas = (await this.#metas(session, idBytes)).map((m) => m.meta);
+      const meta = metas.find((m) => m.destroyedAt !== undefined) ?? metas[0];
+      return meta && this.#readRecord(session, idBytes, meta);
+    }, VERIFY_LOGIN);
   }
 
   /** Generates version 1 of a new key inside the token and records its metadata. */
@@ -122,39 +151,32 @@ export class RootKeyStore {
     const idBytes = idToBytes(randomUUID());
     const createdAt = Date.now();
     await this.#sessions.use(async (session) => {
-      try {
-        await this.#module.C_GenerateKeyAsync(session, AES_KEY_GEN, rootKeyTemplate(idBytes, versionLabel(idBytes, 1, createdAt)));
-      } catch (err) {
-        throw toHsmError('C_GenerateKey', err);
-      }
-      this.#writeMeta(session, idBytes, { alias, createdAt, imported: false });
+      await this.#generateVersion(session, idBytes, 1, createdAt);
+      await this.#writeMeta(session, idBytes, { alias, createdAt, imported: false });
     });
     return (await this.load(bytesToId(idBytes)))!;
   }
 
   /** Records metadata for a key whose version 1 was just created by import (see ImportTokens). */
   async recordImported(idBytes: Buffer, alias: string, createdAt: number): Promise<KeyRecord> {
-    await this.#sessions.use((session) => this.#writeMeta(session, idBytes, { alias, createdAt, imported: true }));
+    await this.#sessions.use(async (session) => {
+      if (this.#macKeys) await this.#generateMacKey(session, idBytes, 1, createdAt);
+      await this.#writeMeta(session, idBytes, { alias, createdAt, imported: true });
+    });
     return (await this.load(bytesToId(idBytes)))!;
   }
 
   /** Adds version newest+1, generated in the token. */
   async rotate(record: KeyRecord): Promise<KeyRecord> {
-    const version = record.newest + 1;
-    await this.#sessions.use(async (session) => {
-      try {
-        await this.#module.C_GenerateKeyAsync(session, AES_KEY_GEN, rootKeyTemplate(record.idBytes, versionLabel(record.idBytes, version, Date.now())));
-      } catch (err) {
-        throw toHsmError('C_GenerateKey', err);
-      }
-    });
+    await this.#sessions.use((session) => this.#generateVersion(session, record.idBytes, record.newest + 1, Date.now()));
     return (await this.load(record.id))!;
   }
 
   /** Flips CKA_ENCRYPT/CKA_DECRYPT on every version (newest first when disabling, so new wraps stop first). */
   async setEnabled(record: KeyRecord, enabled: boolean): Promise<KeyRecord> {
-    const versions = [...record.versions.values()].sort((a, b) => (enabled ? a.version - b.version : b.version - a.version));
     await this.#sessions.use((session) => {
+      const fresh = this.#findVersions(session, record.idBytes);
+      const versions = [...fresh.values()].sort((a, b) => (enabled ? a.version - b.version : b.version - a.version));
       for (const { handle } of versions) {
         try {
           this.#module.C_SetAttributeValue(session, handle, [
@@ -171,77 +193,94 @@ export class RootKeyStore {
 
   /** Destroys every version in the token, then replaces the metadata with a tombstone. */
   async destroy(record: KeyRecord): Promise<void> {
-    await this.#sessions.use((session) => {
-      for (const handle of this.#findVersions(session, record.idBytes)) {
-        try {
-          this.#module.C_DestroyObject(session, handle);
-        } catch (err) {
-          throw toHsmError('C_DestroyObject', err);
-        }
+    await this.#sessions.use(async (session) => {
+      for (const version of this.#findVersions(session, record.idBytes).values()) {
+        destroyObject(this.#module, session, version.handle);
+        if (version.macHandle) destroyObject(this.#module, session, version.macHandle);
       }
-      const metas = this.#findMeta(session, record.idBytes);
-      this.#writeMeta(session, record.idBytes, {
+      const old = await this.#records.listIn(session, 'meta', record.idBytes);
+      const legacy = this.#legacyMetaHandles(session, record.idBytes);
+      await this.#writeMeta(session, record.idBytes, {
         alias: record.alias,
         createdAt: record.createdAt.getTime(),
         imported: record.imported,
         destroyedAt: Date.now(),
       });
-      for (const handle of metas) {
-        try {
-          this.#module.C_DestroyObject(session, handle);
-        } catch (err) {
-          throw toHsmError('C_DestroyObject', err);
-        }
+      for (const meta of old) this.#records.removeIn(session, meta);
+      for (const handle of legacy) destroyObject(this.#module, session, handle);
+    });
+  }
+
+  async #generateVersion(session: Buffer, idBytes: Buffer, version: number, createdAt: number): Promise<void> {
+    await generateTokenKey(this.#caps, async (options) => {
+      try {
+        return await this.#module.C_GenerateKeyAsync(session, AES_KEY_GEN, rootKeyTemplate(versionId(idBytes, version), versionLabel(idBytes, version, createdAt), options));
+      } catch (err) {
+        throw toHsmError('C_GenerateKey', err);
+      }
+    });
+    if (this.#macKeys) await this.#generateMacKey(session, idBytes, version, createdAt);
+  }
+
+  async #generateMacKey(session: Buffer, idBytes: Buffer, version: number, createdAt: number): Promise<void> {
+    await generateTokenKey(this.#caps, (options) => {
+      try {
+        return this.#module.C_GenerateKey(session, GENERIC_SECRET_KEY_GEN, hmacKeyTemplate(versionId(idBytes, version, true), `hce-mac/${idBytes.toString('hex')}/v${version}/${createdAt}`, options));
+      } catch (err) {
+        throw toHsmError('C_GenerateKey', err);
       }
     });
   }
 
-  #readRecord(session: Buffer, metaHandle: Buffer): KeyRecord | undefined {
-    let label: string;
-    let value: Buffer;
-    try {
-      const attrs = this.#module.C_GetAttributeValue(session, metaHandle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_VALUE }]);
-      label = (attrs[0]!.value as Buffer).toString('utf8');
-      value = attrs[1]!.value as Buffer;
-    } catch (err) {
-      throw toHsmError('C_GetAttributeValue', err);
+  /** Every authentic metadata record (of one key, or of all), legacy data objects included. */
+  async #metas(session: Buffer, idBytes?: Buffer): Promise<{ idBytes: Buffer; meta: Meta }[]> {
+    const out: { idBytes: Buffer; meta: Meta }[] = [];
+    for (const record of await this.#records.listIn(session, 'meta', idBytes)) {
+      const meta = parseMeta(record.value);
+      if (meta) out.push({ idBytes: record.keyId, meta });
     }
-    if (!label.startsWith(META_LABEL_PREFIX)) return undefined;
-    const idBytes = Buffer.from(label.slice(META_LABEL_PREFIX.length), 'hex');
-    if (idBytes.length !== 16) return undefined;
-    let meta: { alias?: unknown; createdAt?: unknown; imported?: unknown; destroyedAt?: unknown };
-    try {
-      meta = JSON.parse(value.toString('utf8'));
-    } catch {
-      return undefined; // not ours, or damaged: invisible rather than fatal
-    }
-    if (typeof meta.alias !== 'string' || typeof meta.createdAt !== 'number') return undefined;
-    const versions = new Map<number, KeyVersion>();
-    let enabled = true;
-    let newest = 0;
-    if (meta.destroyedAt === undefined) {
-      for (const handle of this.#findVersions(session, idBytes)) {
-        let attrs: pkcs11js.Attribute[];
-        try {
-          attrs = this.#module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_ENCRYPT }]);
-        } catch (err) {
-          throw toHsmError('C_GetAttributeValue', err);
-        }
-        const parsed = parseVersionLabel((attrs[0]!.value as Buffer).toString('utf8'));
-        if (!parsed) continue;
-        versions.set(parsed.version, { version: parsed.version, handle, createdAt: new Date(parsed.createdAt) });
-        if (parsed.version > newest) {
-          newest = parsed.version;
-          enabled = (attrs[1]!.value as Buffer)[0] === 1;
-        }
+    if (this.#caps.dataObjects) {
+      const handles = idBytes
+        ? this.#legacyMetaHandles(session, idBytes)
+        : findObjects(this.#module, session, [
+            { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+            { type: pkcs11js.CKA_APPLICATION, value: METADATA_APPLICATION },
+          ]);
+      for (const handle of handles) {
+        const [label, value] = readAttributes(this.#module, session, handle, [pkcs11js.CKA_LABEL, pkcs11js.CKA_VALUE]);
+        const text = label!.toString('utf8');
+        if (!text.startsWith(LEGACY_META_PREFIX)) continue;
+        const legacyId = Buffer.from(text.slice(LEGACY_META_PREFIX.length), 'hex');
+        const meta = parseMeta(value!);
+        if (legacyId.length === 16 && meta) out.push({ idBytes: legacyId, meta });
       }
+    }
+    return out;
+  }
+
+  #legacyMetaHandles(session: Buffer, idBytes: Buffer): Buffer[] {
+    if (!this.#caps.dataObjects) return [];
+    return findObjects(this.#module, session, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+      { type: pkcs11js.CKA_LABEL, value: LEGACY_META_PREFIX + idBytes.toString('hex') },
+    ]);
+  }
+
+  #readRecord(session: Buffer, idBytes: Buffer, meta: Meta): KeyRecord {
+    const versions = meta.destroyedAt === undefined ? this.#findVersions(session, idBytes) : new Map<number, KeyVersion>();
+    let newest = 0;
+    for (const version of versions.keys()) newest = Math.max(newest, version);
+    let enabled = true;
+    if (newest > 0) {
+      const [encrypt] = readAttributes(this.#module, session, versions.get(newest)!.handle, [pkcs11js.CKA_ENCRYPT]);
+      enabled = encrypt![0] === 1;
     }
     return {
       id: bytesToId(idBytes),
       idBytes,
       alias: meta.alias,
       createdAt: new Date(meta.createdAt),
-      imported: meta.imported === true,
+      imported: meta.imported,
       // Metadata with no version left (a destroy cut short) is as destroyed as a tombstone.
       destroyed: meta.destroyedAt !== undefined || versions.size === 0,
       state: enabled ? 'active' : 'disabled',
@@ -251,46 +290,52 @@ export class RootKeyStore {
     };
   }
 
-  #writeMeta(session: Buffer, idBytes: Buffer, meta: object): void {
-    try {
-      this.#module.C_CreateObject(session, metadataTemplate(META_LABEL_PREFIX + idBytes.toString('hex'), Buffer.from(JSON.stringify(meta))));
-    } catch (err) {
-      throw toHsmError('C_CreateObject', err);
-    }
-  }
-
-  #findMeta(session: Buffer, idBytes: Buffer): Buffer[] {
-    return this.#find(session, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
-      { type: pkcs11js.CKA_LABEL, value: META_LABEL_PREFIX + idBytes.toString('hex') },
-    ]);
-  }
-
-  #findVersions(session: Buffer, idBytes: Buffer): Buffer[] {
-    return this.#find(session, [
+  /** The versions in the token: legacy ones (shared CKA_ID), then per-version ids 1, 2, … up to the first gap. */
+  #findVersions(session: Buffer, idBytes: Buffer): Map<number, KeyVersion> {
+    const versions = new Map<number, KeyVersion>();
+    const add = (handle: Buffer) => {
+      const [label] = readAttributes(this.#module, session, handle, [pkcs11js.CKA_LABEL]);
+      const parsed = parseVersionLabel(label!.toString('utf8'));
+      if (parsed) versions.set(parsed.version, { version: parsed.version, handle, createdAt: new Date(parsed.createdAt) });
+    };
+    const secretKey = (id: Buffer) => findObjects(this.#module, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_ID, value: idBytes },
+      { type: pkcs11js.CKA_ID, value: id },
     ]);
+    for (const handle of secretKey(idBytes)) add(handle);
+    const legacyNewest = Math.max(0, ...versions.keys());
+    for (let version = 1; ; version++) {
+      const found = secretKey(versionId(idBytes, version));
+      if (found.length === 0 && version > legacyNewest) break;
+      for (const handle of found) add(handle);
+    }
+    if (this.#caps.cbcHmac) {
+      for (const version of versions.values()) version.macHandle = secretKey(versionId(idBytes, version.version, true))[0];
+    }
+    return versions;
   }
 
-  #find(session: Buffer, template: pkcs11js.Template): Buffer[] {
-    const found: Buffer[] = [];
-    try {
-      this.#module.C_FindObjectsInit(session, template);
-      try {
-        for (;;) {
-          const batch = this.#module.C_FindObjects(session, FIND_BATCH);
-          found.push(...batch);
-          if (batch.length < FIND_BATCH) break;
-        }
-      } finally {
-        this.#module.C_FindObjectsFinal(session);
-      }
-    } catch (err) {
-      throw toHsmError('C_FindObjects', err);
-    }
-    return found;
+  async #writeMeta(session: Buffer, idBytes: Buffer, meta: Meta): Promise<void> {
+    await this.#records.putIn(session, 'meta', idBytes, '', Buffer.from(JSON.stringify(meta)));
   }
+}
+
+const LEGACY_META_PREFIX = 'hce-meta/';
+
+function parseMeta(value: Buffer): Meta | undefined {
+  let meta: { alias?: unknown; createdAt?: unknown; imported?: unknown; destroyedAt?: unknown };
+  try {
+    meta = JSON.parse(value.toString('utf8'));
+  } catch {
+    return undefined; // not ours, or damaged: invisible rather than fatal
+  }
+  if (typeof meta.alias !== 'string' || typeof meta.createdAt !== 'number') return undefined;
+  return {
+    alias: meta.alias,
+    createdAt: meta.createdAt,
+    imported: meta.imported === true,
+    ...(typeof meta.destroyedAt === 'number' ? { destroyedAt: meta.destroyedAt } : {}),
+  };
 }
 
 export function versionLabel(idBytes: Buffer, version: number, createdAt: number): string {

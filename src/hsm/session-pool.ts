@@ -1,87 +1,201 @@
-// A pool of R/W sessions on one token: one operation per session at a time, waiters queued in order.
-// PKCS#11 sessions are not safe for concurrent operations, and an *Init left pending blocks the next one,
-// so every operation borrows a session for its whole Init/Call sequence.
+// A pool of R/W sessions on one token that survives session and login loss, like a good PKCS#11 client: one
+// operation per session at a time (PKCS#11 sessions are not safe for concurrent operations, and an *Init left
+// pending blocks the next one), waiters queued in order with a deadline, sessions lost to C_CloseAllSessions, a
+// device reset or a failover reopened, a lost login restored with the PIN the pool keeps, and the call retried once.
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { engineClosedError, isAlreadyLoggedIn, leavesSessionUnusable, pinIncorrectError, toHsmError } from './ckr.js';
+import {
+  engineClosedError, isAlreadyLoggedIn, isSessionCountExceeded, leavesSessionUnusable, lostLogin, lostSession,
+  notLoggedInError, pinIncorrectError, sessionWaitTimeoutError, toHsmError,
+} from './ckr.js';
 import type { Pkcs11 } from './module.js';
 
 type Session = Buffer;
 
+/** CKS_RW_USER_FUNCTIONS: a R/W session of a logged-in user (pkcs11js exports no CKS_* constants). */
+const CKS_RW_USER_FUNCTIONS = 3;
+
 // Login is process-wide per token: a second engine's C_Login answers CKR_USER_ALREADY_LOGGED_IN whatever PIN it
 // gives. We remember a salted scrypt digest of the PIN that logged in (slow on purpose: PINs are short, and the
-// digest sits in memory), so a second engine with a wrong PIN is refused too.
+// digest sits in memory), so a second engine with a wrong PIN is refused too. Keyed by library and slot.
 const LOGINS = new Map<string, { salt: Buffer; digest: Buffer }>();
-const pinDigest = (salt: Buffer, pin: string) => scryptSync(pin, salt, 32, { N: 1 << 14, r: 8, p: 1 });
+const pinDigest = (salt: Buffer, pin: Buffer) => scryptSync(pin, salt, 32, { N: 1 << 14, r: 8, p: 1 });
+
+export interface SessionPoolOptions {
+  maxSessions: number;
+  /** Longest wait for a free session before the call fails with HsmError CKR_SESSION_COUNT. */
+  sessionWaitMs: number;
+  /** Which login this is (library + slot): the process-wide login record's key. */
+  loginKey: string;
+}
+
+export interface UseOptions {
+  /**
+   * Check after the operation that the session was still logged in, and run it again after re-login if not: a
+   * C_FindObjects on a logged-out session silently finds no private object, which must not read as "no key".
+   */
+  verifyLogin?: boolean;
+}
+
+interface Waiter {
+  resolve: (session: Session) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
 
 export class SessionPool {
   readonly #module: Pkcs11;
   readonly #slot: Buffer;
-  readonly #maxSessions: number;
+  readonly #options: SessionPoolOptions;
+  #maxSessions: number;
+  /** The PIN, kept (deliberately) for re-login after a lost login; engine-owned, zeroed by close(). */
+  #pin: Buffer | undefined;
   readonly #idle: Session[] = [];
   readonly #all = new Set<Session>();
-  readonly #waiters: { resolve: (session: Session) => void; reject: (err: Error) => void }[] = [];
+  readonly #waiters: Waiter[] = [];
   #closed = false;
+  #drained: Promise<void> | undefined;
+  #onDrained: (() => void) | undefined;
+  /** Bumped whenever sessions or the login were lost: token-object handles read before may be stale. */
+  #generation = 0;
 
-  constructor(module: Pkcs11, slot: Buffer, maxSessions: number) {
+  /** The pool takes `pin` over: it is kept for re-login and zeroed by close() (give it memory of its own). */
+  constructor(module: Pkcs11, slot: Buffer, pin: Buffer, options: SessionPoolOptions) {
     this.#module = module;
     this.#slot = slot;
-    this.#maxSessions = maxSessions;
+    this.#options = options;
+    this.#maxSessions = options.maxSessions;
+    this.#pin = pin;
   }
 
-  /** Opens the first session and logs the user in. The PIN is not kept. */
-  login(pin: string): void {
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get hasPin(): boolean {
+    return this.#pin !== undefined;
+  }
+
+  /** Lowers the session cap (the token's own ulMaxRwSessionCount). */
+  capSessions(max: number): void {
+    if (max >= 1 && max < this.#maxSessions) this.#maxSessions = max;
+  }
+
+  /** Opens the first session and logs the user in (or checks the PIN against the process's login). */
+  login(): void {
     const session = this.#openSession();
     this.#idle.push(session);
-    const loginKey = `${this.#slot.toString('hex')}`;
+    const pin = this.#pin!;
     try {
-      this.#module.C_Login(session, pkcs11js.CKU_USER, pin);
+      this.#module.C_Login(session, pkcs11js.CKU_USER, pin.toString('utf8'));
       const salt = randomBytes(16);
-      LOGINS.set(loginKey, { salt, digest: pinDigest(salt, pin) });
+      LOGINS.set(this.#options.loginKey, { salt, digest: pinDigest(salt, pin) });
     } catch (err) {
       if (!isAlreadyLoggedIn(err)) throw toHsmError('C_Login', err);
-      const known = LOGINS.get(loginKey);
-      if (known && !timingSafeEqual(known.digest, pinDigest(known.salt, pin))) {
-        throw pinIncorrectError();
-      }
+      const known = LOGINS.get(this.#options.loginKey);
+      if (known && !timingSafeEqual(known.digest, pinDigest(known.salt, pin))) throw pinIncorrectError();
     }
   }
 
-  /** Runs `operation` with a session of its own; the session returns to the pool when the promise settles. */
-  async use<T>(operation: (session: Session) => Promise<T> | T): Promise<T> {
-    const session = await this.#acquire();
-    let healthy = true;
-    try {
-      return await operation(session);
-    } catch (err) {
-      healthy = !leavesSessionUnusable(err);
-      throw err;
-    } finally {
-      this.#release(session, healthy);
+  /** Runs `operation` with a session of its own; a lost session or login is recovered and the operation run once more. */
+  async use<T>(operation: (session: Session) => Promise<T> | T, options?: UseOptions): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const session = attempt === 0 ? await this.#acquire() : await this.#acquireLive();
+      let healthy = true;
+      try {
+        const result = await operation(session);
+        if (options?.verifyLogin && !this.#isLoggedIn(session)) throw notLoggedInError();
+        return result;
+      } catch (err) {
+        healthy = !leavesSessionUnusable(err);
+        if (attempt > 0 || !this.recover(err, healthy ? session : undefined)) throw err;
+      } finally {
+        this.#release(session, healthy);
+      }
     }
   }
 
   /** Runs `operation` synchronously if a session is (or can be made) idle right now, else returns undefined. */
   tryUseSync<T>(operation: (session: Session) => T): { value: T } | undefined {
-    if (this.#closed) return undefined;
-    // Open another session rather than fall back to the async path: otherwise sessions held by async calls
-    // (released only when the event loop turns) push every later call onto the slower async path too.
-    if (this.#idle.length === 0 && this.#all.size < this.#maxSessions) this.#idle.push(this.#openSession());
-    const session = this.#idle.pop();
-    if (!session) return undefined;
-    let healthy = true;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) return undefined;
+      // Open another session rather than fall back to the async path: otherwise sessions held by async calls
+      // (released only when the event loop turns) push every later call onto the slower async path too.
+      if (this.#idle.length === 0 && this.#all.size < this.#maxSessions) {
+        const opened = this.#tryOpenSession();
+        if (opened) this.#idle.push(opened);
+      }
+      const session = attempt === 0 ? this.#idle.pop() : this.#popLive();
+      if (!session) return undefined;
+      let healthy = true;
+      try {
+        return { value: operation(session) };
+      } catch (err) {
+        healthy = !leavesSessionUnusable(err);
+        if (attempt > 0 || !this.recover(err, healthy ? session : undefined)) throw err;
+      } finally {
+        this.#release(session, healthy);
+      }
+    }
+  }
+
+  /**
+   * After a failure: when it says the session or the login is gone, drop dead idle sessions and log in again.
+   * True when something was recovered and the call is worth one more try. Synchronous, so concurrent failures
+   * recover one after the other, and the later ones find everything in order.
+   */
+  recover(err: unknown, session?: Session): boolean {
+    if (this.#closed || !(lostSession(err) || lostLogin(err))) return false;
+    this.#generation++;
+    for (const session of this.#idle.splice(0)) {
+      if (this.#isAlive(session)) this.#idle.push(session);
+      else this.#discard(session);
+    }
+    this.ensureLoggedIn(session);
+    return true;
+  }
+
+  /**
+   * Logs in again if the token lost the login (another handle's C_Logout, a reset); true when it had to. Uses
+   * `held` (a session the caller holds) or an idle one, else opens one even beyond the cap for this moment: a
+   * login must not wait behind calls that cannot succeed without it.
+   */
+  ensureLoggedIn(held?: Session): boolean {
+    if (this.#closed || !this.#pin) return false;
+    const session = held ?? this.#idle.pop() ?? this.#openSession();
     try {
-      return { value: operation(session) };
-    } catch (err) {
-      healthy = !leavesSessionUnusable(err);
-      throw err;
+      if (this.#isLoggedIn(session)) return false;
+      try {
+        this.#module.C_Login(session, pkcs11js.CKU_USER, this.#pin.toString('utf8'));
+      } catch (err) {
+        if (!isAlreadyLoggedIn(err)) throw toHsmError('C_Login', err);
+      }
+      this.#generation++;
+      return true;
     } finally {
-      this.#release(session, healthy);
+      if (!held) this.#release(session, true);
     }
   }
 
   get busy(): number {
     return this.#all.size - this.#idle.length;
+  }
+
+  #isLoggedIn(session: Session): boolean {
+    try {
+      return this.#module.C_GetSessionInfo(session).state === CKS_RW_USER_FUNCTIONS;
+    } catch (err) {
+      throw toHsmError('C_GetSessionInfo', err);
+    }
+  }
+
+  #isAlive(session: Session): boolean {
+    try {
+      this.#module.C_GetSessionInfo(session);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #openSession(): Session {
@@ -94,20 +208,72 @@ export class SessionPool {
     }
   }
 
+  /** A new session, or undefined when the token has no more to give (others use them): then wait for ours. */
+  #tryOpenSession(): Session | undefined {
+    try {
+      return this.#openSession();
+    } catch (err) {
+      if (isSessionCountExceeded(err) && this.#all.size > 0) return undefined;
+      throw err;
+    }
+  }
+
   async #acquire(): Promise<Session> {
     if (this.#closed) throw engineClosedError();
     const idle = this.#idle.pop();
     if (idle) return idle;
-    if (this.#all.size < this.#maxSessions) return this.#openSession();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (this.#all.size < this.#maxSessions) {
+      const opened = this.#tryOpenSession();
+      if (opened) return opened;
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) this.#waiters.splice(at, 1);
+          reject(sessionWaitTimeoutError(this.#options.sessionWaitMs));
+        }, this.#options.sessionWaitMs),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /**
+   * For a retry: a session checked to be alive. Sessions busy when the loss was recovered come back to the pool
+   * dead, and a retry must not meet one of them.
+   */
+  async #acquireLive(): Promise<Session> {
+    for (;;) {
+      const session = await this.#acquire();
+      if (this.#isAlive(session)) return session;
+      this.#release(session, false);
+    }
+  }
+
+  #popLive(): Session | undefined {
+    for (let session = this.#idle.pop(); session; session = this.#idle.pop()) {
+      if (this.#isAlive(session)) return session;
+      this.#discard(session);
+    }
+    return this.#all.size < this.#maxSessions ? this.#tryOpenSession() : undefined;
+  }
+
+  #nextWaiter(): Waiter | undefined {
+    const waiter = this.#waiters.shift();
+    if (waiter) clearTimeout(waiter.timer);
+    return waiter;
   }
 
   #release(session: Session, healthy: boolean): void {
     if (!healthy || this.#closed) {
-      this.#all.delete(session);
-      this.#closeSession(session);
-      if (this.#closed) return;
-      const waiter = this.#waiters.shift();
+      this.#discard(session);
+      if (this.#closed) {
+        if (this.#all.size === 0) this.#onDrained?.();
+        return;
+      }
+      const waiter = this.#nextWaiter();
       if (waiter) {
         try {
           waiter.resolve(this.#openSession());
@@ -117,12 +283,13 @@ export class SessionPool {
       }
       return;
     }
-    const waiter = this.#waiters.shift();
+    const waiter = this.#nextWaiter();
     if (waiter) waiter.resolve(session);
     else this.#idle.push(session);
   }
 
-  #closeSession(session: Session): void {
+  #discard(session: Session): void {
+    this.#all.delete(session);
     try {
       this.#module.C_CloseSession(session);
     } catch {
@@ -130,22 +297,26 @@ export class SessionPool {
     }
   }
 
-  /** Closes this pool's sessions only (never C_CloseAllSessions: another engine may share the token). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const session of this.#idle) {
-      this.#all.delete(session);
-      this.#closeSession(session);
+  /**
+   * Refuses new work, waits for the operations holding sessions, closes this pool's sessions only (never
+   * C_CloseAllSessions: another engine may share the token) and wipes the PIN. Never logs out: the login is shared.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const session of this.#idle.splice(0)) this.#discard(session);
+      for (const waiter of this.#waiters.splice(0)) {
+        clearTimeout(waiter.timer);
+        waiter.reject(engineClosedError());
+      }
+      this.#drained = this.#all.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#onDrained = resolve));
     }
-    this.#idle.length = 0;
-    for (const waiter of this.#waiters.splice(0)) {
-      waiter.reject(engineClosedError());
-    }
-    // Busy sessions close as their operations release them.
+    await this.#drained;
+    this.#pin?.fill(0);
+    this.#pin = undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+    await this.close();
   }
 }

@@ -21,12 +21,13 @@ export class MemoryBudget {
     return this.#used;
   }
 
-  #fits(holder: BudgetHolder, bytes: number): boolean {
+  /** Whether `take` would grant at once (a call that holds nothing always gets its stripe). */
+  fits(holder: BudgetHolder, bytes: number): boolean {
     return holder.held === 0 || this.#used + bytes <= this.limit;
   }
 
   async take(holder: BudgetHolder, bytes: number, signal?: AbortSignal): Promise<void> {
-    if (this.#waiting.length === 0 && this.#fits(holder, bytes)) {
+    if (this.#waiting.length === 0 && this.fits(holder, bytes)) {
       this.#grant(holder, bytes);
       return;
     }
@@ -58,7 +59,7 @@ export class MemoryBudget {
   #wake(): void {
     for (let i = 0; i < this.#waiting.length; ) {
       const w = this.#waiting[i]!;
-      if (this.#fits(w.holder, w.bytes)) {
+      if (this.fits(w.holder, w.bytes)) {
         this.#waiting.splice(i, 1);
         this.#grant(w.holder, w.bytes);
         w.grant();

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { WorkerPool } from '../pool/pool.js';
 import { SlabPool } from '../pool/slab-pool.js';
+import { envInteger } from '../validate.js';
 import { MemoryBudget } from './budget.js';
 import { deleteObject } from './delete.js';
 import type { ObjectDeps, ObjectKeyProvider } from './deps.js';
@@ -23,25 +24,25 @@ export interface ObjectServiceDeps {
   pool(): WorkerPool;
   threads: number;
   segmentBytes?: number | undefined;
-  /** Stripe buffer bytes in use across all calls at once (plus one stripe per call); default 128 MiB. */
+  /** Stripe buffer bytes in use across all calls at once (plus one stripe per call); default 128 MiB, or HCE_OBJECT_MEMORY_BYTES. */
   memoryBytes?: number | undefined;
 }
 
 export const DEFAULT_OBJECT_MEMORY_BYTES = 128 * 1024 * 1024;
-/** Free stripe buffers kept for reuse (beyond those in use). */
-const FREE_BYTES = 64 * 1024 * 1024;
 
 export class ObjectService {
   readonly #deps: ObjectDeps;
 
   constructor(deps: ObjectServiceDeps) {
     const window = 2 * deps.threads;
+    const memoryBytes = deps.memoryBytes ?? envInteger(process.env, 'HCE_OBJECT_MEMORY_BYTES', DEFAULT_OBJECT_MEMORY_BYTES, 16 * 1024 * 1024);
     this.#deps = {
       keys: deps.keys,
       pool: deps.pool,
       window,
-      buffers: new SlabPool(FREE_BYTES),
-      budget: new MemoryBudget(deps.memoryBytes ?? DEFAULT_OBJECT_MEMORY_BYTES),
+      // Free slabs up to the budget: recycled rather than dropped (a dropped shared slab lingers until a worker's GC).
+      buffers: new SlabPool(memoryBytes),
+      budget: new MemoryBudget(memoryBytes),
       segmentBytes: deps.segmentBytes,
     };
   }

@@ -54,11 +54,6 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   const writers: ShardWriter[] = [];
   const stripePlainBytes = k * segmentBytes;
   const bufferBytes = stripeBufferBytes(k, m, segmentBytes);
-  // A stripe's plaintext and its sealed buffer are taken from the budget together, when its plaintext is staged.
-  const takePlain = async () => {
-    await deps.budget.take(holder, stripePlainBytes + bufferBytes, signal);
-    return buffers.acquire(stripePlainBytes);
-  };
   const window = new OrderedWindow<Sealed>(deps.window);
   const writing = new OrderedWindow<void>(deps.window);
   let plaintextBytes = 0;
@@ -93,6 +88,19 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       window.push(deps.pool().run<{ chunkBytes: number }>(task).then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
       plaintextBytes += plainBytes;
       onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
+    };
+
+    // A stripe's plaintext and its sealed buffer are taken from the budget together, when its plaintext is staged.
+    // While the budget is short, this call's own stripes in flight are written out first (only this loop drives
+    // them, so waiting on them without driving them would wait forever).
+    const takePlain = async () => {
+      const need = stripePlainBytes + bufferBytes;
+      while (!deps.budget.fits(holder, need) && (window.size > 0 || writing.size > 0)) {
+        if (window.size > 0) await writeOut();
+        else await writing.shift();
+      }
+      await deps.budget.take(holder, need, signal);
+      return buffers.acquire(stripePlainBytes);
     };
 
     // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
