@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ObjectCipher } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { discard, instantKeys, repeatedSource } from './aead-common.mjs';
 
 const total = Number(process.env.BYTES ?? 4 * 1024 ** 3);
@@ -17,7 +18,7 @@ const expected = createHash('sha256');
 if ((process.env.MODE ?? 'both') === 'both') {
   for (let sent = 0; sent < total; sent += block.length) expected.update(block.subarray(0, Math.min(block.length, total - sent)));
 }
-const pool = new WorkerPool(threads);
+const pool = new WorkerPool(threads, { entry: WORKER_ENTRY });
 const cipher = new ObjectCipher({ keys: instantKeys(), pool, ...(process.env.BATCH_MIB ? { batchBytes: Number(process.env.BATCH_MIB) * 2 ** 20 } : {}) });
 const mode = process.env.MODE ?? 'both';
 const got = createHash('sha256');

@@ -2,7 +2,8 @@
 // 256 MiB buffer, in one run. Checks correctness before timing, interleaves the rows round by round (the VM is
 // shared and noisy), reports medians, writes bench/results/aead.json.
 //
-//   npx tsc -p . && node bench/aead.mjs            (ROUNDS=7 MIB=256 OBJECTS=20000 RSS_GIB=4 to change)
+//   npx tsc -p . && node bench/aead.mjs            (ROUNDS=7 MIB=256 SMALL_SECONDS=5 RSS_GIB=4 to change)
+// The 4 KiB object rows are op rates from benchmark.js (ops/s ± rme, at most SMALL_SECONDS each).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -10,14 +11,15 @@ import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { ObjectCipher, DEFAULT_SEGMENT_BYTES, DEFAULT_BATCH_BYTES } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { chunksOf, discard, instantKeys, memoryKeys } from './aead-common.mjs';
+import { machine as machineFacts, median, opsRate } from './common.mjs';
 
 const MiB = 1 << 20;
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const SIZE = Number(process.env.MIB ?? 256) * MiB;
-const OBJECTS = Number(process.env.OBJECTS ?? 20000);
+const SMALL_SECONDS = Number(process.env.SMALL_SECONDS ?? 5);
 const RSS_BYTES = Number(process.env.RSS_GIB ?? 4) * 1024 ** 3;
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const round2 = (x) => Math.round(x * 100) / 100;
 const log = (...a) => console.error(...a);
 
@@ -59,22 +61,18 @@ async function timeMs(fn) {
   return performance.now() - start;
 }
 
+const { commit, ...facts } = machineFacts();
 const machine = {
-  cpu: os.cpus()[0]?.model,
-  cores: os.availableParallelism(),
-  cpuFlags: (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/).filter((f) => ['aes', 'vaes', 'vpclmulqdq', 'pclmulqdq', 'avx2', 'avx512f', 'avx512bw', 'avx512vl', 'gfni', 'sha_ni'].includes(f)),
-  node: process.version,
+  ...facts,
   nodeOpenssl: process.versions.openssl,
   systemOpenssl: execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim(),
   loadAverageBefore: os.loadavg(),
 };
-let commit = 'unknown';
-try { commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim(); } catch {}
 
 log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node} (OpenSSL ${machine.nodeOpenssl}), load ${machine.loadAverageBefore.map((x) => x.toFixed(2)).join(' ')}`);
 
 // ---- ObjectCipher instances
-const pools = { 1: new WorkerPool(1), 2: new WorkerPool(2) };
+const pools = { 1: new WorkerPool(1, { entry: WORKER_ENTRY }), 2: new WorkerPool(2, { entry: WORKER_ENTRY }) };
 const keys = instantKeys();
 const ciphers = { 1: new ObjectCipher({ keys, pool: pools[1] }), 2: new ObjectCipher({ keys, pool: pools[2] }) };
 
@@ -139,26 +137,20 @@ async function objectsPerSecond() {
   for (let i = 0; i < 1000; i++) sealed.push(await engine.encrypt(obj, { keyId, context }));
   for (const s of sealed) if (!(await engine.decrypt(s, { context })).equals(obj)) throw new Error('4 KiB round trip');
   const dek = randomBytes(32);
-  const wrapRates = [];
-  const encRates = [];
-  const decRates = [];
-  const rate = async (fn) => {
-    const start = performance.now();
-    for (let i = 0; i < OBJECTS; i++) await fn(i);
-    return OBJECTS / ((performance.now() - start) / 1000);
-  };
-  for (let r = 0; r < 5; r++) {
-    wrapRates.push(await rate(() => engine.keys.wrap(keyId, dek, { aad: ['x'] })));
-    encRates.push(await rate(() => engine.encrypt(obj, { keyId, context })));
-    decRates.push(await rate((i) => engine.decrypt(sealed[i % sealed.length], { context })));
-  }
+  let next = 0;
+  const options = { maxTime: SMALL_SECONDS, async: true };
+  const wrap = await opsRate('hsm wrap', () => engine.keys.wrap(keyId, dek, { aad: ['x'] }), options);
+  const enc = await opsRate('4 KiB encrypt', () => engine.encrypt(obj, { keyId, context }), options);
+  const dec = await opsRate('4 KiB decrypt', () => engine.decrypt(sealed[next++ % sealed.length], { context }), options);
   await engine.close();
+  const rme = (r) => round2(r.rmePercent);
   return {
-    hsmWrapPerS: Math.round(median(wrapRates)),
-    encryptWithKeyWrapPerS: Math.round(median(encRates)),
-    encryptVsHsmWrap: round2(median(encRates) / median(wrapRates)),
-    decryptCachedDekPerS: Math.round(median(decRates)),
-    samples: { wrapRates: wrapRates.map(Math.round), encRates: encRates.map(Math.round), decRates: decRates.map(Math.round) },
+    hsmWrapPerS: Math.round(wrap.opsPerSec),
+    encryptWithKeyWrapPerS: Math.round(enc.opsPerSec),
+    encryptVsHsmWrap: round2(enc.opsPerSec / wrap.opsPerSec),
+    decryptCachedDekPerS: Math.round(dec.opsPerSec),
+    rmePercent: { hsmWrap: rme(wrap), encrypt: rme(enc), decrypt: rme(dec) },
+    method: 'benchmark.js, one call at a time (deferred), ops/s ± relative margin of error',
   };
 }
 const small = await objectsPerSecond();

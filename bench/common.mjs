@@ -1,5 +1,7 @@
-// Shared benchmark plumbing: machine facts, medians, a throwaway SoftHSM token, JSON results.
+// Shared benchmark plumbing: machine facts, medians and sample stats, op rates through benchmark.js, a throwaway
+// SoftHSM token, JSON results. Every bench/*.mjs takes its statistics from here.
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,56 @@ export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Median, min, max and the samples themselves, for a JSON row. */
+export function stats(values) {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), samples: [...values] };
+}
+
+/**
+ * Ops/s of `fn` through benchmark.js (which picks the iteration count and reports the relative margin of error).
+ * `fn` may return a promise: it is then timed as a deferred benchmark, one call at a time.
+ * → { opsPerSec, rmePercent, samples }.
+ */
+export function opsRate(name, fn, { maxTime = 5, minSamples = 5, async = false } = {}) {
+  const Benchmark = createRequire(import.meta.url)('benchmark');
+  return new Promise((resolve, reject) => {
+    const bench = new Benchmark(name, {
+      maxTime,
+      minSamples,
+      defer: async,
+      fn: async ? (deferred) => fn().then(() => deferred.resolve(), reject) : fn,
+      onError: (event) => reject(event.target.error),
+      onComplete: (event) => {
+        const b = event.target;
+        if (b.error) reject(b.error);
+        else resolve({ opsPerSec: b.hz, rmePercent: b.stats.rme, samples: b.stats.sample.length });
+      },
+    });
+    bench.run({ async: true });
+  });
+}
+
+/** `ops/s ± rme%` for a console line. */
+export const fmtRate = (r) => `${fmt(r.opsPerSec).padStart(12)} ops/s ±${r.rmePercent.toFixed(1)}%`;
+
+/**
+ * Throughput samples of `fn` (sync or async) in units/s: the call count doubles until one sample lasts
+ * `sampleMs`, then `samples` samples of that many calls are taken. `units` is what one call processes.
+ */
+export async function sampleRates(fn, units, { sampleMs = 50, samples = 9 } = {}) {
+  const now = () => Number(process.hrtime.bigint()) / 1e9;
+  const batch = async (iters) => {
+    const t0 = now();
+    for (let i = 0; i < iters; i++) await fn(i);
+    return now() - t0;
+  };
+  let iters = 1;
+  while ((await batch(iters)) * 1000 < sampleMs) iters *= 2;
+  const rates = [];
+  for (let s = 0; s < samples; s++) rates.push((units * iters) / (await batch(iters)));
+  return rates;
 }
 
 export function machine() {

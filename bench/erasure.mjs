@@ -5,13 +5,15 @@
 // ec_encode_data (C harness compiled here against libisal) and the npm peer @ronomon/reed-solomon.
 // Outputs are checked before timing; buffers are reused (first touch of fresh memory is slow on this VM),
 // the one-shot ErasureService.encode(data) (copy + fresh shared memory) is reported separately.
-// Writes bench/results/erasure.json (CPU flags, Node version, git commit).
+// Rows are named by shape, k x m x shard size (`10x4x1M`). Writes bench/results/erasure.json (CPU flags, Node
+// version, git commit).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, sampleRates, writeResult } from './common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
@@ -34,45 +36,14 @@ const { ReedSolomon, ReferenceReedSolomon, ErasureService, availableKernels, bes
   join(ROOT, 'dist/erasure/index.js')
 );
 const { WorkerPool } = await import(join(ROOT, 'dist/pool/pool.js'));
+const { WORKER_ENTRY } = await import(join(ROOT, 'dist/worker-entry.js'));
 const { allocShared } = await import(join(ROOT, 'dist/pool/shared-memory.js'));
 
 // ---- helpers ---------------------------------------------------------------------------------------------
-const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-const now = () => Number(process.hrtime.bigint()) / 1e9;
-
-function timeSync(fn, bytes) {
-  let iters = 1;
-  for (;;) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    if ((now() - t0) * 1000 >= SAMPLE_MS) break;
-    iters *= 2;
-  }
-  const r = [];
-  for (let s = 0; s < SAMPLES; s++) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    r.push((bytes * iters) / (now() - t0) / 1e9);
-  }
-  return median(r);
-}
-
-async function timeAsync(fn, bytes) {
-  let iters = 1;
-  for (;;) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) await fn(i);
-    if ((now() - t0) * 1000 >= SAMPLE_MS) break;
-    iters *= 2;
-  }
-  const r = [];
-  for (let s = 0; s < SAMPLES; s++) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) await fn(i);
-    r.push((bytes * iters) / (now() - t0) / 1e9);
-  }
-  return median(r);
-}
+/** Median GB/s of `fn` (sync or async), `bytes` of data per call. */
+const gbpsOf = async (fn, bytes) => median(await sampleRates(fn, bytes / 1e9, { sampleMs: SAMPLE_MS, samples: SAMPLES }));
+/** A row's name: k x m x shard size, e.g. 10x4x1M. */
+const caseName = (k, m, len) => `${k}x${m}x${len >= 1 << 20 ? `${len >> 20}M` : `${len >> 10}K`}`;
 
 /** xorshift32 seed 12345, shard 0 first: the same bytes as bench/isal-harness.c. */
 function fillData(shards, k) {
@@ -154,16 +125,16 @@ function ronomonCase(RS, k, m, len, lost) {
 const isal = setupIsal();
 const ronomon = loadRonomon();
 const kernels = availableKernels().filter((k) => k !== 'reference');
-const pool = new WorkerPool(POOL_THREADS);
+const pool = new WorkerPool(POOL_THREADS, { entry: WORKER_ENTRY });
 const service = new ErasureService(pool);
 const results = [];
 const record = (r) => results.push(r);
 
 for (const { k, m, lost } of SHAPES) {
   for (const len of SHARD_SIZES) {
-    const shape = `${k}+${m}`;
+    const shape = caseName(k, m, len);
     const bytes = k * len;
-    const label = `${shape}x${len >= 1 << 20 ? `${len >> 20}M` : `${len >> 10}K`}`;
+    const label = shape;
     process.stderr.write(`bench: ${label}\n`);
     const shards = sharedShards(k + m, len);
     fillData(shards, k);
@@ -180,8 +151,8 @@ for (const { k, m, lost } of SHAPES) {
     if (isal) {
       isalRow = isal(k, m, len, lost);
       if (isalRow.parityFnv !== parityFnv || !isalRow.rebuiltOk) throw new Error(`${label}: ISA-L output differs from ours`);
-      record({ shape, shardBytes: len, op: 'encode', impl: 'isa-l', threads: 1, gbps: isalRow.encodeGBps });
-      record({ shape, shardBytes: len, op: 'reconstruct', impl: 'isa-l', threads: 1, gbps: isalRow.reconstructGBps });
+      record({ case: shape, shardBytes: len, op: 'encode', impl: 'isa-l', threads: 1, gbps: isalRow.encodeGBps });
+      record({ case: shape, shardBytes: len, op: 'reconstruct', impl: 'isa-l', threads: 1, gbps: isalRow.reconstructGBps });
     }
 
     for (const kernel of kernels) {
@@ -191,15 +162,15 @@ for (const { k, m, lost } of SHAPES) {
       if (!shards.every((s, i) => equal(s, expected[i]))) throw new Error(`${label} ${kernel}: parity differs from the reference`);
       rs.reconstructInto(survivors, targets, outputs);
       if (!outputs.every((o, i) => equal(o, shards[i]))) throw new Error(`${label} ${kernel}: reconstruct wrong`);
-      record({ shape, shardBytes: len, op: 'encode', impl: kernel, threads: 1, gbps: timeSync(() => rs.encode(shards), bytes) });
-      record({ shape, shardBytes: len, op: 'reconstruct', impl: kernel, threads: 1, gbps: timeSync(() => rs.reconstructInto(survivors, targets, outputs), bytes) });
+      record({ case: shape, shardBytes: len, op: 'encode', impl: kernel, threads: 1, gbps: await gbpsOf(() => rs.encode(shards), bytes) });
+      record({ case: shape, shardBytes: len, op: 'reconstruct', impl: kernel, threads: 1, gbps: await gbpsOf(() => rs.reconstructInto(survivors, targets, outputs), bytes) });
     }
 
     if (ronomon) {
       const rc = ronomonCase(ronomon, k, m, len, lost);
       if (!(await rc.check())) throw new Error(`${label}: ronomon round trip failed`);
-      record({ shape, shardBytes: len, op: 'encode', impl: 'ronomon', threads: 1, gbps: await timeAsync(rc.encode, bytes) });
-      record({ shape, shardBytes: len, op: 'reconstruct', impl: 'ronomon', threads: 1, gbps: await timeAsync(rc.reconstruct, bytes) });
+      record({ case: shape, shardBytes: len, op: 'encode', impl: 'ronomon', threads: 1, gbps: await gbpsOf(rc.encode, bytes) });
+      record({ case: shape, shardBytes: len, op: 'reconstruct', impl: 'ronomon', threads: 1, gbps: await gbpsOf(rc.reconstruct, bytes) });
     }
 
     // Pool, best kernel, in place on reused shared memory: one call at a time, then POOL_IN_FLIGHT stripes.
@@ -212,37 +183,37 @@ for (const { k, m, lost } of SHAPES) {
       throw new Error(`${label}: pool output wrong`);
     const enc = () => service.encodeShards(shards, opts);
     const rec = () => service.reconstructShards(survivors, targets, outputs, opts);
-    record({ shape, shardBytes: len, op: 'encode', impl: 'pool', threads: POOL_THREADS, gbps: await timeAsync(enc, bytes) });
-    record({ shape, shardBytes: len, op: 'reconstruct', impl: 'pool', threads: POOL_THREADS, gbps: await timeAsync(rec, bytes) });
+    record({ case: shape, shardBytes: len, op: 'encode', impl: 'pool', threads: POOL_THREADS, gbps: await gbpsOf(enc, bytes) });
+    record({ case: shape, shardBytes: len, op: 'reconstruct', impl: 'pool', threads: POOL_THREADS, gbps: await gbpsOf(rec, bytes) });
     const stripes = Array.from({ length: POOL_IN_FLIGHT }, () => {
       const s = sharedShards(k + m, len);
       s.slice(0, k).forEach((d, i) => d.set(shards[i]));
       return s;
     });
     const encMany = () => Promise.all(stripes.map((s) => service.encodeShards(s, opts)));
-    record({ shape, shardBytes: len, op: 'encode', impl: `pool x${POOL_IN_FLIGHT} in flight`, threads: POOL_THREADS, gbps: await timeAsync(encMany, bytes * POOL_IN_FLIGHT) });
+    record({ case: shape, shardBytes: len, op: 'encode', impl: `pool x${POOL_IN_FLIGHT} in flight`, threads: POOL_THREADS, gbps: await gbpsOf(encMany, bytes * POOL_IN_FLIGHT) });
     // Same stripes one after another on this thread: the single-thread baseline with the same working set.
     const rsBest = new ReedSolomon({ dataShards: k, parityShards: m, kernel: bestKernel() });
-    record({ shape, shardBytes: len, op: 'encode', impl: `${bestKernel()} x${POOL_IN_FLIGHT} stripes`, threads: 1, gbps: timeSync(() => stripes.forEach((s) => rsBest.encode(s)), bytes * POOL_IN_FLIGHT) });
+    record({ case: shape, shardBytes: len, op: 'encode', impl: `${bestKernel()} x${POOL_IN_FLIGHT} stripes`, threads: 1, gbps: await gbpsOf(() => stripes.forEach((s) => rsBest.encode(s)), bytes * POOL_IN_FLIGHT) });
 
     // One-shot service call: copies the caller's data into fresh shared memory, returns new shards.
     const data = new Uint8Array(bytes);
     shards.slice(0, k).forEach((d, i) => data.set(d, i * len));
     const once = await service.encode(data, opts);
     if (!once.every((s, i) => equal(s, expected[i]))) throw new Error(`${label}: service.encode wrong`);
-    record({ shape, shardBytes: len, op: 'encode', impl: 'pool one-shot encode(data)', threads: POOL_THREADS, gbps: await timeAsync(() => service.encode(data, opts), bytes) });
+    record({ case: shape, shardBytes: len, op: 'encode', impl: 'pool one-shot encode(data)', threads: POOL_THREADS, gbps: await gbpsOf(() => service.encode(data, opts), bytes) });
   }
 }
 await pool.close();
 
 // ---- report ----------------------------------------------------------------------------------------------
-const find = (r, impl) => results.find((x) => x.shape === r.shape && x.shardBytes === r.shardBytes && x.op === r.op && x.impl === impl)?.gbps;
+const find = (r, impl) => results.find((x) => x.case === r.case && x.shardBytes === r.shardBytes && x.op === r.op && x.impl === impl)?.gbps;
 const rows = [];
 for (const r of results) {
   const isalG = find(r, 'isa-l');
   const ronG = find(r, 'ronomon');
   rows.push({
-    case: `${r.shape}x${r.shardBytes >= 1 << 20 ? `${r.shardBytes >> 20}M` : `${r.shardBytes >> 10}K`} ${r.op}`,
+    case: `${r.case} ${r.op}`,
     impl: r.impl,
     'GB/s': r.gbps.toFixed(2),
     'vs ISA-L': isalG ? `${(r.gbps / isalG).toFixed(2)}x` : '-',
@@ -260,10 +231,10 @@ const best = bestKernel();
 const goals = [];
 for (const { k, m } of SHAPES)
   for (const len of SHARD_SIZES) {
-    const key = { shape: `${k}+${m}`, shardBytes: len, op: 'encode' };
+    const key = { case: caseName(k, m, len), shardBytes: len, op: 'encode' };
     const single = find(key, best);
     goals.push({
-      case: `${k}+${m}x${len}`,
+      case: caseName(k, m, len),
       bestVsIsal: find(key, 'isa-l') ? single / find(key, 'isa-l') : null,
       bestVsRonomon: find(key, 'ronomon') ? single / find(key, 'ronomon') : null,
       poolVsSingle: find(key, 'pool') / single,
@@ -277,31 +248,10 @@ for (const g of goals)
       `pool ${g.poolVsSingle.toFixed(2)}x  pool ${POOL_IN_FLIGHT} stripes in flight vs same stripes on 1 thread ${g.poolInFlightVsSingle.toFixed(2)}x`,
   );
 
-const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-const flags = (cpuinfo.match(/^flags\s*:\s*(.*)$/m)?.[1] ?? '').split(' ');
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-} catch {}
-mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-writeFileSync(
-  join(ROOT, 'bench/results/erasure.json'),
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      commit,
-      node: process.version,
-      cpu: os.cpus()[0]?.model,
-      cores: os.availableParallelism(),
-      cpuFlags: flags.filter((f) => /^(sse|ssse|avx|gfni|vaes|vpclmul|bmi)/.test(f)),
-      bestKernel: best,
-      kernels,
-      method: { sampleMs: SAMPLE_MS, samples: SAMPLES, statistic: 'median', unit: 'GB/s of data (k * shard bytes per call, 1e9)', quick: QUICK },
-      results,
-      goals,
-    },
-    null,
-    2,
-  ) + '\n',
-);
-console.log('\nwrote bench/results/erasure.json');
+writeResult('erasure', {
+  bestKernel: best,
+  kernels,
+  method: { sampleMs: SAMPLE_MS, samples: SAMPLES, statistic: 'median', unit: 'GB/s of data (k * shard bytes per call, 1e9)', quick: QUICK },
+  results,
+  goals,
+});

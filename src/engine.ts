@@ -6,6 +6,7 @@ import {
   type EncryptStreamOptions, type RewrapHeaderOptions,
 } from './aead/index.js';
 import type { DecryptStream, EncryptStream } from './aead/streams.js';
+import { BucketService } from './bucket/service.js';
 import { ErasureService } from './erasure/service.js';
 import { KeyService } from './hsm/key-service.js';
 import { findSlot, loadModule } from './hsm/module.js';
@@ -16,27 +17,37 @@ import type {
 } from './object/options.js';
 import { resolveEngineOptions, type CryptoEngineOptions, type ResolvedEngineOptions } from './options.js';
 import { WorkerPool } from './pool/pool.js';
+import { SlabPool } from './pool/slab-pool.js';
+import { WORKER_ENTRY } from './worker-entry.js';
 
 export class CryptoEngine {
   /** Root keys and DEK wrapping (IBM Key Protect semantics). */
   readonly keys: KeyService;
   /** Reed-Solomon erasure coding on the worker pool. */
   readonly erasure: ErasureService;
+  /** Buckets bound to a root key, with bucket keys (the Key Protect + Cloud Object Storage flow). */
+  readonly buckets: BucketService;
   readonly #options: ResolvedEngineOptions;
   readonly #sessions: SessionPool;
   readonly #pool: WorkerPool;
   readonly #cipher: ObjectCipher;
   readonly #objects: ObjectService;
+  readonly #bucketBuffers: SlabPool;
   #closed = false;
 
   private constructor(options: ResolvedEngineOptions, sessions: SessionPool, keys: KeyService) {
     this.#options = options;
     this.#sessions = sessions;
     this.keys = keys;
-    this.#pool = new WorkerPool(options.threads);
+    this.#pool = new WorkerPool(options.threads, { entry: WORKER_ENTRY });
     this.#cipher = new ObjectCipher({ keys, pool: this.#pool, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
     this.erasure = new ErasureService(this.#pool);
     this.#objects = new ObjectService({ keys, pool: () => this.#pool, threads: options.threads, segmentBytes: options.segmentBytes });
+    // Every bucket's object calls share one set of stripe buffers (as ObjectService: 32 MiB free per stripe in flight).
+    const window = 2 * options.threads;
+    this.#bucketBuffers = new SlabPool(window * 32 * 1024 * 1024);
+    const bucketDeps = { pool: () => this.#pool, window, buffers: this.#bucketBuffers, segmentBytes: options.segmentBytes };
+    this.buckets = new BucketService(keys, () => bucketDeps);
   }
 
   /** Loads the PKCS#11 module (once per process), finds the token, logs in and returns a ready engine. */
@@ -112,6 +123,7 @@ export class CryptoEngine {
     if (this.#closed) return;
     this.#closed = true;
     this.#objects.close();
+    this.#bucketBuffers.clear();
     await this.keys.close();
     await this.#pool.close();
     this.#sessions.close();

@@ -56,14 +56,49 @@ export class ObjectNotFoundError extends CryptoEngineError {
 
 /**
  * A storage node failed (an I/O error, a refusal, a time-out, bad credentials, a missing bucket or folder).
- * `node` is the node's index in its store, `operation` what was attempted. Never carries credentials.
+ * `node` is the node's index in its store, `operation` what was attempted, `reason` a short stable cause (an S3
+ * error code such as `NoSuchBucket`, `Timeout`, an errno such as `ENOSPC`), `status` the HTTP status where a node
+ * answered. Never carries credentials, nor an SDK error that could quote the request.
  */
 export class StoreError extends CryptoEngineError {
   readonly node: number;
   readonly operation: string;
-  constructor(node: number, operation: string, message: string, options?: { cause?: unknown }) {
-    super('ERR_STORE', `node ${node}: ${operation} failed: ${message}`, options);
+  readonly reason: string;
+  readonly status: number | undefined;
+  constructor(node: number, operation: string, message: string, options?: { cause?: unknown; reason?: string; status?: number }) {
+    super('ERR_STORE', message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.node = node;
     this.operation = operation;
+    this.reason = options?.reason ?? 'IO';
+    this.status = options?.status;
+  }
+}
+
+/** No bucket of that name in the store. */
+export class BucketNotFoundError extends CryptoEngineError {
+  constructor(message = 'bucket not found') {
+    super('ERR_BUCKET_NOT_FOUND', message);
+  }
+}
+
+export class BucketExistsError extends CryptoEngineError {
+  constructor(message = 'bucket already exists') {
+    super('ERR_BUCKET_EXISTS', message);
+  }
+}
+
+export class BucketNotEmptyError extends CryptoEngineError {
+  constructor(message = 'bucket is not empty') {
+    super('ERR_BUCKET_NOT_EMPTY', message);
+  }
+}
+
+/**
+ * A stored bucket record (its binding in the store, a bucket key record, or a registration in the token) fails its
+ * integrity check on every copy: a changed byte is reported, never read as a different binding.
+ */
+export class BucketRecordError extends CryptoEngineError {
+  constructor(message: string) {
+    super('ERR_BUCKET_RECORD', message);
   }
 }

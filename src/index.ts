@@ -10,3 +10,9 @@ export type { ShardStore, ShardWriter } from './object/shard-store.js';
 export type {
   ObjectInfo, ObjectSource, PutObjectOptions, GetObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
 } from './object/options.js';
+export type { BucketService, CreateBucketOptions, BucketStoreOptions, ListBucketsOptions } from './bucket/service.js';
+export type {
+  Bucket, BucketInfo, BucketObjectInfo, BucketPutOptions, BucketGetOptions, ListObjectsOptions, BucketRewrapOptions,
+} from './bucket/bucket.js';
+export type { RewrapKeysReport } from './bucket/bucket-keys.js';
+export type { Registration, DestroyOptions } from './hsm/key-service.js';

@@ -2,13 +2,15 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { testToken } from './helpers/token.js';
 import { shardDirs } from './helpers/shards.js';
 
 const token = testToken();
-const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const env = { ...process.env, HSM_PKCS11_LIBRARY: token.library, HSM_TOKEN_LABEL: token.tokenLabel, HSM_PIN: token.pin };
 
 function cli(args: string[], extraEnv: Record<string, string | undefined> = {}) {
@@ -70,6 +72,70 @@ t.test('errors: one line, typed exit codes, no PIN', async (t) => {
   t.match(wrongPin.stderr, /CKR_PIN_INCORRECT/);
   t.notMatch(wrongPin.stderr + wrongPin.text, /wrong-pin-123/);
   t.notMatch(wrongPin.stderr, new RegExp(token.pin));
-  const noHsm = cli(['keys', 'list', '--env', '/nonexistent/env'], { HSM_PKCS11_LIBRARY: undefined });
-  t.not(noHsm.status, 0);
+  const noEnvFile = cli(['keys', 'list', '--env', '/nonexistent/env'], { HSM_PKCS11_LIBRARY: undefined });
+  t.equal(noEnvFile.status, 1, 'an unreadable env file is a plain failure');
+  t.match(noEnvFile.stderr, /^error: ENOENT: .*\/nonexistent\/env/);
+});
+
+t.test('global options go before or after the command; --env reads an env file', async (t) => {
+  const { root } = shardDirs(1);
+  t.equal(cli(['keys', 'create', '--alias', 'global-opts']).status, 0);
+  for (const args of [['--threads', '1', 'keys', 'list'], ['keys', '--threads=1', 'list'], ['keys', 'list', '--threads', '1']]) {
+    const listed = cli(args);
+    t.equal(listed.status, 0, `${args.join(' ')}: ${listed.stderr}`);
+    t.match(listed.text, /"alias":"global-opts"/, args.join(' '));
+  }
+  const envFile = join(root, 'env');
+  writeFileSync(envFile, `export HSM_PKCS11_LIBRARY='${token.library}'\nexport HSM_TOKEN_LABEL='${token.tokenLabel}'\nexport HSM_PIN='${token.pin}'\n`);
+  const viaFile = cli(['--env', envFile, 'keys', 'get', 'global-opts'], { HSM_PKCS11_LIBRARY: undefined, HSM_TOKEN_LABEL: undefined, HSM_PIN: undefined });
+  t.equal(viaFile.status, 0, viaFile.stderr);
+  t.match(JSON.parse(viaFile.text), { alias: 'global-opts' });
+  const emptyEnv = join(root, 'empty-env');
+  writeFileSync(emptyEnv, '# nothing\n');
+  const noHsm = cli(['keys', 'list', '--env', emptyEnv], { HSM_PKCS11_LIBRARY: undefined });
+  t.equal(noHsm.status, 2, 'no HSM configured is a usage error');
+  t.match(noHsm.stderr, /^error: no HSM configured/);
+});
+
+t.test('usage errors exit 2 with the usage line; engine errors keep their typed codes', async (t) => {
+  const { root, dirs } = shardDirs(3);
+  const unknown = cli(['--bogus', 'keys', 'list']);
+  t.equal(unknown.status, 2);
+  t.match(unknown.stderr, /Unknown option '--bogus'[^]*\nusage: hsm-crypto-engine keys list\n$/);
+  t.equal(cli(['--bogus']).status, 2, 'unknown option without a command');
+  t.equal(cli(['--threads']).status, 2, 'missing option value');
+  const badThreads = cli(['keys', 'list', '--threads', 'two']);
+  t.equal(badThreads.status, 2);
+  t.match(badThreads.stderr, /^error: --threads takes a whole number ≥ 1, got "two"/);
+  t.equal(cli(['keys', 'list', '--threads', '0']).status, 2);
+  t.equal(cli(['keys', 'get']).status, 2, 'missing key id');
+  t.equal(cli(['keys', 'get', 'a', 'b']).status, 2, 'two key ids');
+  t.equal(cli(['keys', 'import-token', '--ttl-ms', '-5']).status, 2);
+  t.equal(cli(['demo', '--size', 'big']).status, 2);
+  t.equal(cli(['bench', 'nope']).status, 2);
+
+  const file = join(root, 'small.bin');
+  writeFileSync(file, randomBytes(100));
+  const store = ['--store', dirs.join(',')];
+  const noKey = cli(['put', file, '--key', 'no-such-key', '--shards', '2+1', ...store]);
+  t.equal(noKey.status, 3, 'KeyNotFoundError from putObject');
+  t.match(noKey.stderr, /^error: ERR_KEY_NOT_FOUND: /);
+  t.equal(cli(['keys', 'create', '--alias', 'shape-key']).status, 0);
+  const badShape = cli(['put', file, '--key', 'shape-key', '--shards', '0+1', ...store]);
+  t.equal(badShape.status, 1, 'an engine RangeError on a value that parsed is a failure, not a usage error');
+  t.match(badShape.stderr, /^error: RangeError: /);
+  t.notMatch(badShape.stderr, /usage:/);
+});
+
+t.test('bench outside a source checkout says how to run it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hce-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  symlinkSync(join(root, 'native'), join(dir, 'native'));
+  const r = spawnSync(process.execPath, [join(dir, 'dist/cli/main.js'), 'bench', 'hsm'], { env, encoding: 'utf8' });
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^error: benchmarks are not installed with the package: in a source checkout run `npm ci && npm run build && npm run bench:hsm`/);
 });

@@ -185,6 +185,7 @@ t.test('buckets: create, browse by key, upload/download, key errors, destroy ref
   const objects = page.getByRole('table', { name: 'Objects in "photos"' });
   const catRow = objects.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '2026/cat.jpg' }) });
   await catRow.waitFor();
+  await page.getByRole('region', { name: 'Upload' }).getByRole('status').filter({ hasText: 'Uploaded "2026/cat.jpg" (3.0 MiB).' }).waitFor();
   t.equal(await page.getByLabel('Upload progress').evaluate((el) => (el as HTMLProgressElement).value), 100, 'progress bar full');
   for (const name of ['2026/dog.txt', 'notes/a.txt']) {
     await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'x.txt', mimeType: 'text/plain', buffer: Buffer.from(name) });
@@ -197,6 +198,22 @@ t.test('buckets: create, browse by key, upload/download, key errors, destroy ref
   await page.getByRole('table', { name: 'Objects in "photos" starting with "2026/"' }).waitFor();
   t.same(await page.getByRole('table', { name: /^Objects in/ }).getByRole('rowheader').allTextContents(), ['2026/cat.jpg', '2026/dog.txt']);
   await shot('bucket-objects');
+
+  // Delete from the listing; repair all and rewrap after a rotation, each with its progress bar.
+  await page.getByLabel('Prefix').fill('');
+  await button(page, 'Filter').click();
+  const notes = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'notes/a.txt', exact: true }) });
+  await button(notes, 'Delete').click();
+  await notes.waitFor({ state: 'detached' });
+  await page.getByRole('status').filter({ hasText: 'Deleted "notes/a.txt".' }).waitFor();
+  const maintenance = page.getByRole('region', { name: 'Maintenance' });
+  await button(maintenance, 'Repair all').click();
+  await maintenance.getByRole('status').filter({ hasText: 'Repair: done. 2 object(s) checked, 0 shard(s) rewritten.' }).waitFor();
+  t.equal(await page.getByLabel('Maintenance progress').evaluate((el) => (el as HTMLProgressElement).value), 100, 'repair progress full');
+  await c.engine.keys.rotate('tenant-a');
+  await button(maintenance, 'Rewrap').click();
+  await maintenance.getByRole('status').filter({ hasText: /^Rewrap: done\. \d+ of \d+ bucket key\(s\) re-protected/ }).waitFor();
+  await shot('bucket-maintenance');
 
   const download = async () => {
     const [file] = await Promise.all([page.waitForEvent('download'), button(catRow, 'Download').click()]);
@@ -230,6 +247,11 @@ t.test('buckets: create, browse by key, upload/download, key errors, destroy ref
   await button(dialog, 'Force destroy').click();
   await keyRow('tenant-a').waitFor({ state: 'detached' });
 
+  const shredded = await c.engine.buckets.open('photos', { store: c.store }).then(
+    async (bucket) => { for await (const _ of bucket.getObject('2026/cat.jpg')) { /* read */ } return 'read'; },
+    (err: Error) => err.constructor.name,
+  ).catch((err: Error) => err.constructor.name);
+  t.not(shredded, 'read', `the object no longer reads (${shredded})`);
   await page.goto(`${c.origin}/#/bucket/photos`);
   const after = page.getByRole('alert').first();
   await after.waitFor();

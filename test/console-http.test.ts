@@ -213,7 +213,7 @@ t.test('errors are told in words, never a stack trace; no PIN in any answer', as
 
 t.test('`console` command: prints one line with the URL, nothing else; refuses 0.0.0.0 without TLS', async (t) => {
   testToken();
-  const main = fileURLToPath(new URL('../dist/console/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'hce-console-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const tokenFile = join(dir, 'token');
@@ -247,4 +247,66 @@ t.test('`console` command: prints one line with the URL, nothing else; refuses 0
   const code = await new Promise((resolve) => refused.once('exit', resolve));
   t.not(code, 0);
   t.match(refusedErr, /refusing to listen on 0\.0\.0\.0 without TLS/);
+});
+
+t.test('buckets over HTTP: streamed upload past the JSON limit, download, listing pages, progress lines, errors in words', async (t) => {
+  const c = await consoleFixture();
+  t.teardown(() => c.close());
+  const client = new ConsoleClient(c.origin);
+  await client.signIn(c.token);
+  await client.request('POST', '/api/keys', { body: { alias: 'tenant-a' } });
+  const created = await client.request('POST', '/api/buckets', { body: { name: 'photos', keyId: 'tenant-a', dataShards: 2, parityShards: 2 } });
+  t.equal(created.status, 200);
+  t.match(created.json.bucket, { name: 'photos', keyAlias: 'tenant-a', dataShards: 2, parityShards: 2 });
+  t.same((await client.request('POST', '/api/buckets', { body: { name: 'photos', keyId: 'tenant-a', dataShards: 2, parityShards: 2 } })).json.error,
+    { code: 'ERR_BUCKET_EXISTS', message: 'A bucket with that name already exists.' });
+  t.equal((await client.request('POST', '/api/buckets', { body: { name: 'Bad_Name', keyId: 'tenant-a', dataShards: 2, parityShards: 2 } })).status, 400);
+  t.same((await client.request('POST', '/api/buckets', { body: { name: 'zero', keyId: 'tenant-a', dataShards: 0, parityShards: 2 } })).json.error.message,
+    'Data shards (k) must be a whole number from 1 to 256.');
+
+  const big = Buffer.alloc(1024 * 1024 + 7, 0x5a); // 16× the JSON body limit: uploads are streams
+  const put = await client.request('PUT', '/api/buckets/photos/object?name=a%2Fbig.bin', { raw: big, headers: { 'content-type': 'application/octet-stream' } });
+  t.equal(put.status, 200, put.text);
+  t.match(put.json.object, { bucket: 'photos', name: 'a/big.bin', size: big.length });
+  for (const name of ['a/1', 'a/2', 'b/3']) await client.request('PUT', `/api/buckets/photos/object?name=${encodeURIComponent(name)}`, { raw: Buffer.from(name), headers: { 'content-type': 'application/octet-stream' } });
+
+  const download = await fetch(`${c.origin}/api/buckets/photos/object?name=a%2Fbig.bin`, { headers: { cookie: client.cookie } });
+  t.equal(download.status, 200);
+  t.equal(download.headers.get('content-disposition'), `attachment; filename="big.bin"; filename*=UTF-8''big.bin`);
+  t.ok(Buffer.from(await download.arrayBuffer()).equals(big), 'downloaded bytes equal');
+
+  const page1 = (await client.request('GET', '/api/buckets/photos/objects?prefix=a%2F&limit=2')).json;
+  t.same(page1.objects.map((o: { name: string }) => o.name), ['a/1', 'a/2']);
+  t.equal(page1.next, 'a/2');
+  const page2 = (await client.request('GET', `/api/buckets/photos/objects?prefix=a%2F&limit=2&startAfter=${encodeURIComponent(page1.next)}`)).json;
+  t.same(page2.objects.map((o: { name: string }) => o.name), ['a/big.bin']);
+  t.equal(page2.next, null);
+  t.same((await client.request('GET', '/api/buckets?keyId=tenant-a')).json.buckets.map((b: { name: string }) => b.name), ['photos']);
+
+  await c.engine.keys.rotate('tenant-a');
+  const rewrap = await client.request('POST', '/api/buckets/photos/rewrap', { body: {} });
+  t.equal(rewrap.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
+  const lines = rewrap.text.trim().split('\n').map((line) => JSON.parse(line));
+  t.match(lines.at(-1), { result: { bucketKeys: Number, rewrapped: Number } });
+  const repair = (await client.request('POST', '/api/buckets/photos/repair', { body: {} })).text.trim().split('\n').map((line) => JSON.parse(line));
+  t.same(repair[0], { done: 0, total: 4 });
+  t.match(repair.at(-1), { result: { objects: 4 } });
+
+  await c.engine.keys.disable('tenant-a');
+  const disabled = await client.request('GET', '/api/buckets/photos/object?name=a%2F1&probe=1');
+  t.equal(disabled.status, 409);
+  t.same(disabled.json.error, { code: 'ERR_KEY_STATE', message: 'The root key is disabled: nothing under it can be read or written until it is enabled again.' });
+  const disabledPut = await client.request('PUT', '/api/buckets/photos/object?name=x', { raw: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } });
+  t.equal(disabledPut.json.error.code, 'ERR_KEY_STATE');
+  t.equal((await client.request('POST', '/api/buckets', { body: { name: 'later', keyId: 'tenant-a', dataShards: 2, parityShards: 1 } })).json.error.code, 'ERR_KEY_STATE');
+  await c.engine.keys.enable('tenant-a');
+
+  // Three of four nodes gone: more than m = 2 shards missing.
+  for (const node of [0, 1, 2]) rmSync(join(c.root, `node${node}`), { recursive: true, force: true });
+  const down = await client.request('GET', '/api/buckets/photos/object?name=a%2F1&probe=1');
+  t.equal(down.status, 503);
+  t.equal(down.json.error.code, 'ERR_ERASURE');
+  t.match(down.json.error.message, /^Too many storage nodes are down or damaged to read this object \(.*\)\. Bring nodes back, then repair\.$/);
+  t.same((await client.request('GET', '/api/buckets/nope/objects')).json.error, { code: 'ERR_BUCKET_NOT_FOUND', message: 'There is no such bucket.' });
+  for (const seen of client.seen) t.notOk(seen.includes(c.pin), 'no PIN');
 });

@@ -2,17 +2,18 @@
 // in-place shared-memory calls; plus the loader's kernel switch and its fallback without the addon.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { allocShared, isShared } from '../dist/pool/shared-memory.js';
-import { ErasureService, ReedSolomon, ReferenceReedSolomon } from '../dist/erasure/index.js';
+import { ErasureService, ReedSolomon, ReferenceReedSolomon, availableKernels } from '../dist/erasure/index.js';
 import { ErasureError } from '../dist/errors.js';
 import { rng, xorshiftBytes } from './erasure-helpers.js';
 
-const pool = new WorkerPool(2);
+const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 t.teardown(() => pool.close());
 // Small thresholds so modest sizes exercise the pool path (column ranges across both workers).
 const service = new ErasureService(pool, { inlineBelowBytes: 4096, minTaskBytes: 4096 });
@@ -80,8 +81,20 @@ t.test('HSM_EC_KERNEL forces a kernel at load; a bad value warns and falls back 
   const r = (await import('node:child_process')).spawnSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, HSM_EC_KERNEL: 'mmx' }, encoding: 'utf8' });
   t.equal(r.stdout.trim(), bestKernel());
   t.match(r.stderr, /HSM_EC_KERNEL=mmx is not available/);
-  t.ok(getKernel());
+  t.equal(bestKernel(), cpuBestKernel(), 'auto picks the best kernel this CPU supports');
+  const forced = process.env.HSM_EC_KERNEL;
+  const expected = forced && (forced === 'reference' || availableKernels().includes(forced as never)) ? forced : cpuBestKernel();
+  t.equal(getKernel(), expected, `this process runs ${expected} (HSM_EC_KERNEL=${forced ?? ''})`);
 });
+
+/** What native/dispatch.cc picks from the CPU flags (GCC checks OS support too; Linux enables these states). */
+function cpuBestKernel(): string {
+  const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  const flags = new Set(line.split(':')[1]?.trim().split(/\s+/));
+  if (['avx512f', 'avx512bw', 'avx512vl', 'gfni'].every((f) => flags.has(f))) return 'gfni';
+  if (flags.has('avx2')) return 'avx2';
+  return flags.has('ssse3') ? 'ssse3' : 'scalar';
+}
 
 t.test('without the native addon the codec falls back to the reference with one stderr line', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hsm-ec-'));

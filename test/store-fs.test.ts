@@ -103,9 +103,9 @@ t.test('bad arguments and a missing node folder are typed errors', async (t) => 
   t.type(err, StoreError, 'missing folder, not created by default');
   t.equal(err.node, 0);
   t.match(err.message, /does not exist/);
-  await t.rejects(store.openWriter(0, '../escape'), TypeError);
-  await t.rejects(store.openWriter(0, 'a//b'), TypeError);
-  await t.rejects(store.openWriter(0, 'a/.tmp-x'), TypeError);
+  await t.rejects(store.openWriter(0, '../escape'), RangeError);
+  await t.rejects(store.openWriter(0, 'a//b'), RangeError);
+  await t.rejects(store.openWriter(0, 'a/.tmp-x'), RangeError);
   await t.rejects(store.openWriter(2, 'k'), RangeError);
   await t.rejects(store.list(0, { prefix: '', limit: 0 }), RangeError);
   t.equal(await store.openReader(1, 'k'), null, 'a missing folder reads as a lost shard');

@@ -3,8 +3,8 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CryptoEngine } from '../engine.js';
-import type { ShardStore } from '../object/shard-store.js';
-import { bucketsOf, type Bucket } from './engine-port.js';
+import type { Bucket } from '../bucket/bucket.js';
+import type { ShardStore } from '../object/blob-store.js';
 import { ConsoleRequestError, toOperatorError } from './operator-errors.js';
 import { bodyOf, integerField, queryString, stringField } from './request.js';
 
@@ -71,12 +71,12 @@ export function bucketRoutes(app: FastifyInstance, engine: CryptoEngine, store: 
     if (!store) throw new ConsoleRequestError(409, 'ERR_NO_STORE', 'The console was started without --store: buckets need a shard store.');
     return store;
   };
-  const open = (name: string): Promise<Bucket> => bucketsOf(engine).open(name, { store: needStore() });
+  const open = (name: string): Promise<Bucket> => engine.buckets.open(name, { store: needStore() });
 
   app.get('/api/buckets', async (request) => {
     const keyRef = queryString(request.query, 'keyId', 256);
     const keyId = keyRef ? (await engine.keys.get(keyRef)).id : undefined;
-    return { buckets: await bucketsOf(engine).list({ store: needStore(), ...(keyId ? { keyId } : {}) }) };
+    return { buckets: await engine.buckets.list({ store: needStore(), ...(keyId ? { keyId } : {}) }) };
   });
 
   app.post('/api/buckets', async (request) => {
@@ -85,18 +85,16 @@ export function bucketRoutes(app: FastifyInstance, engine: CryptoEngine, store: 
     const keyId = stringField(body, 'keyId', 256);
     const dataShards = integerField(body, 'dataShards', 1, 256);
     const parityShards = integerField(body, 'parityShards', 0, 255);
-    const bucket = await bucketsOf(engine).create(name, { store: needStore(), keyId, dataShards, parityShards });
-    return { bucket: bucket.info ?? (await bucketsOf(engine).list({ store: needStore() })).find((b) => b.name === name) };
+    const bucket = await engine.buckets.create(name, { store: needStore(), keyId, dataShards, parityShards });
+    return { bucket: bucket.info };
   });
 
   app.get<Params>('/api/buckets/:bucket', async (request) => {
-    const info = (await bucketsOf(engine).list({ store: needStore() })).find((b) => b.name === request.params.bucket);
-    if (!info) throw new ConsoleRequestError(404, 'ERR_BUCKET_NOT_FOUND', 'There is no such bucket.');
-    return { bucket: info };
+    return { bucket: (await open(request.params.bucket)).info };
   });
 
   app.delete<Params>('/api/buckets/:bucket', async (request) => {
-    await bucketsOf(engine).delete(request.params.bucket, { store: needStore() });
+    await engine.buckets.delete(request.params.bucket, { store: needStore() });
     return { deleted: request.params.bucket };
   });
 
@@ -126,20 +124,26 @@ export function bucketRoutes(app: FastifyInstance, engine: CryptoEngine, store: 
       if (!request.raw.complete) abort.abort();
     });
     // The body is the request stream itself (see the octet-stream parser in server.ts): bounded memory at any size.
-    const object = await bucket.putObject(name, request.body as Readable, { signal: abort.signal });
+    const size = Number(request.headers['content-length']);
+    const object = await bucket.putObject(name, request.body as Readable, { signal: abort.signal, ...(Number.isSafeInteger(size) ? { size } : {}) });
     return { object };
   });
 
   app.get<Params>('/api/buckets/:bucket/object', async (request, reply) => {
     const name = stringField({ name: queryString(request.query, 'name') }, 'name', 4096);
     const bucket = await open(request.params.bucket);
-    const head = await bucket.headObject(name);
     if (queryString(request.query, 'probe')) {
-      // A one-byte read proves the key is usable and the first segment reads, before the browser starts a download.
-      const readable = bucket.getObject(name, head.size > 0 ? { range: { offset: 0, length: 1 } } : {});
-      for await (const _ of readable) { /* drain */ }
-      return { object: head };
+      // Reading up to the first authenticated segment proves the key is usable and enough shards read, before the
+      // browser starts a download it could only show as "failed".
+      const readable = bucket.getObject(name);
+      try {
+        await firstByte(readable);
+      } finally {
+        readable.destroy();
+      }
+      return { object: await bucket.headObject(name) };
     }
+    const head = await bucket.headObject(name);
     const abort = new AbortController();
     request.raw.on('close', () => abort.abort());
     const readable = bucket.getObject(name, { signal: abort.signal });

@@ -3,13 +3,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { CryptoEngine } from '../engine.js';
 import type { RootKeyInfo } from '../hsm/key-service.js';
-import { destroyKey, registrationsOf } from './engine-port.js';
 import { ConsoleRequestError } from './operator-errors.js';
 import { bodyOf, stringField } from './request.js';
 
+/** The buckets a key protects, by name (the order an operator scans a list in). */
+async function registrationsOf(engine: CryptoEngine, idOrAlias: string) {
+  return (await engine.keys.registrations(idOrAlias)).sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0));
+}
+
 async function withBuckets(engine: CryptoEngine, key: RootKeyInfo) {
   const registrations = await registrationsOf(engine, key.id);
-  return { ...key, buckets: registrations ? registrations.map((r) => r.bucket) : null };
+  return { ...key, buckets: registrations.map((r) => r.bucket) };
 }
 
 /** Base64 (the form a browser's FileReader gives) of at most a few KiB: an RSA-4096 OAEP ciphertext is 512 bytes. */
@@ -39,14 +43,14 @@ export function keyRoutes(app: FastifyInstance, engine: CryptoEngine): void {
 
   app.get<{ Params: { id: string } }>('/api/keys/:id/registrations', async (request) => {
     const key = await engine.keys.get(request.params.id);
-    return { key, registrations: (await registrationsOf(engine, key.id)) ?? null };
+    return { key, registrations: await registrationsOf(engine, key.id) };
   });
 
   app.post<{ Params: { id: string } }>('/api/keys/:id/destroy', async (request) => {
     const body = bodyOf(request);
     const force = body.force === true;
     const key = await engine.keys.get(request.params.id);
-    const registrations = (await registrationsOf(engine, key.id)) ?? [];
+    const registrations = await registrationsOf(engine, key.id);
     if (registrations.length > 0 && !force) {
       const names = registrations.map((r) => r.bucket).join(', ');
       throw new ConsoleRequestError(409, 'ERR_KEY_PROTECTS_BUCKETS', `Refused: "${key.alias}" protects ${registrations.length} bucket(s) (${names}). Destroying it makes every object in them unreadable for good; to do so anyway, confirm a forced destroy by typing the alias.`);
@@ -54,7 +58,7 @@ export function keyRoutes(app: FastifyInstance, engine: CryptoEngine): void {
     if (force && body.confirmAlias !== key.alias) {
       throw new ConsoleRequestError(400, 'ERR_CONFIRMATION', `A forced destroy needs the alias typed exactly ("${key.alias}").`);
     }
-    await destroyKey(engine, key.id, force);
+    await engine.keys.destroy(key.id, { force });
     return { destroyed: { id: key.id, alias: key.alias }, buckets: registrations.map((r) => r.bucket) };
   });
 

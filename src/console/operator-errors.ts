@@ -1,6 +1,6 @@
 // Engine errors told to an operator: an HTTP status, the error's stable code and a sentence in plain words.
 // Never a stack trace; engine messages carry no PIN, key or DEK byte (API.md "Errors"), so they may be quoted.
-import { CryptoEngineError } from '../errors.js';
+import { CryptoEngineError, StoreError } from '../errors.js';
 
 export interface OperatorError {
   status: number;
@@ -38,16 +38,17 @@ const BY_CODE: Record<string, (message: string) => Omit<OperatorError, 'code'>> 
     message: 'The object cannot be read: its data does not authenticate (it was changed or damaged, or its root key was destroyed).',
   }),
   ERR_ERASURE: (m) => ({ status: 503, message: `Too many storage nodes are down or damaged to read this object (${m}). Bring nodes back, then repair.` }),
-  ERR_STORE: (m) => ({ status: 502, message: `A storage node failed: ${m}.` }),
   ERR_OBJECT_NOT_FOUND: () => ({ status: 404, message: 'There is no such object in this bucket.' }),
   ERR_BUCKET_NOT_FOUND: () => ({ status: 404, message: 'There is no such bucket.' }),
   ERR_BUCKET_EXISTS: () => ({ status: 409, message: 'A bucket with that name already exists.' }),
   ERR_BUCKET_NOT_EMPTY: () => ({ status: 409, message: 'The bucket still holds objects: delete them first.' }),
+  ERR_BUCKET_RECORD: (m) => ({ status: 422, message: `The bucket's stored records fail their integrity check (changed or damaged): ${m}.` }),
   ERR_HSM: (m) => ({ status: 502, message: `The HSM refused the operation (${m}).` }),
 };
 
 export function toOperatorError(err: unknown): OperatorError {
   if (err instanceof ConsoleRequestError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof StoreError) return { status: 502, code: err.code, message: `Storage node ${err.node} failed (${err.operation}): ${err.message}.` };
   if (err instanceof CryptoEngineError) {
     const known = BY_CODE[err.code];
     if (known) return { code: err.code, ...known(err.message) };

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CryptoEngine } from '../engine.js';
-import type { ShardStore } from '../object/shard-store.js';
+import type { ShardStore } from '../object/blob-store.js';
 import { nonEmptyStringArg, optionsArg } from '../validate.js';
 import { bucketRoutes, logUnexpected, type Log } from './api-buckets.js';
 import { keyRoutes } from './api-keys.js';

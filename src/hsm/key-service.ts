@@ -2,7 +2,7 @@
 // Arguments are checked here; token layout in RootKeyStore, what this process knows of keys in KeyRecords, how HSM
 // calls run in CallScheduler, the blob format in wrapped-key.ts, BYOK in ImportTokens, CK_RV meanings in ckr.ts.
 import { randomBytes } from 'node:crypto';
-import { DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
+import { BucketRecordError, DecryptionError, KeyNotFoundError, KeyStateError } from '../errors.js';
 import { fillRandom } from '../random.js';
 import { bytesArg, nonEmptyStringArg, optionsArg } from '../validate.js';
 import { encodeAad, type Aad } from './aad.js';
@@ -11,13 +11,28 @@ import { decryptFailure, hsmFailure, keyStateOfFailure } from './ckr.js';
 import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
 import { ImportTokens, type ImportToken, type ImportTokenOptions } from './import-tokens.js';
 import { KeyRecords } from './key-records.js';
+import { RecordMac } from './record-mac.js';
+import { Registrations, type Registration } from './registrations.js';
 import type { Pkcs11 } from './module.js';
 import { assertUsable, bytesToId, idToBytes, RootKeyStore, toInfo, validateAlias, versionLabel, type KeyRecord, type RootKeyInfo } from './root-key-store.js';
 import type { SessionPool } from './session-pool.js';
 import { aesGcm, GCM_IV_BYTES } from './templates.js';
 import { layoutWrapped, MAX_WRAP_PLAINTEXT_BYTES, parseWrapped, wrappedGcmAad, wrappedKeyIdHex } from './wrapped-key.js';
 
-export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad };
+export type { RootKeyInfo, ImportToken, ImportTokenOptions, Aad, Registration };
+
+export interface DestroyOptions {
+  /** Destroy even while the key protects registered buckets (their objects become unreadable for good). */
+  force?: boolean;
+}
+
+/** What the bucket layer needs of the HSM side besides wrap/unwrap (engine-internal, not part of the API). */
+export interface BucketKeySupport {
+  mac: RecordMac;
+  registrations: Registrations;
+  /** The key's id, alias and newest version as this process knows them (re-read within keyInfoMaxAgeMs). */
+  current(idOrAlias: string): Promise<{ id: string; alias: string; version: number }>;
+}
 
 export interface AadOptions {
   aad?: Aad;
@@ -46,6 +61,8 @@ export class KeyService {
   readonly #calls: CallScheduler;
   readonly #importTokens: ImportTokens;
   readonly #cache: DataKeyCache | undefined;
+  readonly #mac: RecordMac;
+  readonly #registrations: Registrations;
 
   constructor(module: Pkcs11, sessions: SessionPool, options: KeyServiceOptions) {
     this.#store = new RootKeyStore(module, sessions);
@@ -53,6 +70,8 @@ export class KeyService {
     this.#calls = new CallScheduler(module, sessions, options.hsmCalls);
     this.#importTokens = new ImportTokens(module, sessions);
     this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
+    this.#mac = new RecordMac(module, sessions);
+    this.#registrations = new Registrations(module, sessions, this.#mac);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
@@ -100,12 +119,44 @@ export class KeyService {
     return this.#setEnabled(idOrAlias, true);
   }
 
-  async destroy(idOrAlias: string): Promise<void> {
+  async destroy(idOrAlias: string, options?: DestroyOptions): Promise<void> {
     const record = await this.#records.resolve(keyRefArg(idOrAlias), true);
+    const force = optionsArg(options).force;
+    if (force !== undefined && typeof force !== 'boolean') throw new TypeError('options.force must be a boolean');
+    if (!force) {
+      // A registration that fails its integrity check still counts: refusing is the safe answer.
+      const count = await this.#registrations.list(record.id).then(
+        (found) => found.length,
+        (err: unknown) => {
+          if (err instanceof BucketRecordError) return 1;
+          throw err;
+        },
+      );
+      if (count > 0) throw new KeyStateError('root key protects registered buckets (destroy with force to shred them)');
+    }
     this.#cache?.dropKey(record.id);
     await this.#store.destroy(record);
     this.#cache?.dropKey(record.id);
     this.#records.remember({ ...record, destroyed: true, versions: new Map() });
+    if (force) await this.#registrations.remove(record.id);
+  }
+
+  /** The buckets this root key protects, as registered next to it in the token. */
+  async registrations(idOrAlias: string): Promise<Registration[]> {
+    const record = await this.#records.resolve(keyRefArg(idOrAlias), true);
+    return (await this.#registrations.list(record.id)).map(({ bucket, store, createdAt }) => ({ bucket, store, createdAt: new Date(createdAt) }));
+  }
+
+  /** @internal For the bucket layer (engine.buckets). */
+  bucketSupport(): BucketKeySupport {
+    return {
+      mac: this.#mac,
+      registrations: this.#registrations,
+      current: async (idOrAlias) => {
+        const record = await this.#records.resolve(keyRefArg(idOrAlias), false);
+        return { id: record.id, alias: record.alias, version: record.newest };
+      },
+    };
   }
 
   // ---- wrapping --------------------------------------------------------------------------------------------

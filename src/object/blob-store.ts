@@ -35,6 +35,8 @@ export interface ListOptions {
 export interface ShardStore {
   /** Number of nodes. */
   readonly nodes: number;
+  /** A stable description of where the store is (no secrets), recorded in bucket registrations; e.g. 'fs:/a,/b'. */
+  readonly id?: string;
   openWriter(node: number, key: string): Promise<ShardWriter>;
   /** The blob, or null when there is none. A node that is down may answer null or throw: both are a lost shard. */
   openReader(node: number, key: string): Promise<ShardReader | null>;
@@ -48,17 +50,30 @@ export interface ShardStore {
 export const MAX_KEY_BYTES = 900;
 /** Longest '/'-separated key segment (a file name on FsShardStore). */
 export const MAX_KEY_SEGMENT_BYTES = 200;
-const KEY_PATTERN = /^[A-Za-z0-9._~%+=-]+(\/[A-Za-z0-9._~%+=-]+)*$/;
+const KEY_CHARS = /^[A-Za-z0-9._~%/+=-]*$/;
+const KEY_RULE = `1 to ${MAX_KEY_BYTES} characters of [A-Za-z0-9._~%/+=-] in '/'-separated segments of at most ${MAX_KEY_SEGMENT_BYTES} (none empty, '.', '..' or starting '.tmp-')`;
 
-/** Keys are ASCII from a small set, '/'-separated, no empty, '.' or '..' segment, and no segment starting with '.tmp-'. */
+/** Keys are ASCII from a small set (so characters are bytes), '/'-separated, no empty, '.' or '..' segment. */
 export function isValidKey(key: unknown): key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_BYTES || !KEY_PATTERN.test(key)) return false;
-  return key.split('/').every((s) => s.length <= MAX_KEY_SEGMENT_BYTES && s !== '.' && s !== '..' && !s.startsWith('.tmp-'));
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_BYTES || !KEY_CHARS.test(key)) return false;
+  return key.split('/').every((s) => s.length > 0 && s.length <= MAX_KEY_SEGMENT_BYTES && s !== '.' && s !== '..' && !s.startsWith('.tmp-'));
 }
 
-export function keyArg(key: unknown, name = 'key'): string {
-  if (!isValidKey(key)) throw new TypeError(`${name} must be a store key (1 to ${MAX_KEY_BYTES} characters of [A-Za-z0-9._~%+=-/], no empty segment)`);
-  return key;
+/** A key argument: TypeError when not a string, RangeError when not a valid key. */
+export function shardKeyArg(value: unknown, name = 'key'): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string of ${KEY_RULE}`);
+  if (!isValidKey(value)) throw new RangeError(`${name} must be ${KEY_RULE}`);
+  return value;
+}
+export const keyArg = shardKeyArg;
+
+/** A listing prefix or start point: the key alphabet, possibly empty (a prefix need not end on a segment). */
+export function keyPrefixArg(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string`);
+  if (value.length > MAX_KEY_BYTES || !KEY_CHARS.test(value)) {
+    throw new RangeError(`${name} must be at most ${MAX_KEY_BYTES} characters of [A-Za-z0-9._~%/+=-]`);
+  }
+  return value;
 }
 
 export function nodeArg(node: unknown, nodes: number): number {

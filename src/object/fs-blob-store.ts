@@ -3,7 +3,7 @@
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
@@ -39,6 +39,11 @@ export class FsShardStore implements ShardStore {
     return this.dirs.length;
   }
 
+  /** 'fs:' and the node folders (absolute), comma-separated: the same folders give the same id from any process. */
+  get id(): string {
+    return 'fs:' + this.dirs.map((dir) => resolve(dir)).join(',');
+  }
+
   /** The file a key maps to on a node. */
   path(node: number, key: string): string {
     return join(this.dirs[nodeArg(node, this.nodes)]!, ...keyArg(key).split('/'));
@@ -53,8 +58,10 @@ export class FsShardStore implements ShardStore {
     try {
       handle = await open(temp, 'wx', 0o600);
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `folder ${dir} does not exist` : errnoText(err);
-      throw new StoreError(node, 'write', why, { cause: err });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StoreError(node, 'write', `node ${node}: write failed: folder ${dir} does not exist`, { cause: err, reason: 'ENOENT' });
+      }
+      throw fsError(node, 'write', err);
     }
     liveTempFiles.add(temp);
     return new FsShardWriter(node, handle, temp, final, dir);
@@ -80,7 +87,7 @@ export class FsShardStore implements ShardStore {
     try {
       await rm(path, { force: true });
     } catch (err) {
-      throw new StoreError(node, 'remove', errnoText(err), { cause: err });
+      throw fsError(node, 'remove', err);
     }
     // Empty folders left behind are removed up to the node's folder (a racing writer re-creates what it needs).
     const root = this.dirs[node]!;
@@ -185,9 +192,10 @@ function isValidFolderPrefix(base: string): boolean {
   return base.split('/').filter(Boolean).every((s) => s !== '.' && s !== '..' && /^[A-Za-z0-9._~%+=-]+$/.test(s));
 }
 
-function errnoText(err: unknown): string {
+function fsError(node: number, operation: string, err: unknown): StoreError {
   const e = err as NodeJS.ErrnoException;
-  return e?.code ? `${e.code} (${e.syscall ?? 'fs'})` : 'I/O error';
+  const reason = e?.code ?? 'IO';
+  return new StoreError(node, operation, `node ${node}: ${operation} failed: ${reason} (${e?.syscall ?? 'fs'})`, { cause: err, reason });
 }
 
 class FsShardReader implements ShardReader {
@@ -239,7 +247,7 @@ class FsShardWriter implements ShardWriter {
         done += bytesWritten;
       }
     } catch (err) {
-      throw new StoreError(this.#node, 'write', errnoText(err), { cause: err });
+      throw fsError(this.#node, 'write', err);
     }
   }
 
@@ -247,7 +255,7 @@ class FsShardWriter implements ShardWriter {
     try {
       await this.#handle.datasync();
     } catch (err) {
-      throw new StoreError(this.#node, 'flush', errnoText(err), { cause: err });
+      throw fsError(this.#node, 'flush', err);
     }
   }
 
@@ -277,7 +285,7 @@ class FsShardWriter implements ShardWriter {
       liveTempFiles.delete(this.#temp);
     } catch (err) {
       if (err instanceof StoreError) throw err;
-      throw new StoreError(this.#node, 'commit', errnoText(err), { cause: err });
+      throw fsError(this.#node, 'commit', err);
     }
   }
 

@@ -4,24 +4,35 @@
 // carries offsets and lengths, never bytes to be structured-cloned.
 import { Piscina } from 'piscina';
 
-/** A task for `worker.ts`: `kind` selects the handler registered by an area's `tasks.ts`. */
+/** A task for the worker entry: `kind` selects the handler an area registered there. */
 export interface PoolTask {
   kind: string;
 }
 
+export interface WorkerPoolOptions {
+  /** URL (or absolute path) of the worker entry module; its default export dispatches tasks (see worker.ts). */
+  entry: string | URL;
+}
+
 export class WorkerPool {
   readonly threads: number;
+  readonly #entry: string;
   #piscina: Piscina | undefined;
   #closed = false;
 
-  constructor(threads: number) {
+  constructor(threads: number, options: WorkerPoolOptions) {
+    const entry = options?.entry;
+    if (!(entry instanceof URL) && (typeof entry !== 'string' || entry.length === 0)) {
+      throw new TypeError('options.entry must be the worker entry module (a URL or a non-empty string)');
+    }
     this.threads = threads;
+    this.#entry = entry instanceof URL ? entry.href : entry;
   }
 
   /** Threads start on the first task, so an engine used only for keys costs none. */
   #start(): Piscina {
     this.#piscina ??= new Piscina({
-      filename: new URL('./worker.js', import.meta.url).href,
+      filename: this.#entry,
       minThreads: this.threads,
       maxThreads: this.threads,
       // Keep workers alive and spinning briefly: waking an idle core costs most of a 60-80 µs round trip.

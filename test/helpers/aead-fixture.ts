@@ -1,6 +1,7 @@
 // Shared setup for the aead tests: an in-memory key provider with one root key, a worker pool, ciphers.
 import { ObjectCipher } from '../../dist/index.js';
 import { WorkerPool } from '../../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../../dist/worker-entry.js';
 import { MemoryKeyProvider } from './memory-keys.js';
 
 export interface Fixture {
@@ -14,7 +15,7 @@ export interface Fixture {
 export function fixture(threads = 2): Fixture {
   const keys = new MemoryKeyProvider();
   const keyId = keys.createKey('root-1');
-  const pool = new WorkerPool(threads);
+  const pool = new WorkerPool(threads, { entry: WORKER_ENTRY });
   return {
     keys,
     pool,

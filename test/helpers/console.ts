@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineOptions, testToken } from './token.js';
-import { CryptoEngine, FsShardStore } from '../../dist/index.js';
+import { CryptoEngine } from '../../dist/index.js';
+import { FsShardStore } from '../../dist/object/fs-blob-store.js';
 import { startConsole, type ConsoleOptions } from '../../dist/console/server.js';
 
 export const STORE_NODES = 4;
@@ -12,7 +13,7 @@ export const STORE_NODES = 4;
 export async function consoleFixture(extra: Partial<ConsoleOptions> = {}) {
   const engine = await CryptoEngine.open(engineOptions());
   const root = mkdtempSync(join(tmpdir(), 'hce-console-store-'));
-  const store = new FsShardStore(Array.from({ length: STORE_NODES }, (_, i) => join(root, `node${i}`)));
+  const store = new FsShardStore(Array.from({ length: STORE_NODES }, (_, i) => join(root, `node${i}`)), { createFolders: true });
   const logged: string[] = [];
   const running = await startConsole({ engine, store, log: (line) => logged.push(line), ...extra });
   return {

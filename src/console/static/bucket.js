@@ -11,15 +11,25 @@ export async function renderBucket(main, name, params) {
   const base = `/api/buckets/${encodeURIComponent(name)}`;
   const { bucket } = await api('GET', base);
   const objectsMessage = messageArea();
-  const listing = await api('GET', `${base}/objects${query({ prefix, startAfter: after, limit: PAGE })}`).catch((err) => {
-    objectsMessage.show(err.message, true);
-    return { objects: [], next: null };
-  });
+  const listingBox = h('div', {});
   const go = (next) => { location.hash = `#/bucket/${encodeURIComponent(name)}${query(next)}`; };
-  const rerender = () => renderBucket(main, name, params);
   const objectUrl = (objectName, extra = {}) => `${base}/object${query({ name: objectName, ...extra })}`;
 
-  const rows = listing.objects.map((o) => h('tr', {},
+  const jobProgress = h('progress', { max: 100, value: 0 });
+  const jobMessage = messageArea();
+  async function runJob(path, label) {
+    jobMessage.show(`${label}: running…`);
+    jobProgress.value = 0;
+    try {
+      const result = await apiProgress(path, (done, total) => { jobProgress.value = total > 0 ? (100 * done) / total : 100; });
+      jobProgress.value = 100;
+      jobMessage.show(`${label}: done. ${summary(result)}`);
+    } catch (err) {
+      jobMessage.show(`${label} failed: ${err.message}`, true);
+    }
+  }
+
+  const objectRow = (o) => h('tr', {},
     h('th', { scope: 'row' }, o.name),
     h('td', {}, formatBytes(o.size)),
     h('td', {}, formatDate(o.createdAt)),
@@ -41,42 +51,43 @@ export async function renderBucket(main, name, params) {
       h('button', { type: 'button', onclick: async () => {
         try {
           await api('DELETE', objectUrl(o.name));
-          await rerender();
+          await refreshObjects();
+          objectsMessage.show(`Deleted "${o.name}".`);
         } catch (err) {
-          objectsMessage.show(err.message, true);
+          objectsMessage.show(`Delete of "${o.name}" failed: ${err.message}`, true);
         }
       } }, 'Delete'),
       h('button', { type: 'button', onclick: () => runJob(`${base}/repair${query({ name: o.name })}`, `Repair of "${o.name}"`) }, 'Repair')),
-  ));
+  );
 
-  const prefixInput = h('input', { value: prefix, autocomplete: 'off' });
-  const jobProgress = h('progress', { max: 100, value: 0 });
-  const jobMessage = messageArea();
-  async function runJob(path, label) {
-    jobMessage.show(`${label}: running…`);
-    jobProgress.value = 0;
+  /** Only the listing is redrawn (after an upload or delete), so the forms keep their state and progress. */
+  async function refreshObjects() {
+    let listing;
     try {
-      const result = await apiProgress(path, (done, total) => { jobProgress.value = total > 0 ? (100 * done) / total : 100; });
-      jobProgress.value = 100;
-      jobMessage.show(`${label}: done. ${summary(result)}`);
+      listing = await api('GET', `${base}/objects${query({ prefix, startAfter: after, limit: PAGE })}`);
     } catch (err) {
-      jobMessage.show(`${label} failed: ${err.message}`, true);
+      objectsMessage.show(err.message, true);
+      listing = { objects: [], next: null };
     }
+    listingBox.replaceChildren(
+      table(`Objects in "${bucket.name}"${prefix ? ` starting with "${prefix}"` : ''}`, ['Name', 'Size', 'Created', 'Key version', 'Actions'], listing.objects.map(objectRow), 'No objects.'),
+      h('nav', { 'aria-label': 'Pages', class: 'pages' },
+        after ? h('button', { type: 'button', onclick: () => go({ prefix }) }, 'First page') : null,
+        listing.next ? h('button', { type: 'button', onclick: () => go({ prefix, after: listing.next }) }, 'Next page') : null));
   }
 
+  const prefixInput = h('input', { value: prefix, autocomplete: 'off' });
+  await refreshObjects();
   main.replaceChildren(
     h('h2', {}, `Bucket "${bucket.name}"`),
     h('p', {}, `Root key "${bucket.keyAlias}" (${bucket.keyId}), ${bucket.dataShards}+${bucket.parityShards} shards, created ${formatDate(bucket.createdAt)}. `,
       h('a', { href: `#/buckets${query({ key: bucket.keyId })}` }, 'Other buckets under this key')),
-    uploadForm(base, rerender),
+    uploadForm(base, refreshObjects),
     h('section', { 'aria-labelledby': 'objects-title' },
       h('h3', { id: 'objects-title' }, 'Objects'),
       h('form', { class: 'inline', onsubmit: (event) => { event.preventDefault(); go({ prefix: prefixInput.value }); } },
         field('Prefix', prefixInput), h('button', { type: 'submit' }, 'Filter')),
-      table(`Objects in "${bucket.name}"${prefix ? ` starting with "${prefix}"` : ''}`, ['Name', 'Size', 'Created', 'Key version', 'Actions'], rows, 'No objects.'),
-      h('nav', { 'aria-label': 'Pages', class: 'pages' },
-        after ? h('button', { type: 'button', onclick: () => go({ prefix }) }, 'First page') : null,
-        listing.next ? h('button', { type: 'button', onclick: () => go({ prefix, after: listing.next }) }, 'Next page') : null),
+      listingBox,
       objectsMessage),
     h('section', { 'aria-labelledby': 'maintenance-title' },
       h('h3', { id: 'maintenance-title' }, 'Maintenance'),
@@ -106,8 +117,9 @@ function uploadForm(base, rerender) {
       try {
         const { object } = await upload(`${base}/object${query({ name })}`, chosen, (done, total) => { progress.value = total > 0 ? (100 * done) / total : 100; });
         progress.value = 100;
+        message.show(`Uploaded "${object.name}" (${formatBytes(object.size)}).`);
+        objectName.value = '';
         await rerender();
-        document.getElementById('upload-title')?.after(h('p', { role: 'status', class: 'message' }, `Uploaded "${object.name}" (${formatBytes(object.size)}).`));
       } catch (err) {
         message.show(`Upload of "${name}" failed: ${err.message}`, true);
       }
@@ -125,5 +137,6 @@ function summary(result) {
     const repaired = result.reports.reduce((n, r) => n + (r.report?.repaired?.length ?? 0), 0);
     return `${result.objects} object(s) checked, ${repaired} shard(s) rewritten.`;
   }
+  if (typeof result.bucketKeys === 'number') return `${result.rewrapped} of ${result.bucketKeys} bucket key(s) re-protected under the newest root key version; no object rewritten.`;
   return '';
 }

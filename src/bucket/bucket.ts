@@ -1,0 +1,180 @@
+// A Bucket: objects bound to the bucket's root key (through its bucket keys) and geometry, named 1..1024 bytes of
+// UTF-8, listed in name order. Object bytes go through the object layer with the bucket's keyring as DataKeyProvider
+// and the bucket's namespace of the store; the listing is the bucket's own (listing.ts).
+import type { Readable } from 'node:stream';
+import { KeyNotFoundError, KeyStateError, ObjectNotFoundError } from '../errors.js';
+import type { KeyService } from '../hsm/key-service.js';
+import type { ShardStore } from '../object/blob-store.js';
+import type { ObjectDeps } from '../object/deps.js';
+import { objectAad } from '../object/format.js';
+import { getObject } from '../object/get.js';
+import type { ObjectSource, Progress, RepairReport } from '../object/options.js';
+import { putObject } from '../object/put.js';
+import { repairObject } from '../object/repair.js';
+import { functionArg, optionsArg, signalArg } from '../validate.js';
+import type { BucketKeyring, RewrapKeysReport } from './bucket-keys.js';
+import { ObjectIndex } from './listing.js';
+import type { Manifest } from './manifest.js';
+import { namePrefixArg, objectNameArg } from './names.js';
+import { BucketShardStore } from './shard-namespace.js';
+
+export interface BucketInfo {
+  name: string;
+  keyId: string;
+  keyAlias: string;
+  createdAt: Date;
+  dataShards: number;
+  parityShards: number;
+}
+
+export interface BucketObjectInfo {
+  bucket: string;
+  name: string;
+  size: number;
+  createdAt: Date;
+  keyId: string;
+  keyVersion: number;
+}
+
+export interface BucketPutOptions {
+  /** Expected size, only for onProgress's total when the source is a stream. */
+  size?: number;
+  signal?: AbortSignal;
+  onProgress?: Progress;
+}
+
+export interface BucketGetOptions {
+  range?: { offset: number; length: number };
+  signal?: AbortSignal;
+  onProgress?: Progress;
+}
+
+export interface ListObjectsOptions {
+  prefix?: string;
+  startAfter?: string;
+}
+
+export interface BucketRewrapOptions {
+  signal?: AbortSignal;
+  onProgress?: Progress;
+}
+
+export const bucketInfo = (m: Manifest): BucketInfo => ({
+  name: m.name, keyId: m.keyId, keyAlias: m.keyAlias, createdAt: new Date(m.createdAt), dataShards: m.dataShards, parityShards: m.parityShards,
+});
+
+export class Bucket {
+  readonly #manifest: Manifest;
+  readonly #keys: KeyService;
+  readonly #keyring: BucketKeyring;
+  readonly #deps: ObjectDeps;
+  readonly #shards: BucketShardStore;
+  readonly #index: ObjectIndex;
+
+  /** @internal Made by engine.buckets.create/open. */
+  constructor(manifest: Manifest, keys: KeyService, keyring: BucketKeyring, store: ShardStore, deps: Omit<ObjectDeps, 'keys'>) {
+    this.#manifest = manifest;
+    this.#keys = keys;
+    this.#keyring = keyring;
+    this.#deps = { ...deps, keys: keyring };
+    this.#shards = new BucketShardStore(store, manifest.name);
+    this.#index = new ObjectIndex(store, manifest, keyring);
+  }
+
+  get name(): string {
+    return this.#manifest.name;
+  }
+
+  get info(): BucketInfo {
+    return bucketInfo(this.#manifest);
+  }
+
+  async putObject(name: string, source: ObjectSource, options?: BucketPutOptions): Promise<BucketObjectInfo> {
+    objectNameArg(name);
+    const { size, signal, onProgress } = optionsArg(options);
+    const m = this.#manifest;
+    const info = await putObject(this.#deps, name, source, {
+      keyId: m.keyId, dataShards: m.dataShards, parityShards: m.parityShards, store: this.#shards,
+      ...(size !== undefined ? { size } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
+    });
+    const bkid = this.#keyring.takeIssued(objectAad(name))!;
+    const createdAt = Date.now();
+    await this.#index.write({ name, createdAt, size: info.size, bkid });
+    return { bucket: m.name, name, size: info.size, createdAt: new Date(createdAt), keyId: m.keyId, keyVersion: info.keyVersion };
+  }
+
+  getObject(name: string, options?: BucketGetOptions): Readable {
+    objectNameArg(name);
+    const { range, signal, onProgress } = optionsArg(options);
+    signalArg(signal);
+    functionArg(onProgress, 'options.onProgress');
+    return getObject(this.#deps, name, {
+      store: this.#shards, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
+    });
+  }
+
+  async headObject(name: string): Promise<BucketObjectInfo> {
+    objectNameArg(name);
+    const entry = await this.#index.read(name);
+    if (!entry || !(await this.#hasShard(name))) throw new ObjectNotFoundError(`no object "${name}" in bucket "${this.name}"`);
+    return this.#toInfo(entry);
+  }
+
+  /** Objects in name order (UTF-8 byte order), fetched a page at a time. */
+  async *listObjects(options?: ListObjectsOptions): AsyncGenerator<BucketObjectInfo> {
+    const o = optionsArg(options);
+    const prefix = namePrefixArg(o.prefix, 'options.prefix');
+    const startAfter = namePrefixArg(o.startAfter, 'options.startAfter');
+    for await (const entry of this.#index.list(prefix, startAfter)) yield await this.#toInfo(entry);
+  }
+
+  /** Removes the object's shards, then its listing entry. Needs no key (a shredded bucket can still be emptied), but a disabled key refuses it. */
+  async deleteObject(name: string): Promise<void> {
+    objectNameArg(name);
+    await this.#assertNotDisabled();
+    const had = (await this.#hasShard(name)) || (await this.#index.read(name).catch(() => undefined)) !== undefined;
+    const total = this.#manifest.dataShards + this.#manifest.parityShards;
+    await Promise.all(Array.from({ length: total }, (_, j) => this.#shards.remove(name, j)));
+    await this.#index.remove(name);
+    if (!had) throw new ObjectNotFoundError(`no object "${name}" in bucket "${this.name}"`);
+  }
+
+  async repairObject(name: string, options?: BucketRewrapOptions): Promise<RepairReport> {
+    objectNameArg(name);
+    const { signal, onProgress } = optionsArg(options);
+    return repairObject(this.#deps, name, { store: this.#shards, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+  }
+
+  /** After a rotation: every bucket key re-protected under the root key's newest version; no object rewritten. */
+  async rewrap(options?: BucketRewrapOptions): Promise<RewrapKeysReport> {
+    const { signal, onProgress } = optionsArg(options);
+    return this.#keyring.rewrapKeys({ signal: signalArg(signal), onProgress: functionArg(onProgress, 'options.onProgress') });
+  }
+
+  async #toInfo(entry: { name: string; createdAt: number; size: number; bkid: string }): Promise<BucketObjectInfo> {
+    return {
+      bucket: this.name, name: entry.name, size: entry.size, createdAt: new Date(entry.createdAt), keyId: this.#manifest.keyId,
+      keyVersion: await this.#keyring.versionOfKey(entry.bkid),
+    };
+  }
+
+  async #hasShard(name: string): Promise<boolean> {
+    const total = this.#manifest.dataShards + this.#manifest.parityShards;
+    for (let j = 0; j < total; j++) {
+      const reader = await this.#shards.openReader(name, j).catch(() => null);
+      if (reader) {
+        await reader.close().catch(() => {});
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async #assertNotDisabled(): Promise<void> {
+    try {
+      if ((await this.#keys.get(this.#manifest.keyId)).state === 'disabled') throw new KeyStateError('root key is disabled');
+    } catch (err) {
+      if (!(err instanceof KeyNotFoundError)) throw err;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// Where a bucket's state lives in the store, as blob keys (the store sees opaque keys; this module owns them):
+//   br/<bucket>/m/<gen>            the bucket's binding record (manifest), on every node
+//   br/<bucket>/k/<bkid>/<rgen>    one bucket key wrapped by the root key (a rewrap adds a newer rgen), on every node
+//   bi/<bucket>/<enc(name)>-<info> the object's listing entry, on every node (flat: listing walks no shard folders)
+//   bo/<bucket>/<enc(name)>/…      the object's shards (the object layer's namespace for this bucket)
+// Listing buckets walks br/ only; listing objects walks bi/<bucket>/ only.
+//
+// enc(name) is the name's UTF-8 in an ORDER-PRESERVING base64 (alphabet 0-9 = A-Z _ a-z, ascending in ASCII, no
+// padding), so keys sort as names do; every character after the encoding ('-', '/') sorts below the alphabet, so a
+// name sorts before its extensions. Names over HASHED_AFTER_BYTES bytes are enc(first bytes) '~' sha256-hex(name):
+// they sort by that prefix, then by hash (documented), and their full name is kept in the listing entry's body.
+import { createHash, randomBytes } from 'node:crypto';
+import { MAX_KEY_SEGMENT_BYTES } from '../object/blob-store.js';
+
+const ALPHABET = '0123456789=ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+const DECODE = new Map([...ALPHABET].map((c, i) => [c, i]));
+/** Names longer than this are keyed by a prefix and a hash, so every key stays under the store's 900 bytes. */
+export const HASHED_AFTER_BYTES = 480;
+/** Listing entries end with ~80 chars of info in the key's last segment, so their name segments are shorter. */
+const INDEX_SEGMENT_CHARS = MAX_KEY_SEGMENT_BYTES - 80;
+
+export function encodeOrdered(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]!;
+  }
+  return out;
+}
+
+/** The bytes of an encoding, or undefined when it is not one. */
+export function decodeOrdered(text: string): Buffer | undefined {
+  if (text.length % 4 === 1) return undefined;
+  const out = Buffer.alloc(Math.floor((text.length * 6) / 8));
+  let bits = 0;
+  let acc = 0;
+  let o = 0;
+  for (const c of text) {
+    const v = DECODE.get(c);
+    if (v === undefined) return undefined;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+      acc &= (1 << bits) - 1;
+    }
+  }
+  return out;
+}
+
+/** The name's key text (before segmenting): direct, or prefix '~' hash for long names. */
+export function nameKey(name: string): string {
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.length <= HASHED_AFTER_BYTES) return encodeOrdered(bytes);
+  return `${encodeOrdered(bytes.subarray(0, HASHED_AFTER_BYTES))}~${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export const isHashedNameKey = (key: string) => key.includes('~');
+
+/** The name a direct name key stands for (hashed ones: undefined; their entry's body holds the name). */
+export function nameOfKey(key: string): string | undefined {
+  if (isHashedNameKey(key)) return undefined;
+  const bytes = decodeOrdered(key);
+  return bytes ? bytes.toString('utf8') : undefined;
+}
+
+function segments(text: string, size: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < text.length; i += size) parts.push(text.slice(i, i + size));
+  return parts.join('/');
+}
+
+/** Sortable generation ids: 12 hex digits of ms since the epoch, then 8 random hex (ties broken at random). */
+export function newGeneration(now = Date.now()): string {
+  return now.toString(16).padStart(12, '0') + randomBytes(4).toString('hex');
+}
+export const GENERATION_PATTERN = /^[0-9a-f]{20}$/;
+export const generationTime = (gen: string) => parseInt(gen.slice(0, 12), 16);
+
+// ---- bucket records --------------------------------------------------------------------------------------------
+
+export const RECORDS_ROOT = 'br/';
+export const recordsPrefix = (bucket: string) => `${RECORDS_ROOT}${bucket}/`;
+export const manifestKey = (bucket: string, gen: string) => `${RECORDS_ROOT}${bucket}/m/${gen}`;
+export const bucketKeyRecordKey = (bucket: string, bkid: string, rgen: string) => `${RECORDS_ROOT}${bucket}/k/${bkid}/${rgen}`;
+
+export type RecordKey = { kind: 'manifest'; gen: string } | { kind: 'bucket-key'; bkid: string; rgen: string };
+
+/** What a key under recordsPrefix(bucket) is, or undefined for anything else. */
+export function parseRecordKey(bucket: string, key: string): RecordKey | undefined {
+  const rest = key.slice(recordsPrefix(bucket).length).split('/');
+  if (rest[0] === 'm' && rest.length === 2 && GENERATION_PATTERN.test(rest[1]!)) return { kind: 'manifest', gen: rest[1]! };
+  if (rest[0] === 'k' && rest.length === 3 && GENERATION_PATTERN.test(rest[1]!) && GENERATION_PATTERN.test(rest[2]!)) {
+    return { kind: 'bucket-key', bkid: rest[1]!, rgen: rest[2]! };
+  }
+  return undefined;
+}
+
+// ---- objects ---------------------------------------------------------------------------------------------------
+
+export const objectsPrefix = (bucket: string) => `bo/${bucket}/`;
+export const indexPrefix = (bucket: string) => `bi/${bucket}/`;
+/** The folder-like key of one object's shards (the object layer appends its own parts). */
+export const objectBase = (bucket: string, name: string) => objectsPrefix(bucket) + segments(nameKey(name), MAX_KEY_SEGMENT_BYTES);
+/** The start of every listing-entry key of `name` (the entry's info follows the '-'). */
+export const indexBase = (bucket: string, name: string) => indexPrefix(bucket) + segments(nameKey(name), INDEX_SEGMENT_CHARS) + '-';
+/** A listing entry key: base ‖ info. */
+export const indexKey = (bucket: string, name: string, info: string) => indexBase(bucket, name) + info;
+
+/** Splits a listing-entry key into its name key (segments joined) and info; undefined when it is not one. */
+export function parseIndexKey(bucket: string, key: string): { nameKey: string; info: string } | undefined {
+  const rest = key.slice(indexPrefix(bucket).length).replace(/\//g, '');
+  const dash = rest.indexOf('-');
+  if (dash <= 0) return undefined;
+  return { nameKey: rest.slice(0, dash), info: rest.slice(dash + 1) };
+}
+
+/** The listing key to start after so that every entry of names ≤ `name` is skipped. */
+export const indexStartAfter = (bucket: string, name: string) => indexBase(bucket, name) + '~';

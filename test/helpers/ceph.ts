@@ -1,0 +1,84 @@
+// Real Ceph for S3 tests: starts test/peers/ceph.sh in a fresh temp dir (stopped in teardown, also when tests fail),
+// and a byte-counting TCP proxy to see what a client actually fetched.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const HARNESS = new URL('../peers/ceph.sh', import.meta.url).pathname;
+
+export interface CephNode {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  rgwPidFile: string;
+  dir: string;
+}
+
+/** Why S3 tests cannot run here, or undefined when they can. */
+export function cephSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'S3 tests need root (they install and run Ceph daemons): SKIPPED';
+  return undefined;
+}
+
+interface TeardownHost {
+  teardown(fn: () => unknown): void;
+}
+
+/** Starts `count` nodes; teardown stops every daemon by pid and removes the dir. */
+export async function startCeph(t: TeardownHost, count: number): Promise<{ nodes: CephNode[]; startupMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ceph-s3-'));
+  t.teardown(async () => {
+    await run('bash', [HARNESS, 'stop', dir], { timeout: 60_000 });
+  });
+  try {
+    await run('bash', [HARNESS, 'start', dir, String(count)], { timeout: 400_000, maxBuffer: 16 << 20 });
+  } catch (err) {
+    const e = err as { stderr?: string };
+    throw new Error(`ceph harness failed to start: ${e.stderr?.slice(-2000) ?? String(err)}`);
+  }
+  const { nodes, startupMs } = JSON.parse(readFileSync(join(dir, 'nodes.json'), 'utf8')) as { nodes: CephNode[]; startupMs: number };
+  return { nodes, startupMs };
+}
+
+export function rgwPid(node: CephNode): number {
+  return Number(readFileSync(node.rgwPidFile, 'utf8').trim());
+}
+
+/** A TCP proxy in front of `endpoint` that counts the bytes the server sent back. */
+export async function countingProxy(endpoint: string): Promise<{ endpoint: string; received: () => number; close: () => Promise<void> }> {
+  const target = new URL(endpoint);
+  let received = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    upstream.pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    received: () => received,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

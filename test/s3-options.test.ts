@@ -1,0 +1,64 @@
+// S3ShardStore argument checks (no network): options named in every message, bad keys and node indexes refused
+// before any request, no credential repeated in a message.
+import t from 'tap';
+import { S3ShardStore } from '../dist/object/s3-shard-store.js';
+import { shardKeyArg } from '../dist/object/blob-store.js';
+
+const node = (extra: object = {}): object => ({
+  endpoint: 'http://127.0.0.1:1', bucket: 'shards', region: 'us-east-1',
+  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'sEcReTsEcReT' }, ...extra,
+});
+const make = (options: unknown): S3ShardStore => new S3ShardStore(options as never);
+
+t.test('options are validated with messages naming the option', async (t) => {
+  const cases: [unknown, ErrorConstructor, RegExp][] = [
+    [undefined, TypeError, /^options must be an object/],
+    [{}, TypeError, /^options\.nodes must be a non-empty array/],
+    [{ nodes: [] }, TypeError, /^options\.nodes must be a non-empty array/],
+    [{ nodes: [node(), 5] }, TypeError, /^options\.nodes\[1\] must be an object/],
+    [{ nodes: [node(), node(), node({ endpoint: 'ftp://x' })] }, RangeError, /^options\.nodes\[2\]\.endpoint must be an http/],
+    [{ nodes: [node({ endpoint: 'not a url' })] }, RangeError, /^options\.nodes\[0\]\.endpoint must be/],
+    [{ nodes: [node({ endpoint: '' })] }, TypeError, /^options\.nodes\[0\]\.endpoint must be a non-empty string/],
+    [{ nodes: [node({ endpoint: 'http://user:pw@host:1' })] }, RangeError, /^options\.nodes\[0\]\.endpoint must not contain user info/],
+    [{ nodes: [node({ bucket: 'Bad_Bucket' })] }, RangeError, /^options\.nodes\[0\]\.bucket must be an S3 bucket name/],
+    [{ nodes: [node({ bucket: 'ab' })] }, RangeError, /^options\.nodes\[0\]\.bucket/],
+    [{ nodes: [node({ region: 3 })] }, TypeError, /^options\.nodes\[0\]\.region/],
+    [{ nodes: [node({ credentials: null })] }, TypeError, /^options\.nodes\[0\]\.credentials must be an object/],
+    [{ nodes: [node({ credentials: { accessKeyId: 'a' } })] }, TypeError, /^options\.nodes\[0\]\.credentials\.secretAccessKey/],
+    [{ nodes: [node({ forcePathStyle: 'yes' })] }, TypeError, /^options\.nodes\[0\]\.forcePathStyle must be a boolean/],
+    [{ nodes: [node()], requestTimeoutMs: 0 }, RangeError, /^options\.requestTimeoutMs must be an integer from 1/],
+    [{ nodes: [node()], requestTimeoutMs: '5' }, TypeError, /^options\.requestTimeoutMs/],
+    [{ nodes: [node()], maxAttempts: 11 }, RangeError, /^options\.maxAttempts/],
+    [{ nodes: [node()], partBytes: 1024 }, RangeError, /^options\.partBytes must be an integer from 5242880/],
+  ];
+  for (const [options, type, message] of cases) {
+    t.throws(() => make(options), { constructor: type, message }, String(message));
+  }
+  const err = (() => { try { make({ nodes: [node({ endpoint: 'http://AKIDEXAMPLE:sEcReTsEcReT@h' })] }); } catch (e) { return e as Error; } })();
+  t.notMatch(err?.message, /sEcReT|AKIDEXAMPLE/, 'the endpoint is not echoed');
+  const store = make({ nodes: [node(), node()] });
+  t.equal(store.nodes, 2);
+  await store.close();
+});
+
+t.test('bad node indexes and keys are refused before any request', async (t) => {
+  const store = make({ nodes: [node()] });
+  t.teardown(() => store.close());
+  await t.rejects(store.openWriter(1, 'a'), RangeError, 'node out of range');
+  await t.rejects(store.openReader(-1, 'a'), RangeError);
+  await t.rejects(store.remove(0.5 as never, 'a'), RangeError);
+  await t.rejects(store.list('0' as never, { prefix: '', limit: 1 }), TypeError);
+  for (const key of ['', 'a//b', '/a', 'a/', 'a/./b', '..', 'a b', 'ä', 'x'.repeat(901), 'a?b', 'a\\b']) {
+    await t.rejects(store.openWriter(0, key), RangeError, `key ${JSON.stringify(key.slice(0, 20))}`);
+  }
+  await t.rejects(store.openReader(0, 7 as never), TypeError);
+  await t.rejects(store.list(0, undefined as never), TypeError);
+  await t.rejects(store.list(0, { prefix: 'a b', limit: 1 }), RangeError);
+  await t.rejects(store.list(0, { prefix: '', limit: 0 }), RangeError);
+  await t.rejects(store.list(0, { prefix: '', startAfter: 'a?', limit: 1 }), RangeError);
+  t.equal(shardKeyArg('o/AbC%2F~_-.+=/12/h.3'), 'o/AbC%2F~_-.+=/12/h.3');
+  t.equal(shardKeyArg('x'.repeat(900)).length, 900);
+  const w = await store.openWriter(0, 'a');
+  await t.rejects(w.write('x' as never), TypeError, 'write needs bytes');
+  await w.abort();
+});
