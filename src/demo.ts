@@ -7,6 +7,7 @@ import { CryptoEngine } from './engine.js';
 import { FsShardStore } from './object/fs-shard-store.js';
 import { CryptoEngineError } from './errors.js';
 import { createTempToken } from './temp-token.js';
+import { runBucketDemo } from './demo-buckets.js';
 
 const say = (line = '') => process.stdout.write(line + '\n');
 
@@ -119,5 +120,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   await step('enable', () => engine.keys.enable('demo-root'), (k) => k.state);
   await step('destroy (crypto-shredding)', () => engine.keys.destroy('demo-root'));
   await refused('getObject after destroy: the data is gone', readBack);
+  await runBucketDemo();
   say('\ndemo finished');
 }

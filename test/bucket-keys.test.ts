@@ -2,7 +2,7 @@
 // refused while registered and forced (unreadable for good), rotation then rewrap with no shard rewritten.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { engineOptions } from './helpers/token.js';
 import { all, bucketStore, collect } from './helpers/buckets.js';
@@ -12,6 +12,7 @@ const shape = { dataShards: 4, parityShards: 2 };
 
 function files(dir: string): string[] {
   const out: string[] = [];
+  if (!existsSync(dir)) return out;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     out.push(...(entry.isDirectory() ? files(path) : [path]));

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, mkdirSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, mkdirSync, writeFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engineOptions } from './helpers/token.js';
@@ -22,6 +22,7 @@ const shape = { dataShards: 4, parityShards: 2 };
 /** Every file under `dir`, recursively. */
 function files(dir: string): string[] {
   const out: string[] = [];
+  if (!existsSync(dir)) return out;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...files(path));

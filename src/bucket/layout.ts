@@ -1,7 +1,7 @@
 // Where a bucket's state lives in the store, as blob keys (the store sees opaque keys; this module owns them):
 //   br/<bucket>/m/<gen>            the bucket's binding record (manifest), on every node
 //   br/<bucket>/k/<bkid>/<rgen>    one bucket key wrapped by the root key (a rewrap adds a newer rgen), on every node
-//   bi/<bucket>/<enc(name)>-<info> the object's listing entry, on every node (flat: listing walks no shard folders)
+//   bi/<bucket>/<enc(name)>-<info> the object's listing entry, on nodes 0..m (flat: listing walks no shard folders)
 //   bo/<bucket>/<enc(name)>/…      the object's shards (the object layer's namespace for this bucket)
 // Listing buckets walks br/ only; listing objects walks bi/<bucket>/ only.
 //

@@ -1,10 +1,10 @@
-// A bucket's object listing: one small entry per object, `bi/<bucket>/<enc(name)>-<info>` on every node, written
+// A bucket's object listing: one small entry per object, `bi/<bucket>/<enc(name)>-<info>`, written
 // after the object's shards (so a listed object was completely written), removed after them. The key carries what
 // BucketObjectInfo needs — info = <createdAt 12 hex>.<size 12 hex>.<bucket key id 20 hex>.<mac 32 hex> — so listing
 // reads keys only (no blob is opened, except the body of a name too long for its key). The MAC (under a key derived
 // from the bucket key, bucket-keys.ts) covers bucket, creation, name, createdAt, size and bucket key id: an entry
-// with a changed byte is skipped. Listing merges the first m+1 nodes' keys page by page, so a listing survives the
-// loss of m nodes and never holds more than a page per node.
+// with a changed byte is skipped. Entries live on the first m+1 nodes; listing merges their keys page by page, so a
+// listing survives the loss of m nodes and never holds more than a page per node.
 import { timingSafeEqual } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { ShardStore } from '../object/blob-store.js';
@@ -13,7 +13,7 @@ import {
   encodeOrdered, HASHED_AFTER_BYTES, indexBase, indexKey, indexPrefix, indexStartAfter, isHashedNameKey, nameOfKey, parseIndexKey,
 } from './layout.js';
 import type { Manifest } from './manifest.js';
-import { listNode, readAny, removeEverywhere, writeEverywhere } from './replicated.js';
+import { listNode, readAny, writeOn } from './replicated.js';
 
 const INFO_PATTERN = /^([0-9a-f]{12})\.([0-9a-f]{12})\.([0-9a-f]{20})\.([0-9a-f]{32})$/;
 const VERIFY_BATCH = 256;
@@ -46,7 +46,7 @@ export class ObjectIndex {
     const bucket = this.#manifest.name;
     const key = indexKey(bucket, entry.name, info);
     const body = Buffer.byteLength(entry.name) > HASHED_AFTER_BYTES ? Buffer.from(entry.name, 'utf8') : Buffer.alloc(0);
-    await writeEverywhere(this.#store, key, body);
+    await writeOn(this.#store, this.#replicas(), key, body);
     await this.remove(entry.name, key);
   }
 
@@ -55,7 +55,7 @@ export class ObjectIndex {
     const base = indexBase(this.#manifest.name, name);
     const keys = new Set<string>();
     await Promise.all(
-      Array.from({ length: this.#store.nodes }, async (_, node) => {
+      Array.from({ length: this.#replicas() }, async (_, node) => {
         try {
           for await (const key of listNode(this.#store, node, base)) keys.add(key);
         } catch {
@@ -63,7 +63,9 @@ export class ObjectIndex {
         }
       }),
     );
-    for (const key of keys) if (key !== keep) await removeEverywhere(this.#store, key);
+    for (const key of keys) {
+      if (key !== keep) await Promise.all(Array.from({ length: this.#replicas() }, (_, node) => this.#store.remove(node, key).catch(() => {})));
+    }
   }
 
   /** The name's newest entry that verifies, or undefined. */
@@ -119,7 +121,10 @@ export class ObjectIndex {
     }
   }
 
-  /** Nodes a listing reads: m+1 of them (every entry is on every node; m may be lost). */
+  /**
+   * Nodes holding listing entries, and read by a listing: the first m+1 (the object itself is lost once more than
+   * m nodes are, so more copies of its entry would add nothing).
+   */
   #replicas(): number {
     return Math.min(this.#store.nodes, this.#manifest.parityShards + 1);
   }

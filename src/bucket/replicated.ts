@@ -6,10 +6,15 @@ import type { ShardStore } from '../object/blob-store.js';
 const LIST_PAGE = 1000;
 
 /** Writes `bytes` under `key` on every node; resolves with the nodes that failed (empty when all are durable). */
-export async function writeEverywhere(store: ShardStore, key: string, bytes: Uint8Array): Promise<number[]> {
+export function writeEverywhere(store: ShardStore, key: string, bytes: Uint8Array): Promise<number[]> {
+  return writeOn(store, store.nodes, key, bytes);
+}
+
+/** Writes `bytes` under `key` on nodes 0..count-1; resolves with the nodes that failed. */
+export async function writeOn(store: ShardStore, count: number, key: string, bytes: Uint8Array): Promise<number[]> {
   const failed: number[] = [];
   await Promise.all(
-    Array.from({ length: store.nodes }, async (_, node) => {
+    Array.from({ length: count }, async (_, node) => {
       let writer;
       try {
         writer = await store.openWriter(node, key);
