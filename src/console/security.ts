@@ -6,6 +6,7 @@ export const SESSION_COOKIE = 'hce_console';
 const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
 const MAX_SESSIONS = 64;
 export const MIN_TOKEN_CHARS = 16;
+const MAX_TRACKED_CLIENTS = 10_000;
 
 /** A fresh random access token: 32 bytes, base64url (fits in a URL fragment unescaped). */
 export function newAccessToken(): string {
@@ -103,6 +104,9 @@ export class SignInLimiter {
   fail(client: string): void {
     const recent = this.#recent(client);
     recent.push(Date.now());
+    this.#failures.delete(client);
+    // Bounded: the oldest clients are forgotten first (a Map iterates in insertion order).
+    if (this.#failures.size >= MAX_TRACKED_CLIENTS) this.#failures.delete(this.#failures.keys().next().value!);
     this.#failures.set(client, recent);
   }
 
