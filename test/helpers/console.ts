@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineOptions, testToken } from './token.js';
 import { CryptoEngine } from '../../dist/index.js';
-import { FsShardStore } from '../../dist/object/fs-blob-store.js';
+import { FsShardStore } from '../../dist/object/fs-shard-store.js';
 import { startConsole, type ConsoleOptions } from '../../dist/console/server.js';
 
 export const STORE_NODES = 4;
