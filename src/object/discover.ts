@@ -95,7 +95,12 @@ async function decideGeneration(
   try {
     const groups = new Map<string, Probe[]>();
     for (const p of probes.values()) {
-      if (!p.header || p.header.objectId !== ref.name || p.header.index !== p.index) continue;
+      if (!p.header || p.header.index !== p.index) continue;
+      if (p.header.objectId !== ref.name) {
+        // A well-formed shard made for another name (copied or renamed here): an authentication failure, not a loss.
+        failures.decryption ??= new DecryptionError();
+        continue;
+      }
       const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
       groups.get(key)?.push(p) ?? groups.set(key, [p]);
     }
