@@ -2,7 +2,7 @@
 // folders, port, host, token file and TLS files turned into ConsoleOptions, and the one start line printed.
 import { readFileSync } from 'node:fs';
 import type { CryptoEngine } from '../engine.js';
-import { FsShardStore } from '../object/fs-blob-store.js';
+import { FsShardStore } from '../object/fs-shard-store.js';
 import { startConsole, type RunningConsole } from './server.js';
 
 export const CONSOLE_USAGE = '[--port N] [--host H] [--store DIR,...] [--token-file FILE] [--tls-cert FILE --tls-key FILE]';
