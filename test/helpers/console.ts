@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineOptions, testToken } from './token.js';
-import { CryptoEngine } from '../../dist/index.js';
-import { FsShardStore } from '../../dist/object/fs-shard-store.js';
+import { CryptoEngine, FsShardStore } from '../../dist/index.js';
 import { startConsole, type ConsoleOptions } from '../../dist/console/server.js';
 
 export const STORE_NODES = 4;

@@ -72,10 +72,7 @@ async function openDestroy(main, key) {
   });
   const confirm = h('input', { autocomplete: 'off', spellcheck: 'false' });
   const dialog = h('dialog', { 'aria-labelledby': 'destroy-title' });
-  const close = () => {
-    dialog.close();
-    dialog.remove();
-  };
+  const close = () => dialog.close();
   const destroy = async (force) => {
     try {
       await api('POST', `/api/keys/${encodeURIComponent(key.id)}/destroy`, force ? { force: true, confirmAlias: confirm.value } : {});
@@ -106,6 +103,7 @@ async function openDestroy(main, key) {
       : null,
     message,
   );
+  dialog.addEventListener('close', () => dialog.remove()); // Escape closes it too
   document.body.append(dialog);
   dialog.showModal();
 }
