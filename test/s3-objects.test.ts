@@ -5,13 +5,17 @@
 // missing bucket (typed, no secret). One cluster set serves every test in this file.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
 import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import { CryptoEngine, ErasureError, ObjectNotFoundError, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
 import { cephSkipReason, countingProxy, rgwPid, rgwStart, rgwStop, startCeph, type CephNode } from './helpers/ceph.js';
-import { engineOptions } from './helpers/token.js';
+import { engineOptions, testToken } from './helpers/token.js';
 import { collect } from './helpers/shards.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -234,5 +238,37 @@ if (skip !== undefined) {
     t.ok(nbErr instanceof StoreError, 'put with a missing bucket: StoreError');
     t.match(nbErr, { node: 5, reason: 'NoSuchBucket', message: /bucket no-such-bucket/ });
     t.ok((await get('cred/obj', noBucket)).length === 1000, 'get: a node without its bucket is a lost shard');
+  });
+
+  t.test('the CLI on S3: --store-config (the harness nodes.json as is) and --store s3+http:// with env credentials', async (t) => {
+    const token = testToken();
+    const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
+    const cli = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        env: { ...process.env, HSM_PKCS11_LIBRARY: token.library, HSM_TOKEN_LABEL: token.tokenLabel, HSM_PIN: token.pin, ...env }, maxBuffer: 64 << 20,
+      });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+    };
+    const work = mkdtempSync(join(tmpdir(), 's3-cli-'));
+    const file = join(work, 'in.bin');
+    const data = randomBytes(2 * MiB + 9);
+    writeFileSync(file, data);
+    const config = join(dirname(nodes[0]!.dir), 'nodes.json');
+    const put = cli(['put', file, '--key', 's3-objects', '--shards', '4+2', '--id', 'cli/a.bin', '--context', 'bucket=s3', '--context', 'object=tests', '--store-config', config]);
+    t.equal(put.status, 0, put.stderr);
+    const got = cli(['get', 'cli/a.bin', '--context', 'bucket=s3', '--context', 'object=tests', '--store-config', config]);
+    t.equal(got.status, 0, got.stderr);
+    t.ok(got.stdout.equals(data), 'get --store-config returns the bytes');
+    t.ok((await get('cli/a.bin')).equals(data), 'and the library reads what the CLI put');
+
+    const n0 = nodes[0]!;
+    const url = `s3+http://${new URL(n0.endpoint).host}/${n0.bucket}`;
+    const creds = { AWS_ACCESS_KEY_ID: n0.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: n0.credentials.secretAccessKey };
+    t.equal(cli(['put', file, '--key', 's3-objects', '--shards', '1+0', '--id', 'cli/one', '--store', url], creds).status, 0, 'put --store s3+http://');
+    t.ok(cli(['get', 'cli/one', '--store', url], creds).stdout.equals(data), 'get --store s3+http://');
+    const denied = cli(['get', 'cli/one', '--store', url], { ...creds, AWS_SECRET_ACCESS_KEY: 'wrongSecretWrongSecretWrongSecret0004' });
+    t.not(denied.status, 0, 'a wrong secret fails');
+    t.notOk(denied.stderr.includes('wrongSecretWrongSecretWrongSecret0004') || denied.stderr.includes(n0.credentials.secretAccessKey), 'and stderr carries no secret');
+    t.comment(`wrong secret: ${denied.stderr.trim().split('\n')[0]}`);
   });
 }

@@ -116,7 +116,10 @@ export class S3ShardWriter implements ShardWriter {
       next = this.#spare;
       this.#spare = null;
     } else {
-      next = Buffer.allocUnsafe(Math.min(this.#partBytes, Math.max(bytes, MIN_BUFFER_BYTES, 2 * (current?.length ?? 0))));
+      // Once the blob is known to be large (a part has gone), parts are full size from the start: regrowing each
+      // one by doubling would leave ~a part of garbage buffers per part.
+      const grown = this.#uploadId !== undefined ? this.#partBytes : Math.max(bytes, MIN_BUFFER_BYTES, 2 * (current?.length ?? 0));
+      next = Buffer.allocUnsafe(Math.min(this.#partBytes, grown));
     }
     if (current !== null) next.set(current.subarray(0, this.#filled));
     this.#buffer = next;
