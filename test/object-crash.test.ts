@@ -14,6 +14,7 @@ import { MemoryKeyProvider } from './helpers/memory-keys.js';
 import { CryptoEngine, ObjectNotFoundError } from '../dist/index.js';
 import { ObjectService } from '../dist/object/object-service.js';
 import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
 
 t.test('SIGKILL mid-put', async (t) => {
   const options = engineOptions();
@@ -56,7 +57,7 @@ t.test('re-put, repair and rewrap killed at spread points: old or new, then one 
   const NEW = 2;
   const keys = new MemoryKeyProvider({ seed: Buffer.from(seed, 'hex') });
   const keyId = keys.createKey('crash');
-  const pool = new WorkerPool(1);
+  const pool = new WorkerPool(1, { entry: WORKER_ENTRY });
   const objects = new ObjectService({ keys, pool: () => pool, threads: 1 });
   t.teardown(async () => {
     objects.close();

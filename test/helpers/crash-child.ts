@@ -4,6 +4,7 @@
 import { FsShardStore } from '../../dist/index.js';
 import { ObjectService } from '../../dist/object/object-service.js';
 import { WorkerPool } from '../../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../../dist/worker-entry.js';
 import { FaultStore } from './fault-store.js';
 import { MemoryKeyProvider } from './memory-keys.js';
 import { pseudoRandom } from './aead-fixture.js';
@@ -15,7 +16,7 @@ const job = JSON.parse(process.argv[2]!) as {
 const keys = new MemoryKeyProvider({ seed: Buffer.from(job.seed, 'hex') });
 const keyId = keys.createKey('crash');
 for (let i = 0; i < job.rotations; i++) keys.rotate(keyId);
-const pool = new WorkerPool(1);
+const pool = new WorkerPool(1, { entry: WORKER_ENTRY });
 const objects = new ObjectService({ keys, pool: () => pool, threads: 1 });
 const store = new FaultStore(new FsShardStore(job.dirs), [], (_op, n) => {
   if (n === job.killAt) process.kill(process.pid, 'SIGKILL');
