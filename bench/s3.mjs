@@ -1,26 +1,75 @@
-// S3 peer ceiling: raw @aws-sdk/client-s3 PUT/GET of 1 MiB and 64 MiB blobs, 16 in flight, spread over the nodes of
-// test/peers/ceph.sh (started here in a temp dir and stopped at the end, or reused: CEPH_NODES_JSON=DIR/nodes.json),
-// then the same through S3ShardStore's writer/reader. Medians of rounds; JSON to bench/results/s3.json.
-//   node bench/s3.mjs            (root; S3_BENCH_NODES=6, S3_BENCH_ROUNDS=3)
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+// Objects on S3 against the raw SDK: engine putObject/getObject of 1 MiB and 64 MiB objects (4+2 shards, 16 objects
+// in flight) over S3ShardStore on the nodes of test/peers/ceph.sh, against raw @aws-sdk/client-s3 PUTs of the same
+// shard bytes (k+m blobs of shardBytes per object) and GETs of what a read needs (k of them), same concurrency, same
+// nodes, interleaved round by round in one run. Then the peak RSS of a streamed 1 GiB put and get (a child process
+// each). Ceph is started here in a temp dir and stopped at the end, or reused: CEPH_NODES_JSON=DIR/nodes.json.
+//   node bench/s3.mjs     (root; S3_BENCH_ROUNDS=3, S3_BENCH_RSS_MIB=1024)   → bench/results/s3.json
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { Agent } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { Agent } from 'node:http';
-import { ROOT, fmt, median, writeResult } from './common.mjs';
+import { ROOT, fmt, median, tempToken, writeResult } from './common.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const MiB = 1024 * 1024;
 const IN_FLIGHT = 16;
-const NODES = Number(process.env.S3_BENCH_NODES ?? 6);
+const K = 4;
+const M = 2;
 const ROUNDS = Number(process.env.S3_BENCH_ROUNDS ?? 3);
+const RSS_MIB = Number(process.env.S3_BENCH_RSS_MIB ?? 1024);
 const SHAPES = [
-  { name: '1MiB', bytes: MiB, blobs: 192 },
-  { name: '64MiB', bytes: 64 * MiB, blobs: 32 },
+  { name: '1MiB', bytes: MiB, objects: 64 },
+  { name: '64MiB', bytes: 64 * MiB, objects: 16 },
 ];
+
+/** S3_BENCH_READ_AHEAD: the store's readAheadBytes (default: the store's own, 64 KiB). */
+const READ_AHEAD = process.env.S3_BENCH_READ_AHEAD === undefined ? undefined : Number(process.env.S3_BENCH_READ_AHEAD);
+const storeOptions = (nodes) => ({
+  nodes: nodes.map(({ endpoint, bucket, region, credentials }) => ({ endpoint, bucket, region, credentials })), requestTimeoutMs: 60_000,
+  ...(READ_AHEAD === undefined ? {} : { readAheadBytes: READ_AHEAD }),
+});
+
+// The RSS child: one streamed put and get of RSS_MIB through the engine; prints its peak RSS.
+if (process.argv[2] === '--rss-child') {
+  const { nodes } = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+  const token = await tempToken();
+  const { CryptoEngine, S3ShardStore } = await import('../dist/index.js');
+  const store = new S3ShardStore(storeOptions(nodes));
+  const engine = await CryptoEngine.open({ pkcs11: token });
+  await engine.keys.create({ alias: 'rss' });
+  const total = RSS_MIB * MiB;
+  const block = randomBytes(MiB);
+  const sent = createHash('sha256');
+  async function* source() {
+    for (let i = 0; i < RSS_MIB; i++) {
+      block.writeUInt32LE(i, 0);
+      sent.update(block);
+      yield block;
+    }
+  }
+  let t0 = performance.now();
+  await engine.putObject('rss/1GiB', source(), { keyId: 'rss', dataShards: K, parityShards: M, store, size: total });
+  const putMs = performance.now() - t0;
+  const putRss = process.resourceUsage().maxRSS * 1024;
+  t0 = performance.now();
+  const got = createHash('sha256');
+  let bytes = 0;
+  for await (const part of engine.getObject('rss/1GiB', { store })) {
+    got.update(part);
+    bytes += part.length;
+  }
+  const getMs = performance.now() - t0;
+  if (bytes !== total || got.digest('hex') !== sent.digest('hex')) throw new Error('the 1 GiB object read back differs');
+  await engine.deleteObject('rss/1GiB', { store });
+  console.log(JSON.stringify({ bytes: total, putMiBPerS: RSS_MIB / (putMs / 1000), getMiBPerS: RSS_MIB / (getMs / 1000), peakRssAfterPutBytes: putRss, peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+  await engine.close();
+  await store.close();
+  process.exit(0);
+}
 
 const harness = join(ROOT, 'test/peers/ceph.sh');
 let dir;
@@ -29,7 +78,7 @@ let startupMs;
 if (!nodesFile) {
   dir = mkdtempSync(join(tmpdir(), 'ceph-bench-'));
   const t0 = performance.now();
-  execFileSync('bash', [harness, 'start', dir, String(NODES)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync('bash', [harness, 'start', dir, String(K + M)], { stdio: ['ignore', 'inherit', 'inherit'] });
   startupMs = Math.round(performance.now() - t0);
   nodesFile = join(dir, 'nodes.json');
 }
@@ -38,76 +87,83 @@ process.on('exit', stop);
 
 try {
   const { nodes } = JSON.parse(readFileSync(nodesFile, 'utf8'));
+  if (nodes.length !== K + M) throw new Error(`the bench wants ${K + M} nodes, got ${nodes.length}`);
   const clients = nodes.map((n) => new S3Client({
     endpoint: n.endpoint, region: n.region, credentials: n.credentials, forcePathStyle: true, maxAttempts: 1,
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: IN_FLIGHT }) }),
+    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }) }),
   }));
-  const { S3ShardStore } = await import('../dist/object/s3-shard-store.js');
-  const store = new S3ShardStore({ nodes: nodes.map(({ endpoint, bucket, region, credentials }) => ({ endpoint, bucket, region, credentials })), requestTimeoutMs: 60_000 });
+  const token = await tempToken();
+  const { CryptoEngine, S3ShardStore } = await import('../dist/index.js');
+  const store = new S3ShardStore(storeOptions(nodes));
+  const engine = await CryptoEngine.open({ pkcs11: token });
+  await engine.keys.create({ alias: 'bench' });
 
-  /** Runs `count` jobs with IN_FLIGHT at once; returns wall time and the per-job latencies. */
+  /** Runs `count` jobs, IN_FLIGHT at once; returns the wall time. */
   async function window(count, job) {
-    const latencies = [];
     let next = 0;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        const s = performance.now();
-        await job(i);
-        latencies.push(performance.now() - s);
-      }
+      while (next < count) await job(next++);
     }));
-    return { ms: performance.now() - t0, latencies };
+    return performance.now() - t0;
   }
 
   const results = [];
   for (const shape of SHAPES) {
     const body = randomBytes(shape.bytes);
-    const key = (i) => `bench/${shape.name}/${i}`;
-    const node = (i) => i % nodes.length;
+    const name = (i) => `bench/${shape.name}/${i}`;
+    // The shard size the engine writes for this object size: raw requests move the same bytes.
+    const info = await engine.putObject(name(0), body, { keyId: 'bench', dataShards: K, parityShards: M, store });
+    const back = Buffer.concat(await engine.getObject(name(0), { store }).toArray());
+    if (!back.equals(body)) throw new Error('engine read differs from put');
+    const shard = randomBytes(info.shardBytes);
+    const rawKey = (i, j) => `raw/${shape.name}/${i}/${j}`;
     const ways = {
-      'raw PUT': (i) => clients[node(i)].send(new PutObjectCommand({ Bucket: nodes[node(i)].bucket, Key: key(i), Body: body })),
-      'raw GET': async (i) => {
-        const res = await clients[node(i)].send(new GetObjectCommand({ Bucket: nodes[node(i)].bucket, Key: key(i) }));
-        const bytes = await res.Body.transformToByteArray();
-        if (bytes.length !== shape.bytes) throw new Error(`GET returned ${bytes.length} bytes`);
-      },
-      'store write': async (i) => {
-        const w = await store.openWriter(node(i), `${key(i)}.store`);
-        for (let at = 0; at < body.length; at += MiB) await w.write(body.subarray(at, at + MiB));
-        await w.commit();
-      },
-      'store read': async (i) => {
-        const r = await store.openReader(node(i), `${key(i)}.store`);
-        const target = Buffer.allocUnsafe(r.size);
-        if (await r.read(0, target) !== shape.bytes) throw new Error('short read');
+      'raw PUT': (i) => Promise.all(Array.from({ length: K + M }, (_, j) =>
+        clients[j].send(new PutObjectCommand({ Bucket: nodes[j].bucket, Key: rawKey(i, j), Body: shard })))),
+      'engine put': (i) => engine.putObject(name(i), body, { keyId: 'bench', dataShards: K, parityShards: M, store }),
+      'raw GET': (i) => Promise.all(Array.from({ length: K }, async (_, j) => {
+        const res = await clients[j].send(new GetObjectCommand({ Bucket: nodes[j].bucket, Key: rawKey(i, j) }));
+        if ((await res.Body.transformToByteArray()).length !== info.shardBytes) throw new Error('short raw GET');
+      })),
+      'engine get': async (i) => {
+        let n = 0;
+        for await (const part of engine.getObject(name(i), { store })) n += part.length;
+        if (n !== shape.bytes) throw new Error('short engine get');
       },
     };
-    // Correctness before timing: one blob each way, read back equal.
-    await ways['raw PUT'](0);
-    const check = await clients[0].send(new GetObjectCommand({ Bucket: nodes[0].bucket, Key: key(0) }));
-    if (!Buffer.from(await check.Body.transformToByteArray()).equals(body)) throw new Error('raw GET differs from PUT');
-    await ways['store write'](0);
-    const r = await store.openReader(0, `${key(0)}.store`);
-    const back = Buffer.alloc(r.size);
-    await r.read(0, back);
-    if (!back.equals(body)) throw new Error('store read differs from write');
-
-    for (const [way, job] of Object.entries(ways)) {
-      const rounds = [];
-      for (let round = 0; round < ROUNDS; round++) rounds.push(await window(shape.blobs, job));
-      const mibPerS = median(rounds.map((x) => (shape.blobs * shape.bytes) / MiB / (x.ms / 1000)));
-      const latencyMs = median(rounds.flatMap((x) => x.latencies));
-      results.push({ shape: shape.name, way, blobs: shape.blobs, inFlight: IN_FLIGHT, mibPerS, opsPerS: mibPerS * MiB / shape.bytes, medianLatencyMs: latencyMs });
-      console.log(`${shape.name.padEnd(6)} ${way.padEnd(12)} ${fmt(mibPerS).padStart(8)} MiB/s  ${fmt(mibPerS * MiB / shape.bytes).padStart(8)} ops/s  median latency ${fmt(latencyMs)} ms`);
+    const times = Object.fromEntries(Object.keys(ways).map((w) => [w, []]));
+    // Interleaved: every round runs each way once, so drift on the shared machine hits all of them alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [way, job] of Object.entries(ways)) times[way].push(await window(shape.objects, job));
+    }
+    const rate = (way) => median(times[way].map((ms) => shape.objects / (ms / 1000)));
+    for (const way of Object.keys(ways)) {
+      const objectsPerS = rate(way);
+      const against = way.startsWith('engine') ? rate(way === 'engine put' ? 'raw PUT' : 'raw GET') : undefined;
+      const row = {
+        shape: shape.name, way, objects: shape.objects, inFlight: IN_FLIGHT, dataShards: K, parityShards: M, shardBytes: info.shardBytes,
+        objectsPerS, plaintextMiBPerS: (objectsPerS * shape.bytes) / MiB, ...(against ? { ratioToRaw: objectsPerS / against } : {}),
+      };
+      results.push(row);
+      console.log(`${shape.name.padEnd(6)} ${way.padEnd(11)} ${fmt(objectsPerS).padStart(8)} objects/s ${fmt(row.plaintextMiBPerS).padStart(8)} MiB/s of objects${against ? `  ${row.ratioToRaw.toFixed(2)}× raw` : ''}`);
     }
   }
+  await engine.close();
   await store.close();
   for (const c of clients) c.destroy();
-  writeResult('s3', { nodes: nodes.length, harnessStartupMs: startupMs, rounds: ROUNDS, results,
-    peer: 'Ceph 16.2.15 radosgw (beast), one single-OSD bluestore cluster per node, loopback' });
+
+  const child = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--rss-child', nodesFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  if (child.status !== 0) throw new Error(`the RSS child failed (${child.status})`);
+  const rss = JSON.parse(child.stdout.trim().split('\n').at(-1));
+  console.log(`streamed ${RSS_MIB} MiB: put ${fmt(rss.putMiBPerS)} MiB/s, get ${fmt(rss.getMiBPerS)} MiB/s, peak RSS ${fmt(rss.peakRssBytes / MiB)} MiB`);
+
+  writeResult('s3', {
+    nodes: nodes.length, harnessStartupMs: startupMs, rounds: ROUNDS, readAheadBytes: READ_AHEAD ?? 65536, loadAverage: loadavg(), results, streamed: rss,
+    note: 'raw PUT = k+m PUTs of shardBytes per object; raw GET = k GETs of shardBytes per object (what a read needs); engine get also lists every node, opens every shard (one ranged GET each, read-ahead 64 KiB) and reads trailers',
+    peer: 'Ceph 16.2.15 radosgw (beast), one single-OSD bluestore cluster per node, loopback, same 2-core machine',
+  });
 } finally {
   stop();
   dir = undefined;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "async-job.h"
 #include "gf-core.h"
 
 namespace {
@@ -55,6 +56,29 @@ bool GetShardArray(Napi::Env env, const Napi::Value& v, const char* name, uint32
   return true;
 }
 
+// Column ranges [i·item, (i+1)·item) of one matrix multiply, run on the native pool.
+class MulJob : public hsmexec::AsyncJob {
+ public:
+  MulJob(size_t len, size_t item, int max_parallel) : AsyncJob((len + item - 1) / item, max_parallel), len_(len), item_(item) {}
+  hsmec::KernelFn fn_ = nullptr;
+  const uint8_t* tables_ = nullptr;
+  int k_ = 0, rows_ = 0;
+  size_t len_, item_;
+  uint8_t* in_[MAX_SHARDS];
+  uint8_t* out_[MAX_SHARDS];
+
+  void Run(size_t i) override {
+    const size_t off = i * item_;
+    const size_t n = len_ - off < item_ ? len_ - off : item_;
+    const uint8_t* in[MAX_SHARDS];
+    uint8_t* out[MAX_SHARDS];
+    for (int j = 0; j < k_; j++) in[j] = in_[j] + off;
+    for (int r = 0; r < rows_; r++) out[r] = out_[r] + off;
+    fn_(n, k_, rows_, tables_, in, out);
+  }
+  std::vector<napi_value> Results(Napi::Env env) override { return {env.Null()}; }
+};
+
 class RsAddon : public Napi::Addon<RsAddon> {
  public:
   RsAddon(Napi::Env env, Napi::Object exports) {
@@ -67,6 +91,7 @@ class RsAddon : public Napi::Addon<RsAddon> {
                 {
                     InstanceMethod("expandTables", &RsAddon::ExpandTables),
                     InstanceMethod("mul", &RsAddon::Mul),
+                    InstanceMethod("mulParallel", &RsAddon::MulParallel),
                     InstanceValue("kernels", available, napi_enumerable),
                     InstanceValue("bestKernel", Napi::String::New(env, table[hsmec::best_kernel()].name),
                                   napi_enumerable),
@@ -79,7 +104,11 @@ class RsAddon : public Napi::Addon<RsAddon> {
                 });
   }
 
+  ~RsAddon() { delete rt_; }  // joins the pool threads
+
  private:
+  hsmexec::Runtime* rt_ = nullptr;  // native pool, created on first mulParallel; lives as long as the instance
+
   // expandTables(matrix: Uint8Array, rows, k): Uint8Array of rows*k*COEF_TABLE_BYTES kernel tables.
   Napi::Value ExpandTables(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -124,6 +153,65 @@ class RsAddon : public Napi::Addon<RsAddon> {
       return env.Undefined();
     if (r == 0 || n == 0) return env.Undefined();
     hsmec::kernel_table()[ki].fn(n, kk, r, tables, in, out);
+    return env.Undefined();
+  }
+
+  // mulParallel(kernel, tables, rows, k, inputs, outputs, len, maxParallel, itemBytes, callback?): mul over
+  // column ranges of itemBytes (a multiple of 64) on the native pool. Without a callback this thread works too
+  // and the call returns when done (for short calls: no completion round trip); with one, it returns at once
+  // and callback(null) runs when done. Inputs are only read; outputs must not overlap them.
+  Napi::Value MulParallel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 10)
+      return ThrowType(env, "mulParallel(kernel, tables, rows, k, inputs, outputs, len, maxParallel, itemBytes, callback) takes 10 arguments"), env.Undefined();
+    if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), env.Undefined();
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const int ki = hsmec::kernel_index(name.c_str());
+    if (ki < 0 || !hsmec::kernel_table()[ki].supported)
+      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), env.Undefined();
+    uint8_t* tables;
+    size_t tlen;
+    double rows, k, len, par, item;
+    if (!GetBytes(env, info[1], "tables", &tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||
+        !GetInt(env, info[3], "k", 1, MAX_SHARDS, &k) || !GetInt(env, info[6], "len", 0, 9007199254740991.0, &len) ||
+        !GetInt(env, info[7], "maxParallel", 1, 256, &par) || !GetInt(env, info[8], "itemBytes", 64, 9007199254740991.0, &item))
+      return env.Undefined();
+    if (std::fmod(item, 64) != 0) return ThrowRange(env, "itemBytes must be a multiple of 64"), env.Undefined();
+    const bool async = !info[9].IsUndefined();
+    if (async && !info[9].IsFunction()) return ThrowType(env, "callback must be a function or undefined"), env.Undefined();
+    const int r = static_cast<int>(rows), kk = static_cast<int>(k);
+    if (tlen != static_cast<size_t>(r) * kk * hsmec::COEF_TABLE_BYTES)
+      return ThrowRange(env, "tables.length must equal rows * k * " + std::to_string(hsmec::COEF_TABLE_BYTES)), env.Undefined();
+    const size_t n = static_cast<size_t>(len);
+    auto job = std::make_unique<MulJob>(n == 0 ? 1 : n, static_cast<size_t>(item), static_cast<int>(par));
+    if (!GetShardArray(env, info[4], "inputs", kk, n, job->in_) || !GetShardArray(env, info[5], "outputs", r, n, job->out_))
+      return env.Undefined();
+    for (int o = 0; o < r; o++)
+      for (int j = 0; j < kk; j++)
+        if (!(job->out_[o] + n <= job->in_[j] || job->in_[j] + n <= job->out_[o]))
+          return ThrowRange(env, "outputs must not overlap inputs"), env.Undefined();
+    if (r == 0 || n == 0) {
+      if (async) info[9].As<Napi::Function>().Call({env.Null()});
+      return env.Undefined();
+    }
+    job->fn_ = hsmec::kernel_table()[ki].fn;
+    job->tables_ = tables;
+    job->k_ = kk;
+    job->rows_ = r;
+    if (!rt_ && !(rt_ = hsmexec::CreateRuntime(env, "hsm_erasure pool"))) return env.Undefined();
+    // This thread counts as one of maxParallel when it helps.
+    rt_->executor.EnsureThreads(async ? static_cast<int>(par) : static_cast<int>(par) - 1);
+    if (!async) {
+      rt_->executor.Help(job.get());
+      return env.Undefined();
+    }
+    job->Keep(info[1]);
+    for (int a = 4; a <= 5; a++) {
+      auto arr = info[a].As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); i++) job->Keep(arr.Get(i));  // the shards, whatever the caller does to the arrays
+    }
+    job->SetCallback(info[9].As<Napi::Function>());
+    hsmexec::AsyncJob::Start(env, rt_, job.release());
     return env.Undefined();
   }
 };

@@ -12,12 +12,14 @@
         "gf-kernels-scalar.cc",
         "gf-kernels-ssse3.cc",
         "gf-kernels-avx2.cc",
-        "gf-kernels-gfni.cc"
+        "gf-kernels-gfni.cc",
+        "executor.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+      "ldflags": ["-pthread"],
       "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "GCC_OPTIMIZATION_LEVEL": "3"},
       "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/std:c++17"]}}
     }
@@ -27,11 +29,12 @@
       "targets": [
         {
           "target_name": "hsm_gcm",
-          "sources": ["gcm-addon.cc", "gcm.cc"],
+          "sources": ["gcm-addon.cc", "gcm.cc", "gcm-batch.cc", "executor.cc"],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+          "ldflags": ["-pthread"],
           "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"]}
         }
       ]

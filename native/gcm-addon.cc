@@ -9,6 +9,8 @@
 
 #include "gcm.h"
 
+void RegisterBatch(Napi::Env env, Napi::Object exports);  // gcm-batch.cc
+
 namespace {
 
 bool Bytes(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t** data, size_t* len) {
@@ -103,6 +105,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("gmac", Napi::Function::New(env, Gmac));
+  RegisterBatch(env, exports);
   return exports;
 }
 

@@ -79,6 +79,43 @@ bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t a
   return ok;
 }
 
+bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag) {
+  EVP_CIPHER_CTX* ctx = thread_ctx();
+  if (!ctx || !init(ctx, true, key, nonce)) return false;
+  for (size_t i = 0; i < count; i++) {
+    if (!feed(ctx, src[i].data, src[i].len, dst)) return false;
+    dst += src[i].len;
+  }
+  int out = 0;
+  uint8_t final_block[16];
+  if (EVP_EncryptFinal_ex(ctx, final_block, &out) != 1 || out != 0) return false;
+  return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
+}
+
+bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag) {
+  EVP_CIPHER_CTX* ctx = thread_ctx();
+  uint8_t expected[TAG_BYTES];
+  std::memcpy(expected, tag, TAG_BYTES);
+  size_t total = 0;
+  bool ok = ctx && init(ctx, false, key, nonce) &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(TAG_BYTES), expected) == 1;
+  for (size_t i = 0; ok && i < count; i++) {
+    ok = feed(ctx, src[i].data, src[i].len, dst + total);
+    total += src[i].len;
+  }
+  if (ok) {
+    int out = 0;
+    uint8_t final_block[16];
+    ok = EVP_DecryptFinal_ex(ctx, final_block, &out) == 1;
+  }
+  if (!ok) {
+    total = 0;
+    for (size_t i = 0; i < count; i++) total += src[i].len;
+    if (total > 0) std::memset(dst, 0, total);
+  }
+  return ok;
+}
+
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   if (!ctx || !init(ctx, true, key, nonce) || !feed_aad(ctx, data, len)) return false;

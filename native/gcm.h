@@ -19,6 +19,17 @@ bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t a
 bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
           uint8_t* dst, const uint8_t* tag);
 
+// A piece of a gathered input.
+struct Span {
+  const uint8_t* data;
+  size_t len;
+};
+
+// seal/open over input gathered from consecutive spans (a segment that straddles the caller's chunks is read
+// where it lies). dst must not overlap any span. open_v zeroes dst[0..total) and returns false on a bad tag.
+bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag);
+bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag);
+
 // GMAC: the GCM tag of `data` as AAD with no plaintext (NIST SP 800-38D §3).
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag);
 

@@ -9,6 +9,7 @@ import { runBatches } from '../dist/aead/batch-runner.js';
 import { allocShared } from '../dist/pool/shared-memory.js';
 import { WorkerPool } from '../dist/pool/pool.js';
 import { ObjectCipher, sealSegments, openSegments } from '../dist/index.js';
+import { setNativePool } from '../dist/aead/native-batch.js';
 import { fixture, pseudoRandom } from './helpers/aead-fixture.js';
 
 const f = fixture(2);
@@ -85,7 +86,10 @@ t.test('many objects and streams at once through one cipher', async (t) => {
   ranges.forEach((r, i) => t.ok(r.equals(inputs[i].subarray(Math.floor(inputs[i].length / 3), 2 * Math.floor(inputs[i].length / 3))), `range ${i}`));
 });
 
-t.test('outputs are ordinary Buffers; the DEK never reaches a worker', async (t) => {
+t.test('outputs are ordinary Buffers; the DEK never reaches a worker (worker-pool path)', async (t) => {
+  // The native pool (when built) runs these segments without any pool task: check the worker path here.
+  const before = setNativePool(false);
+  t.teardown(() => void setNativePool(before));
   const seen: unknown[] = [];
   const pool = f.pool;
   const spyPool = { threads: pool.threads, run: (task: any, signal?: AbortSignal) => (seen.push(task), pool.run(task, signal)) } as unknown as WorkerPool;
@@ -108,13 +112,17 @@ t.test('outputs are ordinary Buffers; the DEK never reaches a worker', async (t)
   }
 });
 
-t.test('abort while a large object is on the pool', async (t) => {
-  const cipher = f.cipher();
-  const controller = new AbortController();
-  const run = cipher.encrypt(pseudoRandom(64 * 1024 * 1024, 1), { keyId: f.keyId, signal: controller.signal });
-  setImmediate(() => controller.abort());
-  await t.rejects(run, { name: 'AbortError' });
-  // The pool still works afterwards.
-  const p = pseudoRandom(3 * 1024 * 1024, 2);
-  t.ok((await cipher.decrypt(await cipher.encrypt(p, { keyId: f.keyId }))).equals(p));
-});
+for (const native of [true, false]) {
+  t.test(`abort while a large object is on the pool (${native ? 'native pool if built' : 'worker pool'})`, async (t) => {
+    const before = setNativePool(native);
+    t.teardown(() => void setNativePool(before));
+    const cipher = f.cipher();
+    const controller = new AbortController();
+    const run = cipher.encrypt(pseudoRandom(64 * 1024 * 1024, 1), { keyId: f.keyId, signal: controller.signal });
+    setImmediate(() => controller.abort());
+    await t.rejects(run, { name: 'AbortError' });
+    // The pool still works afterwards.
+    const p = pseudoRandom(3 * 1024 * 1024, 2);
+    t.ok((await cipher.decrypt(await cipher.encrypt(p, { keyId: f.keyId }))).equals(p));
+  });
+}

@@ -8,6 +8,7 @@ const node = (extra: object = {}): object => ({
   endpoint: 'http://127.0.0.1:1', bucket: 'shards', region: 'us-east-1',
   credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'sEcReTsEcReT' }, ...extra,
 });
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const make = (options: unknown): S3ShardStore => new S3ShardStore(options as never);
 
 t.test('options are validated with messages naming the option', async (t) => {
@@ -30,6 +31,8 @@ t.test('options are validated with messages naming the option', async (t) => {
     [{ nodes: [node()], requestTimeoutMs: '5' }, TypeError, /^options\.requestTimeoutMs/],
     [{ nodes: [node()], maxAttempts: 11 }, RangeError, /^options\.maxAttempts/],
     [{ nodes: [node()], partBytes: 1024 }, RangeError, /^options\.partBytes must be an integer from 5242880/],
+    [{ nodes: [node()], readAheadBytes: -1 }, RangeError, /^options\.readAheadBytes must be an integer from 0 to 16777216/],
+    [{ nodes: [node()], readAheadBytes: 1.5 }, RangeError, /^options\.readAheadBytes/],
   ];
   for (const [options, type, message] of cases) {
     t.throws(() => make(options), { constructor: type, message }, String(message));
@@ -57,8 +60,26 @@ t.test('bad node indexes and keys are refused before any request', async (t) => 
   await t.rejects(store.list(0, { prefix: '', limit: 0 }), RangeError);
   await t.rejects(store.list(0, { prefix: '', startAfter: 'a?', limit: 1 }), RangeError);
   t.equal(shardKeyArg('o/AbC%2F~_-.+=/12/h.3'), 'o/AbC%2F~_-.+=/12/h.3');
-  t.equal(shardKeyArg('x'.repeat(900)).length, 900);
+  const longest = [...Array(4).fill('x'.repeat(200)), 'x'.repeat(96)].join('/');
+  t.equal(shardKeyArg(longest).length, 900, 'the longest key: 900 characters in segments of at most 200');
+  t.throws(() => shardKeyArg('x'.repeat(201)), RangeError, 'a segment over 200');
   const w = await store.openWriter(0, 'a');
   await t.rejects(w.write('x' as never), TypeError, 'write needs bytes');
   await w.abort();
+});
+
+t.test('id: s3: + endpoint/bucket per node, stable, secret-free; exported from the package entry', async (t) => {
+  const { S3ShardStore: Exported } = await import('../dist/index.js');
+  t.equal(Exported, S3ShardStore, 'the package entry exports S3ShardStore');
+  const options = { nodes: [node(), node({ endpoint: 'https://s3.example.com:8443/', bucket: 'b-2' })] };
+  const a = make(options);
+  const b = make({ ...options, requestTimeoutMs: 5 });
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  t.equal(a.id, 's3:http://127.0.0.1:1/shards,https://s3.example.com:8443/b-2');
+  t.equal(b.id, a.id, 'the same nodes in the same order: the same id (tuning options do not count)');
+  const other = make({ nodes: [node({ credentials: { accessKeyId: 'OTHER', secretAccessKey: 'otherSecret' } }), options.nodes[1]] });
+  t.teardown(() => other.close());
+  t.equal(other.id, a.id, 'credentials are not part of the id');
+  t.notMatch(a.id, /sEcReT|AKIDEXAMPLE/, 'no credential in the id');
+  t.notMatch(JSON.stringify(a) + String(Object.keys(a)), /sEcReT/, 'nor in the store as serialised');
 });

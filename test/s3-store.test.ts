@@ -58,40 +58,72 @@ if (skip !== undefined) {
     }
   });
 
-  t.test('ranged reads return the slices and fetch only them', async (t) => {
+  t.test('ranged reads return the slices and fetch only them; the open fetches the read-ahead with the size', async (t) => {
     const data = randomBytes(24 * MiB);
     await put(store, 0, 'range/blob', data, 3 * MiB);
     const proxy = await countingProxy(nodes[0].endpoint);
     t.teardown(() => proxy.close());
-    const viaProxy = open([{ ...toOptions(nodes[0]), endpoint: proxy.endpoint }]);
-    const r = await viaProxy.openReader(0, 'range/blob');
-    t.ok(r !== null);
-    if (r === null) return;
-    t.equal(r.size, data.length);
-    for (const [offset, length] of [[7_654_321, MiB], [0, 1], [data.length - 10, 100], [12 * MiB, 4096]]) {
+    const ahead = 64 * 1024;
+    for (const readAheadBytes of [ahead, 0]) {
+      const viaProxy = open([{ ...toOptions(nodes[0]), endpoint: proxy.endpoint }], { readAheadBytes });
+      const opening = proxy.received();
+      const r = await viaProxy.openReader(0, 'range/blob');
+      const atOpen = proxy.received() - opening;
+      t.ok(r !== null);
+      if (r === null) return;
+      t.equal(r.size, data.length, `readAheadBytes ${readAheadBytes}: the size`);
+      t.ok(atOpen >= readAheadBytes && atOpen < readAheadBytes + 4096, `the open fetched ${atOpen} bytes (read-ahead ${readAheadBytes} + headers)`);
+      const cases = [[7_654_321, MiB], [0, 1], [ahead - 100, 4096], [data.length - 10, 100], [12 * MiB, 4096], [1000, 2000]];
+      for (const [offset, length] of cases) {
+        const before = proxy.received();
+        const target = Buffer.alloc(length);
+        const n = await r.read(offset, target);
+        const fetched = proxy.received() - before;
+        const want = Math.min(length, data.length - offset);
+        // Bytes the read-ahead holds are not fetched again.
+        const needed = Math.max(0, offset + want - Math.max(offset, readAheadBytes));
+        t.equal(n, want, `read(${offset}, ${length}) returns ${want}`);
+        t.ok(target.subarray(0, n).equals(data.subarray(offset, offset + n)), 'the bytes are the slice');
+        if (needed === 0) t.equal(fetched, 0, `read(${offset}, ${length}) came from the read-ahead`);
+        else t.ok(fetched >= needed && fetched < needed + 4096, `fetched ${fetched} bytes for ${needed} (headers under 4 KiB)`);
+      }
       const before = proxy.received();
-      const target = Buffer.alloc(length);
-      const n = await r.read(offset, target);
-      const fetched = proxy.received() - before;
-      const want = Math.min(length, data.length - offset);
-      t.equal(n, want, `read(${offset}, ${length}) returns ${want}`);
-      t.ok(target.subarray(0, n).equals(data.subarray(offset, offset + n)), 'the bytes are the slice');
-      t.ok(fetched >= want && fetched < want + 4096, `fetched ${fetched} bytes for ${want} (headers under 4 KiB)`);
+      t.equal(await r.read(data.length, Buffer.alloc(10)), 0, 'at the end: 0');
+      t.equal(await r.read(5, Buffer.alloc(0)), 0, 'empty target: 0');
+      t.equal(proxy.received(), before, 'neither made a request');
+      await t.rejects(r.read(-1, Buffer.alloc(1)), RangeError);
+      await t.rejects(r.read(0, 'x' as never), TypeError);
+      await r.close();
     }
-    const before = proxy.received();
-    t.equal(await r.read(data.length, Buffer.alloc(10)), 0, 'at the end: 0');
-    t.equal(await r.read(5, Buffer.alloc(0)), 0, 'empty target: 0');
-    t.equal(proxy.received(), before, 'neither made a request');
-    await t.rejects(r.read(-1, Buffer.alloc(1)), RangeError);
-    await t.rejects(r.read(0, 'x' as never), TypeError);
   });
 
-  t.test('commit replaces; a reader opened before sees a StoreError, not mixed bytes', async (t) => {
-    await put(store, 0, 'replace/k', Buffer.from('first version'));
+  t.test('a blob smaller than the read-ahead: one request opens and reads it all', async (t) => {
+    const data = randomBytes(10_000);
+    await put(store, 0, 'small/blob', data);
+    const proxy = await countingProxy(nodes[0].endpoint);
+    t.teardown(() => proxy.close());
+    const viaProxy = open([{ ...toOptions(nodes[0]), endpoint: proxy.endpoint }]);
+    const r = await viaProxy.openReader(0, 'small/blob');
+    const atOpen = proxy.received();
+    t.equal(r?.size, data.length);
+    const back = Buffer.alloc(data.length);
+    t.equal(await r!.read(0, back), data.length);
+    t.ok(back.equals(data));
+    t.equal(proxy.received(), atOpen, 'no request after the open');
+    t.ok(atOpen < data.length + 4096, `${atOpen} bytes in all`);
+    t.equal(await viaProxy.openReader(0, 'small/none'), null, 'a missing key: null');
+  });
+
+  t.test('commit replaces; a reader opened before reads its version or fails with a StoreError, never mixed bytes', async (t) => {
+    const first = randomBytes(200 * 1024);
+    await put(store, 0, 'replace/k', first);
     const old = await store.openReader(0, 'replace/k');
     await put(store, 0, 'replace/k', Buffer.from('second!'));
     t.same(await get(store, 0, 'replace/k'), Buffer.from('second!'));
-    await t.rejects(old!.read(0, Buffer.alloc(5)), { constructor: StoreError, reason: 'PreconditionFailed' });
+    const head = Buffer.alloc(5);
+    t.equal(await old!.read(0, head), 5);
+    t.same(head, first.subarray(0, 5), 'bytes fetched at open are the old version');
+    await t.rejects(old!.read(150 * 1024, Buffer.alloc(5)), { constructor: StoreError, reason: 'PreconditionFailed' }, 'later bytes: 412');
   });
 
   t.test('nothing is visible before commit; abort drops the multipart upload', async (t) => {

@@ -12,6 +12,18 @@ export interface NativeGcm {
   /** tag (16 bytes) = GMAC of data. */
   gmac(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
   /** HKDF-SHA256: one extract, then outX = HMAC(PRK, labelX ‖ core ‖ context ‖ 0x01) (32 bytes each). */
+  /**
+   * Segments firstIndex… of one object sealed (or opened) on the addon's own threads, at most `maxParallel` at a
+   * time; `parts` are read where they lie (consecutive pieces of the batch's input), `dst` is written. The callback
+   * runs on this thread: seal → (error | null, cancelled); open → (error | null, failed: -1, -2 if cancelled, or
+   * the lowest failing index). Setting cancel[0] skips the segments not yet started.
+   */
+  sealBatch?(key: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstIndex: number, isLastBatch: boolean, parts: readonly Uint8Array[], dst: Uint8Array, maxParallel: number, cancel: Uint8Array | undefined, callback: (error: Error | null, cancelled: boolean) => void): void;
+  openBatch?(key: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstIndex: number, isLastBatch: boolean, parts: readonly Uint8Array[], dst: Uint8Array, maxParallel: number, cancel: Uint8Array | undefined, callback: (error: Error | null, failed: number) => void): void;
+  /** Starts at least n native pool threads. */
+  setThreads?(n: number): void;
+  /** n bytes of fresh memory advised for huge pages (one page fault per 2 MiB), as a Buffer. */
+  allocBytes?(n: number): Buffer;
   hkdfTwo(ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array, outA: Uint8Array, outB: Uint8Array): void;
 }
 

@@ -11,6 +11,7 @@ import { newObject, openObjectKey } from './object-keys.js';
 import {
   checkOptionsObject, POOL_MIN_BYTES, resolveKeyId, type CipherSettings, type DecryptOptions, type EncryptOptions,
 } from './options.js';
+import { allocOutput } from './native-batch.js';
 import { runPooled } from './pooled.js';
 import { openSegments, sealSegments } from './segment.js';
 import { TASK_OPEN, TASK_SEAL } from './tasks.js';
@@ -33,7 +34,7 @@ export async function encryptObject(settings: CipherSettings, plaintext: Uint8Ar
     const total = object.header.length + payloadLength(plaintext.length, S);
     const count = segmentCount(plaintext.length, S);
     const schedule = { noncePrefix: object.noncePrefix, segmentBytes: S };
-    const sealed = Buffer.allocUnsafeSlow(total);
+    const sealed = allocOutput(total);
     sealed.set(object.header, 0);
     const payload = sealed.subarray(object.header.length);
     if (plaintext.length < POOL_MIN_BYTES || count === 1) {
@@ -69,7 +70,7 @@ export async function decryptObject(settings: CipherSettings, sealed: Uint8Array
     const count = segmentCount(plainLength, S);
     const payload = sealed.subarray(header.length);
     const schedule = { noncePrefix: header.noncePrefix, segmentBytes: S };
-    const plain = Buffer.allocUnsafeSlow(plainLength);
+    const plain = allocOutput(plainLength);
     if (plainLength < POOL_MIN_BYTES || count === 1) {
       if (openSegments(key, schedule, 0, payload, plain, true) >= 0) throw new DecryptionError();
       return plain;

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { numberOption } from './args.js';
 import { UsageError, type Command } from './command.js';
+import { closeStore, STORE_OPTIONS, STORE_USAGE, storeOf } from './store.js';
 
 const BENCHMARKS = ['hsm', 'aead', 'erasure', 'objects'];
 
@@ -25,13 +26,20 @@ export const toolCommands: Command[] = [
   },
   {
     name: 'demo',
-    summary: 'run the demo on a fresh SoftHSM token and temp shard folders',
-    usage: '[--size MiB]',
-    options: { size: { type: 'string' } },
+    summary: 'run the demo on a fresh SoftHSM token and temp shard folders (or the store given, e.g. S3 buckets)',
+    usage: `[--size MiB] [${STORE_USAGE}]`,
+    options: { size: { type: 'string' }, ...STORE_OPTIONS },
     async run({ values }) {
       const sizeMiB = numberOption(values, 'size');
+      const given = values.store !== undefined || values['store-config'] !== undefined;
+      const store = given ? storeOf(values) : undefined;
+      const storeLabel = values['store-config'] !== undefined ? `the ${store!.nodes} S3 nodes of ${values['store-config']}` : undefined;
       const { runDemo } = await import('../demo.js');
-      await runDemo(sizeMiB !== undefined ? { sizeMiB } : {});
+      try {
+        await runDemo({ ...(sizeMiB !== undefined ? { sizeMiB } : {}), ...(store ? { store } : {}), ...(storeLabel ? { storeLabel } : {}) });
+      } finally {
+        if (store) await closeStore(store);
+      }
     },
   },
 ];

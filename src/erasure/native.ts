@@ -22,6 +22,22 @@ export interface NativeBinding {
     outputs: readonly Uint8Array[],
     len: number,
   ): void;
+  /**
+   * mul over column ranges of itemBytes on the addon's own threads (at most maxParallel at once). Without a
+   * callback this thread works too and the call returns when done; with one it returns at once.
+   */
+  mulParallel?(
+    kernel: string,
+    tables: Uint8Array,
+    rows: number,
+    k: number,
+    inputs: readonly Uint8Array[],
+    outputs: readonly Uint8Array[],
+    len: number,
+    maxParallel: number,
+    itemBytes: number,
+    callback: ((error: Error | null) => void) | undefined,
+  ): void;
 }
 
 const ADDON_PATH = '../../native/build/Release/hsm_erasure.node'; // from dist/erasure/ to the package root

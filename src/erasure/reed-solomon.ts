@@ -111,6 +111,17 @@ export class ReedSolomon {
     return parity.every((p, i) => equalBytes(p, shards[this.dataShards + i]));
   }
 
+  /**
+   * @internal For ErasureService's native pool: the kernel tables, row count and input shards of an encode
+   * (no targets) or of rebuilding `targets`; null without the native addon. Arguments are the service's, checked.
+   */
+  nativeProgram(shards: readonly (Uint8Array | null | undefined)[], targets?: readonly number[]): { tables: Uint8Array; rows: number; inputs: Uint8Array[] } | null {
+    if (!native) return null;
+    const p = targets ? this.#decodeProgram(shards, targets) : this.#encode;
+    p.tables ??= native.expandTables(p.matrix, p.rows, this.dataShards);
+    return { tables: p.tables, rows: p.rows, inputs: p.inputs.map((i) => shards[i] as Uint8Array) };
+  }
+
   #run(p: Program, shards: readonly (Uint8Array | null | undefined)[], outputs: readonly Uint8Array[], len: number): void {
     if (p.rows === 0) return;
     const inputs = p.inputs.map((i) => shards[i] as Uint8Array);

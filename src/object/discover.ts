@@ -72,7 +72,11 @@ interface Failures {
 
 export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef): Promise<Discovered> {
   const listing = await listObjectKeys(store, ref);
-  if (listing.gens.length === 0) throw new ObjectNotFoundError(`no shard of object "${ref.name}" in the store`);
+  if (listing.gens.length === 0) {
+    // No node could be listed (bad credentials, every node down): that is the store failing, not a missing object.
+    if (listing.failedNodes.length === store.nodes && listing.firstFailure !== undefined) throw listing.firstFailure;
+    throw new ObjectNotFoundError(`no shard of object "${ref.name}" in the store`);
+  }
   const failures: Failures = {};
   for (const gen of listing.gens) {
     const found = await decideGeneration(keys, store, ref, listing, gen, failures);
@@ -95,7 +99,12 @@ async function decideGeneration(
   try {
     const groups = new Map<string, Probe[]>();
     for (const p of probes.values()) {
-      if (!p.header || p.header.objectId !== ref.name || p.header.index !== p.index) continue;
+      if (!p.header || p.header.index !== p.index) continue;
+      if (p.header.objectId !== ref.name) {
+        // A well-formed shard made for another name (copied or renamed here): an authentication failure, not a loss.
+        failures.decryption ??= new DecryptionError();
+        continue;
+      }
       const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
       groups.get(key)?.push(p) ?? groups.set(key, [p]);
     }

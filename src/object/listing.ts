@@ -24,6 +24,8 @@ export interface ObjectListing {
   gens: Generation[];
   /** Nodes whose listing failed (their shards count as lost). */
   failedNodes: number[];
+  /** The first of those failures (a StoreError from the store), to report when no node could be listed. */
+  firstFailure?: unknown;
 }
 
 async function listAll(store: ShardStore, node: number, prefix: string): Promise<string[]> {
@@ -40,9 +42,11 @@ async function listAll(store: ShardStore, node: number, prefix: string): Promise
 export async function listObjectKeys(store: ShardStore, ref: ObjectRef): Promise<ObjectListing> {
   const prefix = objectPrefix(ref.ns, ref.name);
   const failedNodes: number[] = [];
+  let firstFailure: unknown;
   const byGen = new Map<string, Generation>();
-  const lists = await Promise.all(Array.from({ length: store.nodes }, (_, node) => listAll(store, node, prefix).catch(() => {
+  const lists = await Promise.all(Array.from({ length: store.nodes }, (_, node) => listAll(store, node, prefix).catch((err: unknown) => {
     failedNodes.push(node);
+    firstFailure ??= err;
     return [] as string[];
   })));
   lists.forEach((keys, node) => {
@@ -60,7 +64,7 @@ export async function listObjectKeys(store: ShardStore, ref: ObjectRef): Promise
   });
   const gens = [...byGen.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   for (const gen of gens) gen.records = new Map([...gen.records].sort((a, b) => (a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0)));
-  return { prefix, gens, failedNodes: failedNodes.sort((a, b) => a - b) };
+  return { prefix, gens, failedNodes: failedNodes.sort((a, b) => a - b), firstFailure };
 }
 
 /** Every key of one generation, shards first (what put's cleanup and delete remove). */

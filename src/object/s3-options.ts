@@ -30,6 +30,11 @@ export interface S3ShardStoreOptions {
   partBytes?: number;
   /** Open connections per node at most (default 64). */
   maxSockets?: number;
+  /**
+   * Opening a reader fetches the blob's first bytes up to this many along with its size, in one GET (default 64 KiB:
+   * a shard header, and all of a small shard); 0 opens with a HEAD and fetches nothing before the first read.
+   */
+  readAheadBytes?: number;
 }
 
 export interface ResolvedS3Options {
@@ -38,6 +43,7 @@ export interface ResolvedS3Options {
   maxAttempts: number;
   partBytes: number;
   maxSockets: number;
+  readAheadBytes: number;
 }
 
 export const MAX_NODES = 256;
@@ -49,6 +55,8 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PART_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_SOCKETS = 64;
+export const DEFAULT_READ_AHEAD_BYTES = 64 * 1024;
+export const MAX_READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 // S3 bucket naming rules (3–63 of lowercase letters, digits, '.', '-', starting and ending alphanumeric).
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -64,6 +72,7 @@ export function resolveS3Options(options: S3ShardStoreOptions): ResolvedS3Option
     maxAttempts: optionalInteger(o.maxAttempts, 'options.maxAttempts', DEFAULT_MAX_ATTEMPTS, 1, 10),
     partBytes: optionalInteger(o.partBytes, 'options.partBytes', DEFAULT_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES),
     maxSockets: optionalInteger(o.maxSockets, 'options.maxSockets', DEFAULT_MAX_SOCKETS, 1, 4096),
+    readAheadBytes: optionalInteger(o.readAheadBytes, 'options.readAheadBytes', DEFAULT_READ_AHEAD_BYTES, 0, MAX_READ_AHEAD_BYTES),
   };
 }
 

@@ -82,3 +82,13 @@ export async function countingProxy(endpoint: string): Promise<{ endpoint: strin
     },
   };
 }
+
+/** Stops a node's radosgw (its endpoint then refuses connections; the cluster and its data stay). */
+export async function rgwStop(node: CephNode): Promise<void> {
+  await run('bash', [HARNESS, 'rgw-stop', node.dir], { timeout: 30_000 });
+}
+
+/** Starts a node's radosgw again (same port) and waits until it listens. */
+export async function rgwStart(node: CephNode): Promise<void> {
+  await run('bash', [HARNESS, 'rgw-start', node.dir], { timeout: 150_000 });
+}

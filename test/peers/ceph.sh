@@ -5,6 +5,8 @@
 #
 #   bash test/peers/ceph.sh start DIR [NODES=6]   → DIR/nodes.json (endpoints, buckets, credentials) and DIR/nodes.env
 #   bash test/peers/ceph.sh stop DIR              → kills every daemon started in DIR (by pid), removes DIR
+#   bash test/peers/ceph.sh rgw-stop NODE_DIR     → stops that node's radosgw only (its S3 endpoint refuses; data stays)
+#   bash test/peers/ceph.sh rgw-start NODE_DIR    → starts it again and waits until it answers
 #
 # Needs root on Debian 12 (installs ceph-mon ceph-osd ceph-mgr radosgw with apt-get when missing). Traps, from
 # /work/shared/FIELD-NOTES.md: auth off needs `ms_mon_client_mode = crc secure` or radosgw hangs 300 s; OSD/mgr bind
@@ -236,9 +238,35 @@ start_all() {
   log "$n nodes up in $total ms ($dir/nodes.json)"
 }
 
+# One node's radosgw, stopped (a node that is down: connections refused) and started again on the same port.
+rgw_stop() {
+  local d=$1 p i
+  p=$(kill_pidfile "$d/pids/rgw.a.pid" "$d") || true
+  [ -n "$p" ] || return 0
+  for i in $(seq 1 25); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+
+rgw_start() {
+  local d=$1 port t0
+  [ -f "$d/ceph.conf" ] || die "no node in $d"
+  port=$(sed -n 's/^rgw_frontends = .*endpoint=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$d/ceph.conf")
+  [ -n "$port" ] || die "no radosgw port in $d/ceph.conf"
+  if [ -r "$d/pids/rgw.a.pid" ] && kill -0 "$(cat "$d/pids/rgw.a.pid")" 2>/dev/null; then return 0; fi
+  t0=$(now_ms)
+  spawn "$d" rgw.a radosgw -c "$d/ceph.conf" -n client.rgw.a
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$(cat "$d/pids/rgw.a.pid")" 2>/dev/null || die "node $d: radosgw exited (see $d/log)"
+    [ $(( $(now_ms) - t0 )) -lt $(( NODE_TIMEOUT_S * 1000 )) ] || die "node $d: radosgw did not listen within ${NODE_TIMEOUT_S} s"
+    sleep 0.1
+  done
+}
+
 case "${1:-}" in
   start) [ -n "${2:-}" ] || die "usage: ceph.sh start DIR [NODES]"; start_all "$2" "${3:-6}" ;;
   stop) [ -n "${2:-}" ] || die "usage: ceph.sh stop DIR"; stop_all "$2" ;;
+  rgw-stop) [ -n "${2:-}" ] || die "usage: ceph.sh rgw-stop NODE_DIR"; rgw_stop "$2" ;;
+  rgw-start) [ -n "${2:-}" ] || die "usage: ceph.sh rgw-start NODE_DIR"; rgw_start "$2" ;;
   _node) start_node "$2" "$3" "$4" ;;
-  *) die "usage: ceph.sh start DIR [NODES] | stop DIR" ;;
+  *) die "usage: ceph.sh start DIR [NODES] | stop DIR | rgw-stop NODE_DIR | rgw-start NODE_DIR" ;;
 esac

@@ -1,0 +1,151 @@
+// Issue #13 benchmark: does the worker pool pay? Interleaved rounds, in one process, of
+//   - node:crypto AES-256-GCM on one thread (the baseline), stream and one-shot ObjectCipher with threads: 2 on the
+//     native pool and on the piscina workers (the path before the native pool), 256 MiB;
+//   - erasure encode 10+4 (encodeShards in place) at 1 MiB and 64 KiB shards: the single-thread kernel, the native
+//     pool and the piscina workers, 2 threads;
+//   - the machine's memcpy and first-touch rates (the arithmetic of what is physically reachable).
+// Each row reports median wall GB/s and CPU ns per byte (all threads: what the work costs, much less sensitive to
+// other load than wall time). Writes bench/results/pool-scaling.json with CPU flags, Node and commit.
+//
+//   npm run build && node bench/pool-scaling.mjs        (ROUNDS=7 MIB=256)
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { pipeline } from 'node:stream/promises';
+import { ObjectCipher } from '../dist/index.js';
+import { WorkerPool } from '../dist/pool/pool.js';
+import { WORKER_ENTRY } from '../dist/worker-entry.js';
+import { allocShared } from '../dist/pool/shared-memory.js';
+import { setNativePool } from '../dist/aead/native-batch.js';
+import { ReedSolomon, bestKernel } from '../dist/erasure/index.js';
+import { ErasureService, setNativeErasurePool } from '../dist/erasure/service.js';
+import { chunksOf, discard, instantKeys } from './aead-common.mjs';
+import { machine, median, writeResult } from './common.mjs';
+
+const MiB = 1 << 20;
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const SIZE = Number(process.env.MIB ?? 256) * MiB;
+const log = (...a) => console.error(...a);
+const round2 = (x) => Math.round(x * 100) / 100;
+
+const plain = Buffer.allocUnsafe(SIZE);
+for (let at = 0; at < SIZE; at += MiB) randomBytes(MiB).copy(plain, at);
+const key = randomBytes(32);
+const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
+const cipher = new ObjectCipher({ keys: instantKeys(), pool });
+const service = new ErasureService(pool);
+
+// ---- correctness first, on both paths
+setNativePool(true);
+const sealed = await cipher.encrypt(plain, { keyId: 'bench' });
+for (const native of [true, false]) {
+  setNativePool(native);
+  if (!(await cipher.decrypt(sealed)).equals(plain)) throw new Error(`one-shot round trip (native=${native})`);
+  const parts = [];
+  await pipeline(chunksOf(plain), cipher.createEncryptStream({ keyId: 'bench' }), discard((c) => parts.push(Buffer.from(c))));
+  if (!(await cipher.decrypt(Buffer.concat(parts))).equals(plain)) throw new Error(`stream round trip (native=${native})`);
+}
+const nodeSealed = (() => {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  const ct = Buffer.concat([c.update(plain), c.final()]);
+  return { iv, ct, tag: c.getAuthTag() };
+})();
+
+// ---- erasure stripes (reused shared memory, as in bench/erasure.mjs)
+const ec = {};
+for (const len of [MiB, 64 * 1024]) {
+  const k = 10, m = 4;
+  const shards = Array.from({ length: k + m }, () => allocShared(len));
+  shards.slice(0, k).forEach((s, i) => s.set(plain.subarray(i * len, (i + 1) * len)));
+  const rs = new ReedSolomon({ dataShards: k, parityShards: m, kernel: bestKernel() });
+  rs.encode(shards);
+  const expected = shards.slice(k).map((s) => Buffer.from(s));
+  for (const native of [true, false]) {
+    setNativeErasurePool(native);
+    shards.slice(k).forEach((s) => s.fill(0));
+    await service.encodeShards(shards, { dataShards: k, parityShards: m });
+    if (!shards.slice(k).every((s, i) => expected[i].equals(s))) throw new Error(`erasure pool parity (native=${native})`);
+  }
+  ec[len] = { shards, rs, iters: Math.max(4, Math.round((256 * MiB) / (k * len))) };
+}
+log('correctness checks passed');
+
+// ---- rows
+const nodeEnc = () => {
+  const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+  for (let at = 0; at < SIZE; at += MiB) c.update(plain.subarray(at, at + MiB));
+  c.final();
+};
+const nodeDec = () => {
+  const d = createDecipheriv('aes-256-gcm', key, nodeSealed.iv);
+  d.setAuthTag(nodeSealed.tag);
+  for (let at = 0; at < SIZE; at += MiB) d.update(nodeSealed.ct.subarray(at, at + MiB));
+  d.final();
+};
+const withAead = (native, fn) => async () => { setNativePool(native); await fn(); };
+const withEc = (native, fn) => async () => { setNativeErasurePool(native); await fn(); };
+const copyDst = Buffer.allocUnsafe(64 * MiB);
+copyDst.fill(1);
+const rows = {
+  'node:crypto encrypt, 1 thread': { bytes: SIZE, run: nodeEnc },
+  'node:crypto decrypt, 1 thread': { bytes: SIZE, run: nodeDec },
+  'memcpy 64 MiB into reused memory, 1 thread': { bytes: 64 * MiB, run: () => plain.copy(copyDst, 0, 0, 64 * MiB) },
+  'first touch: fill a fresh 64 MiB Buffer, 1 thread': { bytes: 64 * MiB, run: () => Buffer.allocUnsafeSlow(64 * MiB).fill(0) },
+};
+for (const [name, native] of [['native pool', true], ['worker pool', false]]) {
+  rows[`stream encrypt, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => pipeline(chunksOf(plain), cipher.createEncryptStream({ keyId: 'bench' }), discard())) };
+  rows[`stream decrypt, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => pipeline(chunksOf(sealed), cipher.createDecryptStream(), discard())) };
+  rows[`one-shot encrypt 256 MiB, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => cipher.encrypt(plain, { keyId: 'bench' })) };
+  rows[`one-shot decrypt 256 MiB, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => cipher.decrypt(sealed)) };
+}
+for (const len of [MiB, 64 * 1024]) {
+  const { shards, rs, iters } = ec[len];
+  const label = len === MiB ? '1 MiB' : '64 KiB';
+  const bytes = 10 * len * iters;
+  const opts = { dataShards: 10, parityShards: 4 };
+  rows[`erasure encode 10+4 x ${label}, single-thread kernel`] = { bytes, run: () => { for (let i = 0; i < iters; i++) rs.encode(shards); } };
+  for (const [name, native] of [['native pool', true], ['worker pool', false]]) {
+    rows[`erasure encode 10+4 x ${label}, threads 2, ${name}`] = { bytes, run: withEc(native, async () => { for (let i = 0; i < iters; i++) await service.encodeShards(shards, opts); }) };
+  }
+}
+// ONLY=regex keeps the matching rows plus the baselines (for a quick look; ratios of dropped rows are absent).
+if (process.env.ONLY) for (const name of Object.keys(rows)) if (!new RegExp(process.env.ONLY).test(name) && !/node:crypto|single-thread/.test(name)) delete rows[name];
+for (const row of Object.values(rows)) { row.gbps = []; row.cpuNsPerByte = []; }
+for (let round = -1; round < ROUNDS; round++) {
+  for (const row of Object.values(rows)) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await row.run();
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    if (round < 0) continue;
+    row.gbps.push(row.bytes / 1e6 / ms);
+    row.cpuNsPerByte.push(((cpu.user + cpu.system) * 1000) / row.bytes);
+  }
+  log(`round ${round + 1}/${ROUNDS} (load ${os.loadavg()[0].toFixed(1)})`);
+}
+setNativePool(true);
+setNativeErasurePool(true);
+await pool.close();
+
+const table = {};
+for (const [name, row] of Object.entries(rows)) {
+  table[name] = { medianGBps: round2(median(row.gbps)), medianCpuNsPerByte: Math.round(median(row.cpuNsPerByte) * 1000) / 1000, samplesGBps: row.gbps.map(round2) };
+}
+const g = (name) => table[name]?.medianGBps;
+const ratio = (a, b) => (table[a] && table[b] ? round2(g(a) / g(b)) : null);
+const enc1 = 'node:crypto encrypt, 1 thread';
+const dec1 = 'node:crypto decrypt, 1 thread';
+const ratios = {};
+for (const name of ['native pool', 'worker pool']) {
+  ratios[name] = {
+    'stream encrypt vs node:crypto 1 thread (goal 1.6)': ratio(`stream encrypt, threads 2, ${name}`, enc1),
+    'stream decrypt vs node:crypto 1 thread (goal 1.6)': ratio(`stream decrypt, threads 2, ${name}`, dec1),
+    'one-shot encrypt 256 MiB vs node:crypto 1 thread (goal 1.3)': ratio(`one-shot encrypt 256 MiB, threads 2, ${name}`, enc1),
+    'one-shot decrypt 256 MiB vs node:crypto 1 thread': ratio(`one-shot decrypt 256 MiB, threads 2, ${name}`, dec1),
+    'erasure 10+4 x 1 MiB vs single-thread kernel (goal 1.7)': ratio(`erasure encode 10+4 x 1 MiB, threads 2, ${name}`, 'erasure encode 10+4 x 1 MiB, single-thread kernel'),
+    'erasure 10+4 x 64 KiB vs single-thread kernel (goal 1.4)': ratio(`erasure encode 10+4 x 64 KiB, threads 2, ${name}`, 'erasure encode 10+4 x 64 KiB, single-thread kernel'),
+  };
+}
+console.log(JSON.stringify({ table: Object.fromEntries(Object.entries(table).map(([k, v]) => [k, `${v.medianGBps} GB/s, ${v.medianCpuNsPerByte} CPU ns/B`])), ratios }, null, 2));
+writeResult('pool-scaling', { benchmark: 'pool-scaling', settings: { bytes: SIZE, rounds: ROUNDS, statistic: 'median of interleaved rounds' }, loadAverageAfter: os.loadavg(), table, ratios });

@@ -1,0 +1,180 @@
+// S3ShardStore's writer: buffers one part and goes up in one PUT when the blob is small, as a multipart upload
+// otherwise (one part in flight while the next fills: two part buffers at most). Nothing is visible before commit;
+// a failure fails the writer for good and aborts its multipart upload in the background.
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { StoreError } from '../errors.js';
+import { bytesArg } from '../validate.js';
+import type { ShardWriter } from './blob-store.js';
+import { deadline, describe, s3Request, storeError, type RetryPolicy, type S3Node } from './s3-request.js';
+
+/** A writer's first buffer; it doubles up to the part size as bytes come. */
+const MIN_BUFFER_BYTES = 64 * 1024;
+
+type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
+
+export class S3ShardWriter implements ShardWriter {
+  readonly #node: S3Node;
+  readonly #policy: RetryPolicy;
+  readonly #key: string;
+  readonly #partBytes: number;
+  #state: WriterState = 'open';
+  /** The part being filled, and a drained one to reuse: two buffers at most. */
+  #buffer: Buffer | null = null;
+  #filled = 0;
+  #spare: Buffer | null = null;
+  #uploadId: string | undefined;
+  #etags: string[] = [];
+  /** The part upload in flight (one at a time, overlapping the filling of the next). */
+  #inFlight: Promise<void> | null = null;
+  #failure: StoreError | null = null;
+  #aborting: Promise<void> | null = null;
+
+  constructor(node: S3Node, policy: RetryPolicy, key: string, partBytes: number) {
+    this.#node = node;
+    this.#policy = policy;
+    this.#key = key;
+    this.#partBytes = partBytes;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    bytesArg(bytes, 'bytes');
+    this.#checkOpen('write');
+    let done = 0;
+    while (done < bytes.length) {
+      const n = Math.min(bytes.length - done, this.#partBytes - this.#filled);
+      this.#reserve(this.#filled + n).set(bytes.subarray(done, done + n), this.#filled);
+      this.#filled += n;
+      done += n;
+      if (this.#filled === this.#partBytes) await this.#guard(() => this.#shipPart());
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.#checkOpen('flush');
+    // Parts already sent are durable; the buffered tail cannot be sent before commit (parts must be ≥ 5 MiB).
+    await this.#guard(() => this.#settle());
+  }
+
+  async commit(): Promise<void> {
+    this.#checkOpen('commit');
+    await this.#guard(async () => {
+      await this.#settle();
+      const n = this.#node;
+      const body = this.#buffer === null ? new Uint8Array(0) : this.#buffer.subarray(0, this.#filled);
+      if (this.#uploadId === undefined) {
+        await s3Request(n, this.#policy, deadline(this.#policy), 'commit/PutObject', (abortSignal) =>
+          n.client.send(new PutObjectCommand({ Bucket: n.bucket, Key: this.#key, Body: body }), { abortSignal }));
+      } else {
+        if (this.#filled > 0) await this.#uploadPart(this.#etags.length + 1, body);
+        const UploadId = this.#uploadId;
+        const Parts = this.#etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
+        await s3Request(n, this.#policy, deadline(this.#policy), 'commit/CompleteMultipartUpload', (abortSignal) =>
+          n.client.send(new CompleteMultipartUploadCommand({
+            Bucket: n.bucket, Key: this.#key, UploadId, MultipartUpload: { Parts },
+          }), { abortSignal }));
+      }
+      this.#state = 'committed';
+      this.#release();
+    });
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#state = this.#state === 'failed' ? 'failed' : 'aborted';
+    await this.#inFlight?.catch(() => {});
+    this.#inFlight = null;
+    this.#aborting ??= this.#abortUpload();
+    await this.#aborting;
+    this.#release();
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#state !== 'open') throw new Error(`ShardWriter.${what}: the writer is ${this.#state}`);
+  }
+
+  /** Runs a step; on failure the writer is failed for good and its multipart upload is aborted in the background. */
+  async #guard(step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.#failure ??= err instanceof StoreError ? err : storeError(this.#node, 'write', describe(err).reason);
+      this.#state = 'failed';
+      this.#aborting ??= this.#abortUpload();
+      throw this.#failure;
+    }
+  }
+
+  /** Room for `bytes` in the part being filled: the spare part, else a buffer grown by doubling (small blobs stay small). */
+  #reserve(bytes: number): Buffer {
+    const current = this.#buffer;
+    if (current !== null && current.length >= bytes) return current;
+    let next: Buffer;
+    if (this.#spare !== null) {
+      next = this.#spare;
+      this.#spare = null;
+    } else {
+      // Once the blob is known to be large (a part has gone), parts are full size from the start: regrowing each
+      // one by doubling would leave ~a part of garbage buffers per part.
+      const grown = this.#uploadId !== undefined ? this.#partBytes : Math.max(bytes, MIN_BUFFER_BYTES, 2 * (current?.length ?? 0));
+      next = Buffer.allocUnsafe(Math.min(this.#partBytes, grown));
+    }
+    if (current !== null) next.set(current.subarray(0, this.#filled));
+    this.#buffer = next;
+    return next;
+  }
+
+  /** Sends the full buffer as the next part once the previous one is in; filling goes on meanwhile. */
+  async #shipPart(): Promise<void> {
+    await this.#settle();
+    const n = this.#node;
+    if (this.#uploadId === undefined) {
+      const created = await s3Request(n, this.#policy, deadline(this.#policy), 'write/CreateMultipartUpload', (abortSignal) =>
+        n.client.send(new CreateMultipartUploadCommand({ Bucket: n.bucket, Key: this.#key }), { abortSignal }));
+      if (typeof created.UploadId !== 'string') throw storeError(n, 'write/CreateMultipartUpload', 'NoUploadId');
+      this.#uploadId = created.UploadId;
+    }
+    const part = this.#buffer as Buffer;
+    this.#buffer = null;
+    this.#filled = 0;
+    const inFlight = this.#uploadPart(this.#etags.length + 1, part).then(() => {
+      this.#spare = part;
+    });
+    inFlight.catch(() => {}); // observed by #settle
+    this.#inFlight = inFlight;
+  }
+
+  async #settle(): Promise<void> {
+    const inFlight = this.#inFlight;
+    this.#inFlight = null;
+    await inFlight;
+  }
+
+  async #uploadPart(PartNumber: number, Body: Uint8Array): Promise<void> {
+    const n = this.#node;
+    const UploadId = this.#uploadId as string;
+    const res = await s3Request(n, this.#policy, deadline(this.#policy), 'write/UploadPart', (abortSignal) =>
+      n.client.send(new UploadPartCommand({ Bucket: n.bucket, Key: this.#key, UploadId, PartNumber, Body }), { abortSignal }));
+    if (typeof res.ETag !== 'string') throw storeError(n, 'write/UploadPart', 'NoETag');
+    this.#etags[PartNumber - 1] = res.ETag;
+  }
+
+  /** Best effort: a node that is down keeps the parts until its own cleanup (lifecycle rules) removes them. */
+  async #abortUpload(): Promise<void> {
+    const UploadId = this.#uploadId;
+    if (UploadId === undefined) return;
+    this.#uploadId = undefined;
+    const n = this.#node;
+    await s3Request(n, this.#policy, deadline(this.#policy), 'abort/AbortMultipartUpload', (abortSignal) =>
+      n.client.send(new AbortMultipartUploadCommand({ Bucket: n.bucket, Key: this.#key, UploadId }), { abortSignal }))
+      .catch(() => {});
+  }
+
+  #release(): void {
+    this.#buffer = null;
+    this.#spare = null;
+    this.#filled = 0;
+  }
+}
