@@ -106,12 +106,12 @@ const results = {};
   try { p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }); } catch {}
   const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
   const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(key.id.replace(/-/g, ''), 'hex') }]);
+  p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.concat([Buffer.from(key.id.replace(/-/g, ''), 'hex'), Buffer.from([0, 0, 0, 1])]) }]); // id ‖ version 1
   const [handle] = p.C_FindObjects(session, 1);
   p.C_FindObjectsFinal(session);
   const dek = randomBytes(32);
   const out = Buffer.alloc(48);
-  const gcm = (iv) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: Buffer.alloc(57), tagBits: 128 } });
+  const gcm = (iv) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM_v240, iv, ivBits: 96, aad: Buffer.alloc(57), tagBits: 128 } });
   results.rawHsmWrapPerSec = await rate(async () => {
     const end = performance.now() + SECONDS * 1000;
     let ops = 0;
