@@ -11,54 +11,14 @@
 // they sort by that prefix, then by hash (documented), and their full name is kept in the listing entry's body.
 import { createHash, randomBytes } from 'node:crypto';
 import { MAX_KEY_SEGMENT_BYTES } from '../object/blob-store.js';
+import { decodeOrdered, encodeOrdered } from '../object/layout.js';
 
-const ALPHABET = '0123456789=ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-const DECODE = new Map([...ALPHABET].map((c, i) => [c, i]));
-/** Names longer than this are keyed by a prefix and a hash, so every key stays under the store's 900 bytes. */
+export { decodeOrdered, encodeOrdered };
+
 export const HASHED_AFTER_BYTES = 480;
 /** Listing entries end with ~80 chars of info in the key's last segment, so their name segments are shorter. */
 const INDEX_SEGMENT_CHARS = MAX_KEY_SEGMENT_BYTES - 80;
 
-export function encodeOrdered(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 3 <= bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]!;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]!;
-  }
-  return out;
-}
-
-/** The bytes of an encoding, or undefined when it is not one. */
-export function decodeOrdered(text: string): Buffer | undefined {
-  if (text.length % 4 === 1) return undefined;
-  const out = Buffer.alloc(Math.floor((text.length * 6) / 8));
-  let bits = 0;
-  let acc = 0;
-  let o = 0;
-  for (const c of text) {
-    const v = DECODE.get(c);
-    if (v === undefined) return undefined;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-      acc &= (1 << bits) - 1;
-    }
-  }
-  return out;
-}
-
-/** The name's key text (before segmenting): direct, or prefix '~' hash for long names. */
 export function nameKey(name: string): string {
   const bytes = Buffer.from(name, 'utf8');
   if (bytes.length <= HASHED_AFTER_BYTES) return encodeOrdered(bytes);

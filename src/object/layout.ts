@@ -27,7 +27,8 @@ export function isValidNamespace(ns: unknown): ns is string {
   return typeof ns === 'string' && ns.length <= MAX_NAMESPACE_BYTES && NAMESPACE_PATTERN.test(ns) && ns.split('/').every((s) => s !== '.' && s !== '..');
 }
 
-function base64(bytes: Uint8Array): string {
+/** Order-preserving base64 (ascending alphabet, no padding): byte order of inputs = string order of outputs. */
+export function encodeOrdered(bytes: Uint8Array): string {
   let out = '';
   let bits = 0;
   let acc = 0;
@@ -44,7 +45,9 @@ function base64(bytes: Uint8Array): string {
   return out;
 }
 
-function unbase64(text: string): Buffer | undefined {
+/** The bytes of an encoding, or undefined when it is not one. */
+export function decodeOrdered(text: string): Buffer | undefined {
+  if (text.length % 4 === 1) return undefined;
   const out: number[] = [];
   let bits = 0;
   let acc = 0;
@@ -71,8 +74,8 @@ function segments(text: string): string {
 /** The key part of a name (see the module comment). */
 export function encodeName(name: string): string {
   const utf8 = Buffer.from(name, 'utf8');
-  if (utf8.length <= PLAIN_NAME_BYTES) return segments(base64(utf8));
-  return segments(`${base64(utf8.subarray(0, PLAIN_NAME_BYTES))}~${createHash('sha256').update(utf8).digest('hex')}`);
+  if (utf8.length <= PLAIN_NAME_BYTES) return segments(encodeOrdered(utf8));
+  return segments(`${encodeOrdered(utf8.subarray(0, PLAIN_NAME_BYTES))}~${createHash('sha256').update(utf8).digest('hex')}`);
 }
 
 /** The name of a key part: a string, or `{ hashed }` when only a head (shard header) can tell the full name. */
@@ -80,12 +83,12 @@ export function decodeName(encoded: string): string | { prefix: Buffer; hash: st
   const text = encoded.split('/').join('');
   const tilde = text.indexOf('~');
   if (tilde < 0) {
-    const bytes = unbase64(text);
+    const bytes = decodeOrdered(text);
     if (!bytes || bytes.length === 0 || bytes.length > PLAIN_NAME_BYTES) return undefined;
     const name = bytes.toString('utf8');
     return Buffer.from(name, 'utf8').equals(bytes) ? name : undefined;
   }
-  const prefix = unbase64(text.slice(0, tilde));
+  const prefix = decodeOrdered(text.slice(0, tilde));
   const hash = text.slice(tilde + 1);
   if (!prefix || prefix.length !== PLAIN_NAME_BYTES || !/^[0-9a-f]{64}$/.test(hash)) return undefined;
   return { prefix, hash };
