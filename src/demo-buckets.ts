@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CryptoEngine } from './engine.js';
 import { CryptoEngineError } from './errors.js';
 import { FsShardStore } from './object/fs-shard-store.js';
-import { createTempToken } from './temp-token.js';
+import type { Pkcs11Options } from './options.js';
 
 const say = (line = '') => process.stdout.write(line + '\n');
 
@@ -36,15 +36,15 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
-export async function runBucketDemo(): Promise<void> {
+/** `pkcs11`: the demo's token (SoftHSM reads its configuration once per process, so the demo makes one token). */
+export async function runBucketDemo(pkcs11: Pkcs11Options): Promise<void> {
   say('\nBuckets bound to root keys (Key Protect + Cloud Object Storage), with bucket keys\n');
-  const token = createTempToken('hce-demo-buckets');
   const root = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hce-demo-buckets-'));
   process.once('exit', () => rmSync(root, { recursive: true, force: true }));
   const dirs = Array.from({ length: 14 }, (_, i) => join(root, `node${String(i).padStart(2, '0')}`));
   for (const dir of dirs) mkdirSync(dir);
   const store = new FsShardStore(dirs);
-  await using engine = await CryptoEngine.open({ pkcs11: token.pkcs11 });
+  await using engine = await CryptoEngine.open({ pkcs11 });
 
   say('B1. A root key, and a bucket bound to it at creation (10+4 shards over 14 node folders)');
   const key = await step('create root key "tenant-a"', () => engine.keys.create({ alias: 'tenant-a' }), (k) => `id ${k.id}`);

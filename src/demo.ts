@@ -178,6 +178,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   await step('enable', () => engine.keys.enable('demo-root'), (k) => k.state);
   await step('destroy (crypto-shredding)', () => engine.keys.destroy('demo-root'));
   await refused('getObject after destroy: the data is gone', readBack);
-  await runBucketDemo();
+  await runBucketDemo(token.pkcs11);
   say('\ndemo finished');
 }
