@@ -6,30 +6,10 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CryptoEngine } from './engine.js';
-import { CryptoEngineError } from './errors.js';
 import { FsShardStore } from './object/fs-shard-store.js';
 import type { Pkcs11Options } from './options.js';
+import { refused, say, step } from './demo-steps.js';
 
-const say = (line = '') => process.stdout.write(line + '\n');
-
-async function step<T>(title: string, action: () => Promise<T>, describe?: (value: T, ms: number) => string): Promise<T> {
-  const started = performance.now();
-  const value = await action();
-  const ms = performance.now() - started;
-  say(`  ✓ ${title}${describe ? ` — ${describe(value, ms)}` : ''} (${ms.toFixed(1)} ms)`);
-  return value;
-}
-
-async function refused(title: string, action: () => Promise<unknown>): Promise<void> {
-  try {
-    await action();
-  } catch (err) {
-    if (!(err instanceof CryptoEngineError)) throw err;
-    say(`  ✓ ${title} — refused with ${err.name} (${err.code}): ${err.message}`);
-    return;
-  }
-  throw new Error(`${title}: expected a refusal, but it succeeded`);
-}
 
 function files(dir: string): string[] {
   if (!existsSync(dir)) return [];

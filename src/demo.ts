@@ -8,29 +8,10 @@ import { CryptoEngine } from './engine.js';
 import type { ShardStore } from './object/blob-store.js';
 import { FsShardStore } from './object/fs-shard-store.js';
 import { objectPrefix } from './object/layout.js';
-import { CryptoEngineError } from './errors.js';
 import { createTempToken } from './temp-token.js';
 import { runBucketDemo } from './demo-buckets.js';
+import { refused, say, step } from './demo-steps.js';
 
-const say = (line = '') => process.stdout.write(line + '\n');
-
-async function step<T>(title: string, action: () => Promise<T>, describe?: (value: T, ms: number) => string): Promise<T> {
-  const started = performance.now();
-  const value = await action();
-  const ms = performance.now() - started;
-  say(`  ✓ ${title}${describe ? ` — ${describe(value, ms)}` : ''} (${ms.toFixed(1)} ms)`);
-  return value;
-}
-
-async function refused(title: string, action: () => Promise<unknown>): Promise<void> {
-  try {
-    await action();
-    throw new Error(`${title}: expected a refusal, but it succeeded`);
-  } catch (err) {
-    if (!(err instanceof CryptoEngineError)) throw err;
-    say(`  ✓ ${title} — refused with ${err.name} (${err.code}): ${err.message}`);
-  }
-}
 
 export interface DemoOptions {
   sizeMiB?: number;

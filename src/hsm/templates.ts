@@ -130,18 +130,6 @@ export function recordDataTemplate(label: string, bytes: Buffer): Template {
   ];
 }
 
-/** Key metadata as a private token data object; immutable once written (some tokens refuse to modify CKA_VALUE). */
-export function metadataTemplate(label: string, value: Buffer): Template {
-  return [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_PRIVATE, value: true },
-    { type: pkcs11js.CKA_MODIFIABLE, value: false },
-    { type: pkcs11js.CKA_APPLICATION, value: METADATA_APPLICATION },
-    { type: pkcs11js.CKA_LABEL, value: label },
-    { type: pkcs11js.CKA_VALUE, value },
-  ];
-}
 export const METADATA_APPLICATION = 'hsm-crypto-engine';
 
 /** RSA-4096 import-token pair: session objects (they live with the engine), private half unwrap-only and non-extractable. */
