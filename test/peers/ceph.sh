@@ -34,8 +34,8 @@ install_ceph() {
   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || die "Ceph is missing; install: apt-get install --no-install-recommends ceph-mon ceph-osd ceph-mgr radosgw"
   t0=$(now_ms)
   log "installing ceph-mon ceph-osd ceph-mgr radosgw with apt-get"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ceph-mon ceph-osd ceph-mgr radosgw >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends ceph-mon ceph-osd ceph-mgr radosgw >&2
   log "install took $(( $(now_ms) - t0 )) ms"
 }
 
