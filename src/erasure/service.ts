@@ -52,6 +52,18 @@ const DEFAULT_MAX_TASK_BYTES = 32 << 20;
 /** Column ranges start on cache-line boundaries so two workers never write the same line. */
 const RANGE_ALIGN_BYTES = 64;
 
+/** One encode or reconstruct over shared shard buffers, split into column ranges. */
+interface SpreadJob {
+  k: number;
+  m: number;
+  shards: readonly (Uint8Array | null | undefined)[];
+  shardBytes: number;
+  /** Rows to compute (reconstruct), else the parity rows. */
+  targets?: number[];
+  outputs?: Uint8Array[];
+  signal?: AbortSignal;
+}
+
 export class ErasureService {
   readonly #pool: WorkerPool;
   readonly #inlineBelow: number;
@@ -160,15 +172,7 @@ export class ErasureService {
     return rs;
   }
 
-  async #spread(job: {
-    k: number;
-    m: number;
-    shards: readonly (Uint8Array | null | undefined)[];
-    shardBytes: number;
-    targets?: number[];
-    outputs?: Uint8Array[];
-    signal?: AbortSignal;
-  }): Promise<void> {
+  async #spread(job: SpreadJob): Promise<void> {
     const { k, m, shards, shardBytes } = job;
     const dataBytes = k * shardBytes;
     if (await this.#nativeSpread(job)) return;
@@ -203,15 +207,7 @@ export class ErasureService {
   }
 
   /** Runs the job on the native pool; false when that is not available for it. */
-  async #nativeSpread(job: {
-    k: number;
-    m: number;
-    shards: readonly (Uint8Array | null | undefined)[];
-    shardBytes: number;
-    targets?: number[];
-    outputs?: Uint8Array[];
-    signal?: AbortSignal;
-  }): Promise<boolean> {
+  async #nativeSpread(job: SpreadJob): Promise<boolean> {
     const kernel = this.#kernel ?? getKernel();
     if (!nativePool || !native?.mulParallel || kernel === 'reference') return false;
     const { k, m, shards, shardBytes } = job;
