@@ -33,7 +33,7 @@
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "-pthread"],
           "ldflags": ["-pthread"],
           "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"]}
         }

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <openssl/sha.h>  // SHA256_Init & co.: deprecated in OpenSSL 3 but exported by Node, and what HMAC needs
 
 #include <climits>
 #include <cstring>
@@ -25,11 +26,19 @@ EVP_CIPHER_CTX* thread_ctx() {
   return ctx.get();
 }
 
+// Fetched once: EVP_aes_256_gcm() makes every EVP_CipherInit_ex look the provider's implementation up again (a
+// lock and a hash lookup: a large share of sealing a small buffer under OpenSSL 3).
+const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
 bool init(EVP_CIPHER_CTX* ctx, bool encrypt, const uint8_t* key, const uint8_t* nonce) {
-  // A reused context keeps the cipher; only key and IV change. The IV length is set before the IV (default 12).
-  if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr, encrypt ? 1 : 0) != 1) return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(NONCE_BYTES), nullptr) != 1) return false;
-  return EVP_CipherInit_ex(ctx, nullptr, nullptr, key, nonce, encrypt ? 1 : 0) == 1;
+  // A reused context keeps the cipher (set once per thread); only key, IV and direction change. IV: 12 bytes, the default.
+  const EVP_CIPHER* cipher = aes_256_gcm();
+  if (!cipher) return false;
+  const bool fresh = EVP_CIPHER_CTX_get0_cipher(ctx) != cipher;
+  return EVP_CipherInit_ex2(ctx, fresh ? cipher : nullptr, key, nonce, encrypt ? 1 : 0, nullptr) == 1;
 }
 
 bool feed_aad(EVP_CIPHER_CTX* ctx, const uint8_t* aad, size_t len) {
@@ -127,41 +136,37 @@ bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t 
 
 namespace {
 
-// One HMAC-SHA256 context per thread, fetched once: OpenSSL 3's one-shot HMAC() fetches the algorithm on every
-// call, which costs more than the hashing of these short inputs.
-struct MacFree {
-  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
-};
-
-EVP_MAC_CTX* thread_hmac() {
-  thread_local std::unique_ptr<EVP_MAC_CTX, MacFree> ctx([] {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (!mac) return static_cast<EVP_MAC_CTX*>(nullptr);
-    EVP_MAC_CTX* c = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);  // the context keeps its own reference
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
-    if (c && EVP_MAC_CTX_set_params(c, params) != 1) {
-      EVP_MAC_CTX_free(c);
-      c = nullptr;
-    }
-    return c;
-  }());
-  return ctx.get();
-}
-
+// HMAC-SHA256 (RFC 2104) on OpenSSL's SHA-256 block functions: EVP_MAC costs several times the hashing of these
+// short inputs (parameter lookups on every init). Keys here are 32 bytes (a DEK or a PRK) or a 32-byte salt, so
+// always shorter than the 64-byte block.
 struct Part {
   const uint8_t* data;
   size_t len;
 };
 
 bool hmac_sha256(const uint8_t* key, size_t key_len, const Part* parts, size_t count, uint8_t* out) {
-  EVP_MAC_CTX* ctx = thread_hmac();
-  if (!ctx || EVP_MAC_init(ctx, key, key_len, nullptr) != 1) return false;
+  constexpr size_t BLOCK = 64;
+  if (key_len > BLOCK) return false;
+  uint8_t pad[BLOCK];
+  SHA256_CTX inner, outer;
+  std::memset(pad, 0x36, BLOCK);
+  for (size_t i = 0; i < key_len; i++) pad[i] ^= key[i];
+  SHA256_Init(&inner);
+  SHA256_Update(&inner, pad, BLOCK);
   for (size_t i = 0; i < count; i++)
-    if (parts[i].len && EVP_MAC_update(ctx, parts[i].data, parts[i].len) != 1) return false;
-  size_t n = 0;
-  return EVP_MAC_final(ctx, out, &n, 32) == 1 && n == 32;
+    if (parts[i].len) SHA256_Update(&inner, parts[i].data, parts[i].len);
+  uint8_t digest[32];
+  SHA256_Final(digest, &inner);
+  for (size_t i = 0; i < BLOCK; i++) pad[i] ^= 0x36 ^ 0x5c;
+  SHA256_Init(&outer);
+  SHA256_Update(&outer, pad, BLOCK);
+  SHA256_Update(&outer, digest, sizeof digest);
+  SHA256_Final(out, &outer);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(digest, sizeof digest);
+  OPENSSL_cleanse(&inner, sizeof inner);
+  OPENSSL_cleanse(&outer, sizeof outer);
+  return true;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The unwrapped-DEK cache on its own: expiry without lookups, bounds, and every DEK zeroed as it leaves.
 import t from 'tap';
-import { DataKeyCache } from '../dist/hsm/data-key-cache.js';
+import { DataKeyCache, heldOnce } from '../dist/hsm/data-key-cache.js';
 
 const dek = (byte: number) => Buffer.alloc(32, byte);
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,6 +70,45 @@ t.test('get returns a copy the caller may zero', async (t) => {
   cache.get('a')!.fill(0);
   t.same(cache.get('a'), dek(5));
   cache.clear();
+});
+
+t.test('a held key is the cached bytes in place, live until the entry leaves the cache (then zeroed)', async (t) => {
+  const cache = new DataKeyCache({ maxAgeMs: 30, maxEntries: 2, maxBytes: 1 << 20 });
+  t.equal(cache.hold('a'), undefined, 'nothing to hold');
+  cache.set('a', 'key-a', dek(1));
+  cache.set('b', 'key-b', dek(2));
+  const a = cache.hold('a')!;
+  const b = cache.hold('b')!;
+  t.ok(a.live() && b.live());
+  t.same(Buffer.from(a.key), dek(1));
+  a.release();
+  t.ok(a.live(), 'releasing a cached key leaves it to the cache');
+  cache.dropKey('key-a');
+  t.notOk(a.live(), 'dropped with its root key');
+  t.ok(isZero(Buffer.from(a.key)), 'and zeroed');
+  cache.set('c', 'key-c', dek(3));
+  cache.set('d', 'key-d', dek(4));
+  t.notOk(b.live(), 'evicted by count');
+  const c = cache.hold('c')!;
+  await wait(80);
+  t.notOk(c.live(), 'expired');
+  t.ok(isZero(Buffer.from(c.key)));
+  cache.set('e', 'key-e', dek(5));
+  const e = cache.hold('e')!;
+  cache.set('e', 'key-e', dek(6));
+  t.notOk(e.live(), 'replaced');
+  const f = cache.hold('e')!;
+  cache.clear();
+  t.notOk(f.live(), 'cleared (engine close)');
+});
+
+t.test('a key held once (cache off) is zeroed on release', async (t) => {
+  const key = dek(9);
+  const held = heldOnce(key);
+  t.ok(held.live());
+  held.release();
+  t.notOk(held.live());
+  t.ok(isZero(key));
 });
 
 t.test('cache keys: 32 bytes whatever the aad; blob and aad bytes cannot trade places', async (t) => {

@@ -46,8 +46,10 @@ export function deriveTwo<T>(
   ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array,
   result: (a: Buffer, b: Buffer) => T,
 ): T {
-  const a = Buffer.allocUnsafeSlow(32);
-  const b = Buffer.allocUnsafeSlow(32);
+  // One allocation for both (each half zeroed by its owner): an ArrayBuffer's backing store costs more than the hashing.
+  const both = Buffer.allocUnsafeSlow(64);
+  const a = both.subarray(0, 32);
+  const b = both.subarray(32);
   if (nativeGcm) {
     nativeGcm.hkdfTwo(ikm, salt, labelA, labelB, core, context, a, b);
     return result(a, b);

@@ -6,19 +6,23 @@
 // rewritten in place, so concurrent writers cannot lose one): body JSON { v, wrapped } where `wrapped` is the HSM's
 // wrap with AAD = (bucket, root key id, shape, createdAt, creation gen, bkid), so a record moved to another bucket
 // or a changed byte fails to unwrap. A rewrap (root key rotated) adds a newer rgen and removes older ones only once
-// the new one is durable on every node. Bucket key plaintexts are never kept here: every use goes through
-// keys.unwrap and so the engine's data-key cache, which disable/destroy empty at once.
+// the new one is durable on every node. Bucket key plaintexts are never copied here: they are held in place in the
+// engine's data-key cache (keys.unwrapHeld), checked live before each use, so disable/destroy (which empty the
+// cache), expiry and close take effect at once; with the cache off every use unwraps in the HSM.
 //
 // Object DEK wrapped by a bucket key (74 bytes):
 //   0 "BW" | 2 format 1 | 3 alg 1 (AES-256-GCM) | 4 bkid (10 bytes) | 14 IV (12) | 26 DEK ciphertext (32) | 58 tag (16)
 // GCM AAD = bytes 0..25 ‖ enc(["hce/bucket-dek/v1", bucket, creation gen]) ‖ enc(object aad): a DEK moved to
 // another object name or bucket fails (DecryptionError).
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { DataKeyProvider, WrappedKeyInfo } from '../aead/data-key-provider.js';
+import { gcmOpenInto, gcmSealInto } from '../aead/segment.js';
 import { DecryptionError, KeyStateError, StoreError } from '../errors.js';
-import { encodeAad } from '../hsm/aad.js';
+import { encodeAad, type Aad } from '../hsm/aad.js';
+import type { HeldKey } from '../hsm/data-key-cache.js';
 import type { BucketKeySupport, KeyService } from '../hsm/key-service.js';
 import { parseWrapped } from '../hsm/wrapped-key.js';
+import { fillRandom } from '../random.js';
 import type { ShardStore } from '../object/blob-store.js';
 import { bucketKeyRecordKey, newGeneration, parseRecordKey, recordsPrefix } from './layout.js';
 import type { Manifest } from './manifest.js';
@@ -46,6 +50,8 @@ interface BucketKey {
   rgens: string[];
   /** The newest record that verified, once one has. */
   current?: KeyRecordCopy;
+  /** Its plaintext, held in the data-key cache (see #use). */
+  held?: HeldKey;
 }
 
 export interface RewrapKeysReport {
@@ -55,13 +61,15 @@ export interface RewrapKeysReport {
   bytesWritten: number;
 }
 
-export class BucketKeyring implements DataKeyProvider<readonly string[]> {
+export class BucketKeyring implements DataKeyProvider<Aad> {
   readonly #keys: KeyService;
   readonly #support: BucketKeySupport;
   readonly #store: ShardStore;
   readonly #manifest: Manifest;
   readonly #entries = new Map<string, BucketKey>();
   readonly #dekDomain: Buffer;
+  readonly #aadMemo = new WeakMap<object, Buffer>();
+  #sorted: string[] | undefined;
   #creating: Promise<string> | undefined;
   /** Which bucket key the last DEK issued for an object AAD went under (for its listing entry). */
   readonly #issued = new Map<string, string>();
@@ -148,16 +156,47 @@ export class BucketKeyring implements DataKeyProvider<readonly string[]> {
     return entry;
   }
 
-  /** The bucket key's plaintext, through keys.unwrap (the data-key cache): the caller zeroes it. */
-  async #plaintext(entry: BucketKey): Promise<Uint8Array> {
-    return this.#keys.unwrap((await this.#current(entry)).wrapped, { aad: this.#aad(entry.bkid) });
+  /**
+   * Runs `fn` synchronously over the bucket key's plaintext, held in place in the data-key cache (one HSM unwrap per
+   * bucket key and cache lifetime, no lookup per object). `fn` never awaits, so the key cannot be dropped while it
+   * runs; one dropped while this waited is unwrapped again (and a disabled or destroyed root key fails there).
+   */
+  async #use<T>(entry: BucketKey, fn: (key: Uint8Array) => T): Promise<T> {
+    for (;;) {
+      let held = entry.held;
+      if (!held?.live()) {
+        const current = await this.#current(entry);
+        held = entry.held = await this.#keys.unwrapHeld(current.wrapped, { aad: this.#aad(entry.bkid) });
+      }
+      if (!held.live()) continue;
+      try {
+        return fn(held.key);
+      } finally {
+        held.release();
+      }
+    }
+  }
+
+  /** enc(aad) of the object DEK, memoised for the fixed AAD the sealed format uses. */
+  #dekAad(header: Uint8Array, aad: Aad): Buffer {
+    let encoded = this.#aadMemo.get(aad);
+    if (!encoded) {
+      encoded = Buffer.concat([this.#dekDomain, encodeAad(aad)]);
+      if (aad instanceof Uint8Array) this.#aadMemo.set(aad, encoded);
+    }
+    return Buffer.concat([header, encoded]);
+  }
+
+  /** Bucket key ids, newest first (ids are generations: they sort by creation). Recomputed only when keys change. */
+  #newestFirst(): string[] {
+    if (this.#sorted?.length !== this.#entries.size) this.#sorted = [...this.#entries.keys()].sort().reverse();
+    return this.#sorted;
   }
 
   /** The bucket key new objects go under: the newest one protected by the root key's newest version. */
   async #forWrite(): Promise<BucketKey> {
     const { version } = await this.#support.current(this.#manifest.keyId);
-    const ids = [...this.#entries.keys()].sort().reverse();
-    for (const bkid of ids) {
+    for (const bkid of this.#newestFirst()) {
       const entry = this.#entries.get(bkid)!;
       if ((await this.#current(entry)).version >= version) return entry;
     }
@@ -168,52 +207,38 @@ export class BucketKeyring implements DataKeyProvider<readonly string[]> {
 
   // ---- DataKeyProvider ----------------------------------------------------------------------------------------
 
-  async generateDataKey(_keyId: string, opts: { aad: readonly string[] }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
+  async generateDataKey(_keyId: string, opts: { aad: Aad }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }> {
     const entry = await this.#forWrite();
-    const bk = await this.#plaintext(entry);
-    this.#issued.set(opts.aad.join('\u0000'), entry.bkid);
-    const dek = randomBytes(DEK_BYTES);
+    if (Array.isArray(opts.aad)) this.#issued.set(opts.aad.join('\u0000'), entry.bkid);
+    const wrapped = Buffer.allocUnsafe(BUCKET_WRAPPED_BYTES);
+    MAGIC.copy(wrapped, 0);
+    wrapped[2] = 1;
+    wrapped[3] = 1;
+    wrapped.write(entry.bkid, 4, BKID_BYTES, 'hex');
+    const header = wrapped.subarray(0, HEADER_BYTES);
+    fillRandom(header.subarray(4 + BKID_BYTES));
+    const aad = this.#dekAad(header, opts.aad);
+    const dek = fillRandom(Buffer.allocUnsafeSlow(DEK_BYTES)); // its own memory: the caller's fill(0) wipes exactly it
     try {
-      const header = Buffer.alloc(HEADER_BYTES);
-      MAGIC.copy(header, 0);
-      header[2] = 1;
-      header[3] = 1;
-      Buffer.from(entry.bkid, 'hex').copy(header, 4);
-      randomBytes(IV_BYTES).copy(header, 4 + BKID_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', bk, header.subarray(4 + BKID_BYTES));
-      cipher.setAAD(Buffer.concat([header, this.#dekDomain, encodeAad(opts.aad)]));
-      const sealed = Buffer.concat([header, cipher.update(dek), cipher.final(), cipher.getAuthTag()]);
-      return { plaintext: dek, wrapped: sealed };
+      await this.#use(entry, (bk) => gcmSealInto(bk, header.subarray(4 + BKID_BYTES), dek, wrapped.subarray(HEADER_BYTES), aad));
+      return { plaintext: dek, wrapped };
     } catch (err) {
       dek.fill(0);
       throw err;
-    } finally {
-      bk.fill(0);
     }
   }
 
-  async unwrap(wrapped: Uint8Array, opts: { aad: readonly string[] }): Promise<Uint8Array> {
+  async unwrap(wrapped: Uint8Array, opts: { aad: Aad }): Promise<Uint8Array> {
     const blob = parseBucketWrapped(wrapped);
-    const bk = await this.#plaintext(await this.#entry(blob.bkid));
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', bk, blob.iv);
-      decipher.setAAD(Buffer.concat([blob.header, this.#dekDomain, encodeAad(opts.aad)]));
-      decipher.setAuthTag(blob.tag);
-      const out = decipher.update(blob.ciphertext);
-      try {
-        decipher.final();
-      } catch {
-        out.fill(0);
-        throw new DecryptionError();
-      }
-      return out;
-    } finally {
-      bk.fill(0);
-    }
+    const aad = this.#dekAad(blob.header, opts.aad);
+    const dek = Buffer.allocUnsafeSlow(DEK_BYTES);
+    const ok = await this.#use(await this.#entry(blob.bkid), (bk) => gcmOpenInto(bk, blob.iv, blob.sealed, dek, aad));
+    if (!ok) throw new DecryptionError(); // gcmOpenInto zeroed dek
+    return dek;
   }
 
   /** Object DEKs stay wrapped by their bucket key: rotation re-protects bucket keys (rewrapKeys), not objects. */
-  async rewrap(wrapped: Uint8Array, opts: { aad: readonly string[] }): Promise<Uint8Array> {
+  async rewrap(wrapped: Uint8Array, opts: { aad: Aad }): Promise<Uint8Array> {
     (await this.unwrap(wrapped, opts)).fill(0); // still checked: a rewrap never blesses a bad blob
     return Buffer.from(wrapped);
   }
@@ -252,9 +277,7 @@ export class BucketKeyring implements DataKeyProvider<readonly string[]> {
    * GCM key and the MAC key differ). One unwrap for the whole batch.
    */
   async indexMacs(bkid: string, inputs: readonly Uint8Array[]): Promise<Buffer[]> {
-    const bk = await this.#plaintext(await this.#entry(bkid));
-    const macKey = createHmac('sha256', bk).update('hce/bucket-index-key/v1').digest();
-    bk.fill(0);
+    const macKey = await this.#use(await this.#entry(bkid), (bk) => createHmac('sha256', bk).update('hce/bucket-index-key/v1').digest());
     try {
       return inputs.map((input) => createHmac('sha256', macKey).update(input).digest().subarray(0, 16));
     } finally {
@@ -283,6 +306,7 @@ export class BucketKeyring implements DataKeyProvider<readonly string[]> {
         // Durable everywhere: only now may the older records go.
         for (const old of entry.rgens) await removeEverywhere(this.#store, bucketKeyRecordKey(this.#manifest.name, entry.bkid, old));
         entry.rgens = [rgen];
+        entry.held = undefined; // held under the old record's cache key (same plaintext): the next use unwraps the new one
         entry.current = { rgen, wrapped: Buffer.from(wrapped), version: parseWrapped(wrapped).version };
         report.rewrapped++;
       }
@@ -314,7 +338,7 @@ function parseBucketWrapped(wrapped: Uint8Array) {
     bkid: copy.toString('hex', 4, 4 + BKID_BYTES),
     header: copy.subarray(0, HEADER_BYTES),
     iv: copy.subarray(4 + BKID_BYTES, HEADER_BYTES),
-    ciphertext: copy.subarray(HEADER_BYTES, HEADER_BYTES + DEK_BYTES),
-    tag: copy.subarray(HEADER_BYTES + DEK_BYTES),
+    /** DEK ciphertext ‖ tag. */
+    sealed: copy.subarray(HEADER_BYTES),
   };
 }

@@ -15,6 +15,20 @@ export interface DataKeyCacheOptions {
 interface Entry {
   dek: Buffer;
   keyId: string;
+  /** Set (after zeroing) when the entry leaves the cache: a HeldKey over it stops being live. */
+  dropped: boolean;
+}
+
+/**
+ * A cached DEK used in place (no copy) by a caller that keeps it across calls (a bucket key): `key` is the
+ * cache's own memory, zeroed when the entry leaves the cache, so check `live()` before each synchronous use and
+ * never keep `key` across an await.
+ */
+export interface HeldKey {
+  readonly key: Uint8Array;
+  live(): boolean;
+  /** Done with it: a key that was not cached (cache off or full) is zeroed; a cached one stays the cache's. */
+  release(): void;
 }
 
 /** The cache key's size: a SHA-256 digest as a one-byte-per-char string, whatever the AAD's length (up to 64 KiB). */
@@ -36,6 +50,7 @@ export class DataKeyCache {
       ttlAutopurge: true,
       dispose: (entry) => {
         entry.dek.fill(0);
+        entry.dropped = true;
         onDropped?.(entry.dek);
       },
     });
@@ -62,7 +77,13 @@ export class DataKeyCache {
     // Own memory, not a slice of Buffer's shared pool, so zeroing it wipes exactly this DEK.
     const copy = Buffer.allocUnsafeSlow(dek.byteLength);
     copy.set(dek);
-    this.#entries.set(cacheKey, { dek: copy, keyId });
+    this.#entries.set(cacheKey, { dek: copy, keyId, dropped: false });
+  }
+
+  /** The entry itself, held in place (see HeldKey); undefined when absent. */
+  hold(cacheKey: string): HeldKey | undefined {
+    const entry = this.#entries.get(cacheKey);
+    return entry && heldEntry(entry);
   }
 
   /** Drops (and zeroes) every entry of one root key. */
@@ -79,4 +100,21 @@ export class DataKeyCache {
   get size(): number {
     return this.#entries.size;
   }
+}
+
+function heldEntry(entry: Entry): HeldKey {
+  return { key: entry.dek, live: () => !entry.dropped, release: () => {} };
+}
+
+/** A DEK not kept by any cache, held by one caller until it releases it (then zeroed). */
+export function heldOnce(dek: Uint8Array): HeldKey {
+  let released = false;
+  return {
+    key: dek,
+    live: () => !released,
+    release: () => {
+      released = true;
+      dek.fill(0);
+    },
+  };
 }

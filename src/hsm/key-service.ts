@@ -10,7 +10,7 @@ import { CallScheduler, type CallSchedulerOptions } from './call-scheduler.js';
 import { CallGate } from './call-gate.js';
 import type { TokenCapabilities, WrapMechanismName } from './capabilities.js';
 import { decryptFailure, hsmFailure, keyStateOfFailure, staleHandle } from './ckr.js';
-import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
+import { DataKeyCache, heldOnce, type DataKeyCacheOptions, type HeldKey } from './data-key-cache.js';
 import { ImportTokens, type ImportToken, type ImportTokenOptions } from './import-tokens.js';
 import { KeyRecords } from './key-records.js';
 import { RecordMac } from './record-mac.js';
@@ -223,16 +223,47 @@ export class KeyService {
         if (turn) await turn;
         return cached;
       }
-      this.#calls.enter();
-      try {
-        const plaintext = await this.#unwrap(wrapped, aad);
-        this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
-        return plaintext;
-      } finally {
-        this.#calls.leave();
-      }
+      return await this.#unwrapAndCache(wrapped, aad, cacheKey);
     } finally {
       this.#gate.leave();
+    }
+  }
+
+  /**
+   * @internal For keys used many times in a row (bucket keys): the unwrapped key held in place in the data-key
+   * cache, so repeated uses cost no lookup. It stops being live the moment the cache drops it (disable, destroy,
+   * expiry, eviction, close). With the cache off, a key held once (zeroed on release).
+   */
+  async unwrapHeld(wrapped: Uint8Array, options?: AadOptions): Promise<HeldKey> {
+    bytesArg(wrapped, 'wrapped');
+    const aad = encodeAad(optionsArg(options).aad);
+    const cache = this.#cache;
+    if (!cache) return heldOnce(await this.unwrap(wrapped, options));
+    const cacheKey = DataKeyCache.keyOf(wrapped, aad);
+    this.#gate.enter();
+    try {
+      const held = cache.hold(cacheKey);
+      if (held) return held;
+      const plaintext = await this.#unwrapAndCache(wrapped, aad, cacheKey);
+      const kept = cache.hold(cacheKey);
+      if (kept) {
+        plaintext.fill(0);
+        return kept;
+      }
+      return heldOnce(plaintext); // refused by the cache (too large): this caller's alone
+    } finally {
+      this.#gate.leave();
+    }
+  }
+
+  async #unwrapAndCache(wrapped: Uint8Array, aad: Buffer, cacheKey: string): Promise<Buffer> {
+    this.#calls.enter();
+    try {
+      const plaintext = await this.#unwrap(wrapped, aad);
+      this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
+      return plaintext;
+    } finally {
+      this.#calls.leave();
     }
   }
 
