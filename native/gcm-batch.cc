@@ -7,9 +7,11 @@
 //     cancel: a Uint8Array whose first byte the JS thread sets to stop the job early (segments not yet started
 //     are skipped; an opened batch is then zeroed)
 //   setThreads(n)       at least n pool threads (never shrinks)
-//   allocBytes(n)       a Buffer of n bytes, contents unspecified (the caller overwrites all of it): for n ≥ 2 MiB
-//                       a mapping advised for transparent huge pages, recycled from collected outputs when one
-//                       fits; a plain Buffer where that is not available
+//   allocBytes(n, huge) a Buffer of n bytes, contents unspecified (the caller overwrites all of it): with huge and
+//                       n ≥ 2 MiB a mapping advised for transparent huge pages, recycled from collected outputs
+//                       when one fits; else (or where that is not available) a plain Buffer made here, which V8
+//                       frees in scavenges like node:crypto's outputs (one made in JS, or an external one, counts
+//                       as external memory and brings a full mark-compact every few tens of MiB)
 #include <napi.h>
 #include <openssl/crypto.h>
 
@@ -328,10 +330,11 @@ Mapping NewMapping(size_t len) {
 Napi::Value AllocBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double n;
-  if (info.Length() != 1 || !GetInt(env, info[0], "length", 0, 9007199254740991.0, &n)) return env.Undefined();
+  if (info.Length() < 1 || !GetInt(env, info[0], "length", 0, 9007199254740991.0, &n)) return env.Undefined();
   const size_t len = static_cast<size_t>(n);
+  const bool huge = info.Length() < 2 || info[1].ToBoolean().Value();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (len >= HUGE_PAGE_BYTES) {
+  if (huge && len >= HUGE_PAGE_BYTES) {
     Mapping m = Cache().Take(len);
     if (!m.base) m = NewMapping(len);
     if (m.base) {

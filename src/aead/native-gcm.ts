@@ -22,8 +22,11 @@ export interface NativeGcm {
   openBatch?(key: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstIndex: number, isLastBatch: boolean, parts: readonly Uint8Array[], dst: Uint8Array, maxParallel: number, cancel: Uint8Array | undefined, callback: (error: Error | null, failed: number) => void): void;
   /** Starts at least n native pool threads. */
   setThreads?(n: number): void;
-  /** n bytes of fresh memory advised for huge pages (one page fault per 2 MiB), as a Buffer. */
-  allocBytes?(n: number): Buffer;
+  /**
+   * n bytes as a Buffer made natively: with `huge` (default) and n ≥ 2 MiB, fresh memory advised for huge pages
+   * (one page fault per 2 MiB); else plain memory that V8 frees in scavenges (no full GC per few tens of MiB).
+   */
+  allocBytes?(n: number, huge?: boolean): Buffer;
   hkdfTwo(ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array, outA: Uint8Array, outB: Uint8Array): void;
 }
 

@@ -19,7 +19,7 @@ import { DecryptionError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { headerLength, headerLengthFor, MAX_SEGMENTS, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
-import { nativePoolEnabled, openBatch, sealBatch } from './native-batch.js';
+import { allocStreamOutput, nativePoolEnabled, openBatch, sealBatch } from './native-batch.js';
 import { newObject, openObjectKey } from './object-keys.js';
 import { type CipherSettings, POOL_MIN_BYTES, segmentsPerBatch } from './options.js';
 import { batchSegmentCount, openSegments, sealSegments } from './segment.js';
@@ -159,7 +159,7 @@ abstract class SegmentTransform extends Transform {
     this.nextIndex += count;
     const schedule = { noncePrefix: this.noncePrefix!, segmentBytes: this.segmentBytes };
     // Output straight into the Buffer that is pushed downstream (malloc memory, recycled once collected).
-    const out = Buffer.allocUnsafe(this.outBytes(fill, count));
+    const out = allocStreamOutput(this.outBytes(fill, count));
     const threads = this.settings.pool.threads;
     const run = this.kind === TASK_SEAL
       ? sealBatch(this.keySlot!, schedule, firstIndex, last, parts, out, threads).then(() => -1)
@@ -209,13 +209,13 @@ abstract class SegmentTransform extends Transform {
       this.push(out);
       return;
     }
+    tuneAllocatorOnce(); // both paths hand fresh batch-sized Buffers downstream
     if (this.#native) {
       this.nextIndex = firstIndex; // #runNative numbers the segments itself
       this.#runNative([src], fill, last, slab);
       await this.drain(this.settings.maxInFlight - 1);
       return;
     }
-    tuneAllocatorOnce();
     const slabs = this.settings.slabs;
     const outSlab = slabs.acquire(outBytes);
     const out = outSlab.subarray(0, outBytes);
@@ -253,7 +253,7 @@ abstract class SegmentTransform extends Transform {
         continue;
       }
       // Downstream gets its own copy (malloc-ed, so recycled once collected); the slab goes back to the pool.
-      const copy = Buffer.allocUnsafe(head.out.length);
+      const copy = allocStreamOutput(head.out.length);
       copy.set(head.out);
       this.settings.slabs.release(head.slab);
       this.push(copy);
