@@ -5,7 +5,7 @@ import t from 'tap';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { engineOptions, testToken } from './helpers/token.js';
-import { CryptoEngine, KeyNotFoundError, KeyStateError } from '../dist/index.js';
+import { BucketRecordError, CryptoEngine, KeyNotFoundError, KeyStateError } from '../dist/index.js';
 import { layoutWrapped, parseWrapped, MECHANISM_AES_GCM } from '../dist/hsm/wrapped-key.js';
 import { encodeAad } from '../dist/hsm/aad.js';
 
@@ -117,4 +117,32 @@ t.test('key records are authenticated: a forged or altered record is ignored', a
   t.match(await engine.keys.get(key.id), { alias: 'records-real' }, 'the altered copy does not change the key');
   await t.rejects(engine.keys.get('records-fake'), KeyNotFoundError, 'the altered alias is not seen');
   t.notOk((await engine.keys.list()).some((k) => k.alias === 'records-fake'), 'list ignores forged records');
+});
+
+t.test('a bucket registration of the first layout (a data object MACed by the record MAC) still counts and is removed', async (t) => {
+  const engine = await CryptoEngine.open(opts);
+  t.teardown(() => engine.close());
+  const key = await engine.keys.create({ alias: 'legacy-registration' });
+  const record = { keyId: key.id, bucket: 'old-bucket', store: 'fs:/old/n0,/old/n1', createdAt: 1_700_000_000_000, gen: '018bcfe568000a1b2c3d' };
+  const input = Buffer.from(JSON.stringify(['hce/registration/v1', record.keyId, record.bucket, record.store, record.createdAt, record.gen]));
+  const mac = await engine.keys.bucketSupport().mac.sign(input);
+  const { p, session } = rawSession();
+  const create = (value: object) =>
+    p.C_CreateObject(session, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA }, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_MODIFIABLE, value: false }, { type: pkcs11js.CKA_APPLICATION, value: 'hsm-crypto-engine/registration' },
+      { type: pkcs11js.CKA_LABEL, value: `hce-reg/${key.id.replace(/-/g, '')}` }, { type: pkcs11js.CKA_VALUE, value: Buffer.from(JSON.stringify(value)) },
+    ]);
+  create({ v: 1, ...record, mac });
+  t.match(await engine.keys.registrations(key.id), [{ bucket: 'old-bucket', store: record.store, createdAt: new Date(record.createdAt) }], 'listed');
+  await t.rejects(engine.keys.destroy(key.id), { constructor: KeyStateError, message: /registered buckets/ }, 'destroy refused');
+  await engine.keys.bucketSupport().registrations.remove(key.id, record);
+  t.same(await engine.keys.registrations(key.id), [], 'removed like a current one');
+
+  create({ v: 1, ...record, bucket: 'tampered', mac });
+  p.C_CloseSession(session);
+  await t.rejects(engine.keys.registrations(key.id), BucketRecordError, 'an altered one fails its integrity check');
+  await t.rejects(engine.keys.destroy(key.id), KeyStateError, 'and still blocks destroy');
+  await engine.keys.destroy(key.id, { force: true });
+  await t.rejects(engine.keys.get(key.id), KeyNotFoundError);
 });

@@ -91,8 +91,8 @@ export class KeyService {
     this.#wrapContext = { calls: this.#calls, kwp: caps.kwp };
     this.#importTokens = new ImportTokens(module, sessions, caps);
     this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
-    this.#mac = new RecordMac(module, sessions);
-    this.#registrations = new Registrations(module, sessions, this.#mac);
+    this.#mac = new RecordMac(module, sessions, caps);
+    this.#registrations = new Registrations(module, sessions, this.tokenRecords, this.#mac, caps.dataObjects);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------

@@ -1,18 +1,20 @@
 // HMAC-SHA256 computed inside the HSM, for records the engine keeps outside its key objects (bucket bindings in the
 // store, registrations in the token): a changed byte is detected whatever the state of the root keys involved.
 //
-// The MAC key is a token object: CKK_GENERIC_SECRET, 32 bytes, sensitive, never extractable, sign/verify only,
-// CKA_LABEL "hce-bucket-record-mac", CKA_ID 16 random bytes. Created on first need; should two processes race to create
-// it, both keys stay valid (each MAC names its key id) and new MACs use the lowest id.
+// The MAC key is a token object (templates.ts hmacKeyTemplate, made the way the token takes it: capabilities.ts):
+// CKK_GENERIC_SECRET, 32 bytes, sensitive, never extractable, sign/verify only, CKA_LABEL "hce-bucket-record-mac",
+// CKA_ID 16 random bytes. Created on first need; should two processes race to create it, both keys stay valid (each
+// MAC names its key id) and new MACs use the lowest id.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
+import { generateTokenKey, type TokenCapabilities } from './capabilities.js';
 import { toHsmError } from './ckr.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
+import { GENERIC_SECRET_KEY_GEN, HMAC_SHA256, hmacKeyTemplate } from './templates.js';
 
 const MAC_KEY_LABEL = 'hce-bucket-record-mac';
 export const RECORD_MAC_BYTES = 32;
-const SHA256_HMAC: pkcs11js.Mechanism = { mechanism: pkcs11js.CKM_SHA256_HMAC };
 
 export interface RecordMacValue {
   /** The MAC key's CKA_ID, hex. */
@@ -24,14 +26,16 @@ export interface RecordMacValue {
 export class RecordMac {
   readonly #module: Pkcs11;
   readonly #sessions: SessionPool;
+  readonly #caps: TokenCapabilities;
   /** MAC keys by id (hex); the preferred one for new MACs. */
   readonly #handles = new Map<string, Buffer>();
   #preferred: string | undefined;
   #creating: Promise<string> | undefined;
 
-  constructor(module: Pkcs11, sessions: SessionPool) {
+  constructor(module: Pkcs11, sessions: SessionPool, caps: TokenCapabilities) {
     this.#module = module;
     this.#sessions = sessions;
+    this.#caps = caps;
   }
 
   async sign(data: Uint8Array): Promise<RecordMacValue> {
@@ -54,7 +58,7 @@ export class RecordMac {
   #hmac(handle: Buffer, data: Uint8Array): Promise<Buffer> {
     return this.#sessions.use((session) => {
       try {
-        this.#module.C_SignInit(session, SHA256_HMAC, handle);
+        this.#module.C_SignInit(session, HMAC_SHA256, handle);
         return Buffer.from(this.#module.C_Sign(session, Buffer.from(data), Buffer.alloc(RECORD_MAC_BYTES)));
       } catch (err) {
         throw toHsmError('C_Sign', err);
@@ -72,31 +76,15 @@ export class RecordMac {
 
   async #create(): Promise<string> {
     const id = randomBytes(16);
-    await this.#sessions.use(async (session) => {
-      try {
-        await this.#module.C_GenerateKeyAsync(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
-          { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: true },
-          { type: pkcs11js.CKA_SENSITIVE, value: true },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11js.CKA_MODIFIABLE, value: false },
-          { type: pkcs11js.CKA_SIGN, value: true },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-          { type: pkcs11js.CKA_ENCRYPT, value: false },
-          { type: pkcs11js.CKA_DECRYPT, value: false },
-          { type: pkcs11js.CKA_WRAP, value: false },
-          { type: pkcs11js.CKA_UNWRAP, value: false },
-          { type: pkcs11js.CKA_DERIVE, value: false },
-          { type: pkcs11js.CKA_ID, value: id },
-          { type: pkcs11js.CKA_LABEL, value: MAC_KEY_LABEL },
-        ]);
-      } catch (err) {
-        throw toHsmError('C_GenerateKey', err);
-      }
-    });
+    await this.#sessions.use((session) =>
+      generateTokenKey(this.#caps, (options) => {
+        try {
+          return this.#module.C_GenerateKey(session, GENERIC_SECRET_KEY_GEN, hmacKeyTemplate(id, MAC_KEY_LABEL, options));
+        } catch (err) {
+          throw toHsmError('C_GenerateKey', err);
+        }
+      }),
+    );
     await this.#loadKeys(); // another process may have created one too: the lowest id wins for both
     return this.#preferred!;
   }

@@ -1,5 +1,5 @@
 // The engine's lifecycle on one real PKCS#11 provider (test/hsm-peers*.test.ts): the key lifecycle, BYOK, sealed
-// objects and objects as shards, under the wrap mechanism the engine picks on the token and under each other one it
+// objects, objects as shards and buckets bound to the key (registrations in the token), under the wrap mechanism the engine picks on the token and under each other one it
 // can be told to use; mechanisms the token lacks refused by name.
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
@@ -96,8 +96,9 @@ for (const peer of peers) {
 
       // BYOK (with the default mechanism only: RSA-4096 generation is slow on software tokens).
       if (!mechanism) await byok(t, engine, fresh, alias, expected.oaepHash);
+      if (!mechanism) await buckets(t, engine, fresh, key.id, data);
 
-      await engine.keys.destroy(key.id);
+      await engine.keys.destroy(key.id, { force: true });
       await t.rejects(engine.keys.get(key.id), KeyNotFoundError);
       await t.rejects(fresh.keys.get(key.id), KeyNotFoundError, 'destroy seen by the second engine');
       await t.rejects(fresh.keys.unwrap(w1, { aad }), isDestroyed, 'shredded');
@@ -111,6 +112,22 @@ for (const peer of peers) {
     }
   });
 }
+}
+
+/** A bucket bound to the key: registered in the token (seen by the second engine), destroy refused while it is. */
+async function buckets(t: Test, engine: CryptoEngine, fresh: CryptoEngine, keyId: string, data: Buffer) {
+  const { dirs, store, remove } = shardDirs(3);
+  t.teardown(remove);
+  const bucket = await engine.buckets.create('peer-bucket', { store, keyId, dataShards: 2, parityShards: 1 });
+  await bucket.putObject('a/b', data);
+  const reopened = await fresh.buckets.open('peer-bucket', { store });
+  t.ok((await collect(reopened.getObject('a/b'))).equals(data), 'bucket put / get from a second engine');
+  t.match(await fresh.keys.registrations(keyId), [{ bucket: 'peer-bucket', store: `fs:${dirs.join(',')}` }], 'registration held in the token');
+  await t.rejects(fresh.keys.destroy(keyId), { constructor: KeyStateError, message: /registered buckets/ }, 'destroy refused while registered');
+  const empty = await engine.buckets.create('peer-empty', { store, keyId, dataShards: 2, parityShards: 1 });
+  t.equal((await fresh.keys.registrations(keyId)).length, 2);
+  await engine.buckets.delete(empty.name, { store });
+  t.same((await fresh.keys.registrations(keyId)).map((r) => r.bucket), ['peer-bucket'], 'deleting a bucket removes its registration');
 }
 
 async function byok(t: Test, engine: CryptoEngine, fresh: CryptoEngine, alias: string, oaepHash: string) {
