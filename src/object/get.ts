@@ -1,6 +1,7 @@
-// getObject: finds the object's good shards, checks the key commitment, then reads stripe by stripe only the
-// chunks that hold the wanted segments (k good ones to rebuild from once one of those is lost or bad); each
-// stripe's verification, rebuilding and decryption is one worker task. Plaintext is emitted strictly in order.
+// getObject: finds the object's generation from k of its shards (discover.ts, data shards first), checks the key
+// commitment, then reads stripe by stripe only the chunks that hold the wanted segments (k good ones to rebuild
+// from once one of those is lost or bad, opening spare shards then); each stripe's verification, rebuilding and
+// decryption is one worker task. Plaintext is emitted strictly in order.
 import { Readable } from 'node:stream';
 import { TAG_BYTES } from '../aead/header.js';
 import { openPayloadKey } from '../aead/object-keys.js';
@@ -9,7 +10,7 @@ import { DecryptionError, ErasureError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import type { ObjectDeps } from './deps.js';
 import { BudgetHolder } from './budget.js';
-import { assertEnough, discover, release, type Discovered } from './discover.js';
+import { assertEnough, discover, openSpare, release, type Discovered } from './discover.js';
 import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
 import { markBad, pickShards, readSlots } from './stripe-io.js';
@@ -35,7 +36,7 @@ export function getObject(deps: ObjectDeps, objectId: string, options: GetObject
 async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
-  const d = await discover(deps.keys, options.store, options.ref);
+  const d = await discover(deps.keys, options.store, options.ref, { open: 'k' });
   const holder = new BudgetHolder();
   let keys: StripeKeys | undefined;
   const window = new OrderedWindow<Opened>(deps.window);
@@ -115,6 +116,7 @@ async function readStripe(
     const read = new Set<number>();
     for (let attempt = 0; attempt <= g.k + g.m; attempt++) {
       // First just the chunks the segments live in; once one of them is lost or bad, k good shards to rebuild from.
+      if (!needed.every((j) => d.good.has(j))) await openSpare(d, g.k);
       const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed);
       if (wanted.length < needed.length) assertEnough(objectId, d);
       for (const j of await readSlots(d, t, wanted.filter((j) => !read.has(j)), buffer)) read.add(j);
@@ -133,6 +135,7 @@ async function readStripe(
       }
       if (result.decryptFailed) throw new DecryptionError();
       if (result.ok) return { out, segLo, plainBytes };
+      await openSpare(d, g.k);
       assertEnough(objectId, d);
     }
     throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
