@@ -3,7 +3,6 @@
 // from once one of those is lost or bad, opening spare shards then); each stripe's verification, rebuilding and
 // decryption is one worker task. Plaintext is emitted strictly in order.
 import { Readable } from 'node:stream';
-import { TAG_BYTES } from '../aead/header.js';
 import { openPayloadKey } from '../aead/object-keys.js';
 import { OrderedWindow } from '../concurrency.js';
 import { DecryptionError, ErasureError } from '../errors.js';
@@ -13,7 +12,7 @@ import { BudgetHolder } from './budget.js';
 import { assertEnough, discover, openSpare, release, type Discovered } from './discover.js';
 import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
-import { markBad, pickShards, readSlots } from './stripe-io.js';
+import { markBad, neededChunks, pickShards, readSlots, segmentsPlainBytes, shardSpans } from './stripe-io.js';
 import { TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 interface Opened {
@@ -28,6 +27,9 @@ interface StripeKeys {
   chunkKey: Uint8Array;
 }
 
+/** What a whole-object get asks to come with each open: all of a shard up to this size (its trailer included). */
+const WHOLE_GET_READ_AHEAD_BYTES = 1024 * 1024;
+
 export function getObject(deps: ObjectDeps, objectId: string, options: GetObjectOptions): Readable {
   const resolved = resolveGetObjectOptions(objectId, options);
   return Readable.from(read(deps, objectId, resolved), { objectMode: false });
@@ -36,7 +38,9 @@ export function getObject(deps: ObjectDeps, objectId: string, options: GetObject
 async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
-  const d = await discover(deps.keys, options.store, options.ref, { open: 'k' });
+  // A whole-object get reads every shard it opens from its start: small ones come whole with the open.
+  const reader = options.range === undefined ? { readAheadBytes: WHOLE_GET_READ_AHEAD_BYTES } : undefined;
+  const d = await discover(deps.keys, options.store, options.ref, { open: 'k', reader });
   const holder = new BudgetHolder();
   let keys: StripeKeys | undefined;
   const window = new OrderedWindow<Opened>(deps.window);
@@ -53,6 +57,8 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
     const S = g.segmentBytes;
     const first = Math.floor(offset / S);
     const last = Math.floor((offset + length - 1) / S);
+    // Each data shard's slots for these stripes follow one another: the store may stream them in one request.
+    for (const [j, span] of shardSpans(g, first, last)) if (d.good.has(j)) d.readers.get(j)?.willRead?.(span.offset, span.length);
     let emitted = 0;
     const emit = async function* () {
       const { out, segLo, plainBytes } = await window.shift();
@@ -98,14 +104,8 @@ async function readStripe(
   const g = d.geometry;
   const S = g.segmentBytes;
   const Cx = stripeChunkBytes(g, t);
-  const segmentPlain = (i: number) => (i === g.segments - 1 ? g.plaintextBytes - i * S : S);
-  let plainBytes = 0;
-  for (let i = segLo; i <= segHi; i++) plainBytes += segmentPlain(i);
-  // Data chunks holding the wanted segments' sealed bytes (one per segment in a full stripe).
-  const payloadOffset = (segLo - t * g.k) * g.chunkBytes;
-  const payloadEnd = payloadOffset + plainBytes + (segHi - segLo + 1) * TAG_BYTES;
-  const needed: number[] = [];
-  for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
+  const plainBytes = segmentsPlainBytes(g, segLo, segHi);
+  const needed = neededChunks(g, t, segLo, segHi);
 
   // Both buffers come from the service's budget (the shape was capped when the header was parsed).
   const bufferBytes = stripeBufferBytes(g.k, g.m, S);

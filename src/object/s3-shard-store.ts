@@ -1,7 +1,8 @@
 // A v2 ShardStore over S3-compatible endpoints (Ceph RGW, MinIO, AWS S3): node i is one bucket, a key is the object
 // key in it. Writers (s3-writer.ts) go up in one PUT when small, as a multipart upload otherwise; readers
-// (s3-reader.ts) open with one ranged GET that also gives the size, then fetch exactly the bytes asked. No call
-// waits longer than requestTimeoutMs (s3-request.ts); failures are StoreErrors.
+// (s3-reader.ts) open with one ranged GET that also gives the size, then fetch exactly the bytes asked (a span the
+// caller will read in order in streamed GETs). No request waits longer than requestTimeoutMs for its answer
+// (s3-request.ts); failures are StoreErrors.
 
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -10,7 +11,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { integerArg, optionsArg, positiveIntegerArg } from '../validate.js';
 import { resolveS3Options, type ResolvedS3Options, type S3ShardStoreOptions } from './s3-options.js';
 import { deadline, isNotFound, s3Request, type RetryPolicy, type S3Node } from './s3-request.js';
-import { keyPrefixArg, shardKeyArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { keyPrefixArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 import { openS3Reader } from './s3-reader.js';
 import { S3ShardWriter } from './s3-writer.js';
 
@@ -68,8 +69,8 @@ export class S3ShardStore implements ShardStore {
     return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#partBytes);
   }
 
-  async openReader(node: number, key: string): Promise<ShardReader | null> {
-    return openS3Reader(this.#node(node), this.#policy, shardKeyArg(key), this.#readAheadBytes);
+  async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
+    return openS3Reader(this.#node(node), this.#policy, shardKeyArg(key), this.#readAheadBytes, options);
   }
 
   async remove(node: number, key: string): Promise<void> {
