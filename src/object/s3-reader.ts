@@ -99,9 +99,9 @@ export class S3ShardReader implements ShardReader {
   #span: { from: number; to: number } | undefined;
   #cursor: BodyCursor | undefined;
   #idle: NodeJS.Timeout | undefined;
-  /** Reads past the head, one at a time and in call order (a streamed GET serves them in offset order). */
-  #queue: Promise<void> = Promise.resolve();
-  /** Set once a streamed GET timed out: the node hangs, every later read fails at once. */
+  /** Reads past the head take their turn at the streamed GET one at a time, in call order (it serves offset order). */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Set once a request of this reader timed out: the node hangs, every later read fails at once. */
   #hung: StoreError | undefined;
 
   constructor(node: S3Node, policy: RetryPolicy, key: string, size: number, etag: string | undefined, head: Buffer) {
@@ -130,10 +130,14 @@ export class S3ShardReader implements ShardReader {
     // Reading the declared span past the head: the head is not needed again (memory back early).
     if (this.#span && offset >= this.#span.from && offset >= this.#head.length) this.#head = EMPTY;
     if (cached === want) return want;
+    if (this.#hung) throw this.#hung;
+    const from = offset + cached;
     const rest = target.subarray(cached, want);
-    const run = this.#queue.then(() => this.#fetch(offset + cached, rest));
-    this.#queue = run.catch(() => {});
-    await run;
+    const turn = this.#queue.then(() => this.#fromStream(from, rest));
+    this.#queue = turn.catch(() => {});
+    const streamed = await turn;
+    // What the stream did not serve comes by one ranged GET (outside the queue: reads elsewhere run in parallel).
+    if (streamed < rest.length) await this.#rangedGet(from + streamed, rest.subarray(streamed));
     return want;
   }
 
@@ -143,29 +147,28 @@ export class S3ShardReader implements ShardReader {
     this.#dropCursor();
   }
 
-  /** Fills `target` with the bytes at `from`: from the streamed GET where it stands there, else one ranged GET. */
-  async #fetch(from: number, target: Uint8Array): Promise<void> {
+  /** Fills a prefix of `target` (the bytes at `from`) from the streamed GET, opening one inside the span; its length. */
+  async #fromStream(from: number, target: Uint8Array): Promise<number> {
     if (this.#hung) throw this.#hung;
     let at = 0;
     for (;;) {
       const pos = from + at;
       const c = this.#cursor;
       if (c && pos > c.position && pos - c.position <= MAX_SKIP_BYTES && pos < c.end) {
-        if (!(await this.#take(c, pos - c.position, undefined))) break;
+        if (!(await this.#take(c, pos - c.position, undefined))) return at;
       }
       if (c && c === this.#cursor && c.position === pos) {
         const n = Math.min(target.length - at, c.end - pos);
-        if (!(await this.#take(c, n, target.subarray(at, at + n)))) break;
+        if (!(await this.#take(c, n, target.subarray(at, at + n)))) return at;
         at += n;
-        if (at === target.length) return;
+        if (at === target.length) return at;
         continue;
       }
       const span = this.#span;
-      if (!span || pos < span.from || from + target.length > span.to || this.#cursor) break;
+      if (!span || pos < span.from || from + target.length > span.to || this.#cursor) return at;
       // A streamed GET from here to the span's end (a piece of it at most): this read and the next ones.
       this.#cursor = await this.#stream(pos, Math.min(span.to, Math.max(from + target.length, pos + STREAM_PIECE_BYTES)));
     }
-    await this.#rangedGet(from + at, target.subarray(at));
   }
 
   /** Takes `n` bytes from the streamed GET into `into` (or skips them); false when it failed (then dropped). */
@@ -177,7 +180,7 @@ export class S3ShardReader implements ShardReader {
     } catch (err) {
       this.#dropCursor();
       if (call.signal.aborted) {
-        this.#hung = storeError(this.#node, 'read/GetObject', 'Timeout', undefined, `no answer within ${this.#policy.timeoutMs} ms`);
+        this.#hung ??= storeError(this.#node, 'read/GetObject', 'Timeout', undefined, `no answer within ${this.#policy.timeoutMs} ms`);
         throw this.#hung;
       }
       return false; // a dropped connection: the rest comes by a ranged GET, retried as any
@@ -201,7 +204,7 @@ export class S3ShardReader implements ShardReader {
   /** Opens a streamed GET of [from, to): bounded by a deadline until its answer starts, not while it is read. */
   async #stream(from: number, to: number): Promise<BodyCursor> {
     const n = this.#node;
-    return s3Request(n, this.#policy, deadline(this.#policy), 'read/GetObject', async (abortSignal) => {
+    return this.#watch(s3Request(n, this.#policy, deadline(this.#policy), 'read/GetObject', async (abortSignal) => {
       const own = new AbortController();
       const forward = (): void => own.abort(abortSignal.reason);
       abortSignal.addEventListener('abort', forward, { once: true });
@@ -218,13 +221,23 @@ export class S3ShardReader implements ShardReader {
       } finally {
         abortSignal.removeEventListener('abort', forward);
       }
-    });
+    }));
+  }
+
+  /** `request`, remembering a timeout (see #hung). */
+  async #watch<T>(request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (err) {
+      if (err instanceof StoreError && err.reason === 'Timeout') this.#hung ??= err;
+      throw err;
+    }
   }
 
   async #rangedGet(from: number, target: Uint8Array): Promise<void> {
     const n = this.#node;
     const count = target.length;
-    await s3Request(n, this.#policy, deadline(this.#policy), 'read/GetObject', async (abortSignal) => {
+    await this.#watch(s3Request(n, this.#policy, deadline(this.#policy), 'read/GetObject', async (abortSignal) => {
       // IfMatch: a blob replaced since open answers 412 instead of mixing two versions' bytes.
       const res = await n.client.send(new GetObjectCommand({
         Bucket: n.bucket, Key: this.#key, Range: `bytes=${from}-${from + count - 1}`, IfMatch: this.#etag,
@@ -234,6 +247,6 @@ export class S3ShardReader implements ShardReader {
         throw storeError(n, 'read/GetObject', 'BadContentLength', res.$metadata.httpStatusCode);
       }
       await readInto(res.Body as Readable, target, count, abortSignal, n);
-    });
+    }));
   }
 }
