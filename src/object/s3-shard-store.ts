@@ -13,12 +13,14 @@ import { resolveS3Options, type ResolvedS3Options, type S3ShardStoreOptions } fr
 import { deadline, isNotFound, s3Request, type RetryPolicy, type S3Node } from './s3-request.js';
 import { keyPrefixArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 import { openS3Reader } from './s3-reader.js';
-import { S3ShardWriter } from './s3-writer.js';
+import { PartPool, S3ShardWriter } from './s3-writer.js';
 
 export type { S3ShardStoreOptions, S3NodeOptions, S3Credentials } from './s3-options.js';
 
 /** ListObjectsV2 returns at most this many keys per page. */
 const LIST_PAGE_KEYS = 1000;
+/** Idle part buffers a store keeps for its writers to reuse (at least two parts). */
+const POOLED_PART_BYTES = 64 * 1024 * 1024;
 
 export class S3ShardStore implements ShardStore {
   readonly nodes: number;
@@ -29,7 +31,7 @@ export class S3ShardStore implements ShardStore {
   readonly id: string;
   readonly #nodes: S3Node[];
   readonly #policy: RetryPolicy;
-  readonly #partBytes: number;
+  readonly #parts: PartPool;
   readonly #readAheadBytes: number;
 
   constructor(options: S3ShardStoreOptions) {
@@ -37,7 +39,7 @@ export class S3ShardStore implements ShardStore {
     this.nodes = o.nodes.length;
     this.id = 's3:' + o.nodes.map((n) => `${n.endpoint}/${n.bucket}`).join(',');
     this.#policy = { timeoutMs: o.requestTimeoutMs, maxAttempts: o.maxAttempts };
-    this.#partBytes = o.partBytes;
+    this.#parts = new PartPool(o.partBytes, Math.max(2, Math.floor(POOLED_PART_BYTES / o.partBytes)));
     this.#readAheadBytes = o.readAheadBytes;
     this.#nodes = o.nodes.map((n, index) => {
       const agentOptions = { keepAlive: true, maxSockets: o.maxSockets };
@@ -66,7 +68,7 @@ export class S3ShardStore implements ShardStore {
 
   async openWriter(node: number, key: string): Promise<ShardWriter> {
     const n = this.#node(node);
-    return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#partBytes);
+    return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#parts);
   }
 
   async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
