@@ -165,6 +165,67 @@ t.test('10. missing folders: StoreError (or created on request); a lone surrogat
   await t.rejects(objects.deleteObject('a\ud800', { store }), TypeError);
 });
 
+t.test('11. a get opens k shards, data first; a lost, corrupt or mismatched one brings in spares, repair opens all', async (t) => {
+  const { dirs, store } = shardDirs(6);
+  const data = pseudoRandom(4 * SEG * 5 + 333, 12);
+  await put(store, 'lazy', data, 4, 2);
+  const files = Array.from({ length: 6 }, (_, j) => readFileSync(shardPath(dirs, 'lazy', j)));
+  const restore = () => files.forEach((f, j) => writeFileSync(shardPath(dirs, 'lazy', j), f));
+  /** Shards opened by one get (a read of the whole object), which must return the object. */
+  const opened = async (label: string): Promise<number> => {
+    const counting = new FaultStore(store);
+    t.ok((await read(counting, 'lazy')).equals(data), `${label}: reads`);
+    return counting.counts.get('openReader') ?? 0;
+  };
+  t.equal(await opened('all there'), 4, 'k shards opened when all are there');
+  rmSync(shardPath(dirs, 'lazy', 1));
+  t.equal(await opened('data shard 1 lost'), 4, 'a shard missing from the listing: the next one is opened instead');
+  restore();
+  const chunk = Buffer.from(files[2]!);
+  chunk[chunk.length >> 1] ^= 1; // in a chunk: found when its stripe is read
+  writeFileSync(shardPath(dirs, 'lazy', 2), chunk);
+  t.equal(await opened('a chunk of shard 2 corrupt'), 5, 'one spare opened when a chunk fails its tag');
+  restore();
+  const header = Buffer.from(files[0]!);
+  header.writeUInt16BE(3, 6); // k = 3 in the first header: decides how many to open first, nothing else
+  writeFileSync(shardPath(dirs, 'lazy', 0), header);
+  t.equal(await opened('the first header says k = 3'), 6, 'no group of k: every listed shard opened, the object still reads');
+  restore();
+  const counting = new FaultStore(store);
+  t.same((await objects.repairObject('lazy', { store: counting })).repaired, []);
+  t.equal(counting.counts.get('openReader'), 6, 'repair opens every shard');
+});
+
+t.test('12. the span a get reads of each data shard is exactly the slots its stripes read, back to back', async (t) => {
+  const { geometry, stripeOffset, stripeChunkBytes, CHUNK_TAG_BYTES } = await import('../dist/object/format.js');
+  const { neededChunks, shardSpans } = await import('../dist/object/stripe-io.js');
+  let checked = 0;
+  for (let n = 0; n < 3000; n++) {
+    const k = 1 + (n % 8);
+    const S = 16 + ((n * 37) % 200);
+    const size = 1 + ((n * 7919) % 5000);
+    const g = geometry(k, n % 3, S, size, 100);
+    const offset = (n * 104729) % size;
+    const length = 1 + ((n * 1299709) % (size - offset));
+    const first = Math.floor(offset / S);
+    const last = Math.floor((offset + length - 1) / S);
+    const stripesOf = new Map<number, number[]>();
+    for (let s = Math.floor(first / k); s <= Math.floor(last / k); s++) {
+      for (const j of neededChunks(g, s, Math.max(first, s * k), Math.min(last, s * k + k - 1))) stripesOf.set(j, [...(stripesOf.get(j) ?? []), s]);
+    }
+    const spans = shardSpans(g, first, last);
+    const expected = new Map([...stripesOf].map(([j, ts]) => {
+      const from = stripeOffset(g, ts[0]!);
+      const to = stripeOffset(g, ts.at(-1)!) + stripeChunkBytes(g, ts.at(-1)!) + CHUNK_TAG_BYTES;
+      return [j, { offset: from, length: to - from, contiguous: ts.every((s, i) => i === 0 || s === ts[i - 1]! + 1) }];
+    }));
+    const same = spans.size === expected.size && [...expected].every(([j, e]) => e.contiguous && spans.get(j)?.offset === e.offset && spans.get(j)?.length === e.length);
+    if (!same) t.fail(`k=${k} S=${S} size=${size} range ${offset}+${length}: ${JSON.stringify([...spans])} vs ${JSON.stringify([...expected])}`);
+    checked++;
+  }
+  t.pass(`${checked} geometries and ranges`);
+});
+
 t.test('delete and list: names in order across pages, prefix, startAfter, long names; delete leaves nothing', async (t) => {
   const { dirs, store } = shardDirs(3);
   const names = ['a', 'a/b', 'ab', 'b', 'é', '日本', 'a'.repeat(200), 'a'.repeat(151), 'z'.repeat(600) + '1', 'z'.repeat(600) + '2', 'x\u0000y', '🙂'];

@@ -1,6 +1,6 @@
 // Objects on S3: putObject/getObject/repairObject/rewrapObject over S3ShardStore against real Ceph (six single-OSD
 // clusters with radosgw from test/peers/ceph.sh, one per node, 4+2 shards), on a real SoftHSM token. Round trips to
-// 64 MiB, range reads that fetch only what they need, nodes stopped (radosgw down) and hung (SIGSTOP), a wiped node
+// 64 MiB, the S3 requests a put and a get make, range reads that fetch only what they need, nodes stopped (radosgw down) and hung (SIGSTOP), a wiped node
 // repaired, a rewrap cut short, a put with a node down (fails typed, nothing of it published), bad credentials and a
 // missing bucket (typed, no secret). One cluster set serves every test in this file.
 import t, { type Test } from 'tap';
@@ -14,7 +14,9 @@ import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import { CryptoEngine, ErasureError, ObjectNotFoundError, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
-import { cephSkipReason, countingProxy, rgwPid, rgwStart, rgwStop, startCeph, type CephNode } from './helpers/ceph.js';
+import {
+  cephSkipReason, countingProxy, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
+} from './helpers/ceph.js';
 import { engineOptions, testToken } from './helpers/token.js';
 import { collect } from './helpers/shards.js';
 
@@ -89,6 +91,38 @@ if (skip !== undefined) {
       const back = await get(`rt/${size}`);
       t.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'), `${size} bytes come back equal`);
     }
+  });
+
+  t.test('S3 requests per put and get, counted at the nodes: one listing round per put, k shards per get', async (t) => {
+    const proxies = await Promise.all(nodes.map((n) => countingProxy(n.endpoint)));
+    t.teardown(() => Promise.all(proxies.map((p) => p.close())));
+    const via = open(nodes.map((n, i) => ({ ...toOptions(n), endpoint: proxies[i]!.endpoint })));
+    const during = async (fn: () => Promise<unknown>): Promise<RequestCounts> => {
+      const before = sumRequests(proxies.map((p) => p.requests()));
+      await fn();
+      const after = sumRequests(proxies.map((p) => p.requests()));
+      return Object.fromEntries(Object.entries(after).map(([kind, n]) => [kind, n - before[kind as keyof RequestCounts]])) as unknown as RequestCounts;
+    };
+    const N = K + M;
+    const none = noRequests();
+    // 1 MiB as 4+2: shards of 256 KiB, each one PUT, and read whole with the GET that opens it.
+    const small = randomBytes(MiB);
+    t.same(await during(() => put('req/small', small, via)), { ...none, list: N, put: N }, 'put: one listing per node, one PUT per shard');
+    t.same(await during(() => put('req/small', small, via)), { ...none, list: N, put: N, delete: N }, 're-put: and one DELETE per old shard');
+    let back = Buffer.alloc(0);
+    t.same(await during(async () => (back = await get('req/small', via))), { ...none, list: N, get: K }, 'get: one listing per node, one GET per data shard');
+    t.ok(back.equals(small), 'and the bytes');
+    // 20 MiB: shards of 5 MiB. A get opens k (the first MiB comes with the open), reads their trailers, then streams
+    // the rest of each in one GET (a second one only if a shard's stream was dropped after a long pause).
+    const big = randomBytes(20 * MiB);
+    await put('req/big', big, via);
+    const c = await during(async () => (back = await get('req/big', via)));
+    t.ok(back.equals(big), '20 MiB: the bytes');
+    t.same({ ...c, get: 0 }, { ...none, list: N }, '20 MiB get: one listing per node');
+    t.ok(c.get >= 3 * K && c.get <= 4 * K, `20 MiB get: ${c.get} GETs (open, trailer and one streamed GET per data shard: ${3 * K})`);
+    const range = await during(async () => (back = await get('req/big', via, { offset: 7 * MiB + 100, length: 1000 })));
+    t.ok(back.equals(big.subarray(7 * MiB + 100, 7 * MiB + 1100)), 'a range: the bytes');
+    t.same(range, { ...none, list: N, get: 2 * K + 1 }, 'a range in one segment: k opens, k trailers and one GET of its chunk');
   });
 
   t.test('range reads equal the slices and fetch only the chunks that hold them', async (t) => {

@@ -20,7 +20,21 @@ export interface ShardReader {
   readonly size: number;
   /** Reads up to target.length bytes at `offset` into `target` (only those bytes are fetched); returns the count. */
   read(offset: number, target: Uint8Array): Promise<number>;
+  /**
+   * A hint (optional to implement and to call): the caller will read [offset, offset + length) next, in order and
+   * whole, so a store may fetch it in one request and serve the reads from it (reads elsewhere still work).
+   */
+  willRead?(offset: number, length: number): void;
   close(): Promise<void>;
+}
+
+/** Hints for opening a reader; a store may ignore them. */
+export interface OpenReaderOptions {
+  /**
+   * The caller will read the blob's first bytes up to this many (or the whole blob when it is shorter) in order,
+   * header and trailer included: a store may fetch them with the open, in the same request.
+   */
+  readAheadBytes?: number;
 }
 
 export interface ListOptions {
@@ -39,7 +53,7 @@ export interface ShardStore {
   readonly id?: string;
   openWriter(node: number, key: string): Promise<ShardWriter>;
   /** The blob, or null when there is none. A node that is down may answer null or throw: both are a lost shard. */
-  openReader(node: number, key: string): Promise<ShardReader | null>;
+  openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null>;
   /** Removes a blob; a missing one is not an error. */
   remove(node: number, key: string): Promise<void>;
   /** Keys on `node` in ascending byte order (UTF-8; keys are ASCII), after `startAfter`, with `prefix`. */

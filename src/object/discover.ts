@@ -4,9 +4,12 @@
 // never mixes in). Inside a generation a shard counts only if its header names this object and its key's index,
 // its geometry MAC verifies under the DEK (which binds namespace, name and generation), and its trailer verifies.
 // The DEK comes from the newest rewrap record that verifies, else from the header's embedded wrapped DEK.
+// A get opens only k shards of a generation (mode 'k': data shards first), the others only when those do not make
+// k good ones, or later (openSpare) when one goes bad: the same generation wins as if every shard had been opened,
+// since a group of k verified shards is the generation's one authentic header.
 import { timingSafeEqual } from 'node:crypto';
 import { DecryptionError, ErasureError, ObjectNotFoundError } from '../errors.js';
-import type { ShardReader, ShardStore } from './blob-store.js';
+import type { OpenReaderOptions, ShardReader, ShardStore } from './blob-store.js';
 import type { ObjectKeyProvider } from './deps.js';
 import {
   deriveShardKeys, geometry, geometryMac, MAX_RECORD_BYTES, objectAad, parseRecord, parseShardHeader, parseTrailer, recordMacMatches,
@@ -15,8 +18,21 @@ import {
 import { listObjectKeys, type Generation, type ObjectListing } from './listing.js';
 import { recordKey, shardKey } from './layout.js';
 
+export interface DiscoverOptions {
+  /**
+   * 'all' (repair, rewrap): every listed shard of a generation is opened and checked. 'k' (get): the lowest listed
+   * one, then as many more as its header's k asks (lowest indexes first: data shards, which need no decoding); the
+   * rest only when those do not give k good shards.
+   */
+  open: 'all' | 'k';
+  /** What readers are opened with (a whole-object get reads each shard it opens from its start). */
+  reader?: OpenReaderOptions | undefined;
+}
+
 export interface Discovered {
   ref: ObjectRef;
+  store: ShardStore;
+  readerOptions: OpenReaderOptions | undefined;
   listing: ObjectListing;
   /** The winning generation. */
   gen: Generation;
@@ -35,6 +51,10 @@ export interface Discovered {
   readers: Map<number, ShardReader>;
   missing: Set<number>;
   corrupt: Set<number>;
+  /** Listed shards of the winning generation not opened yet (index → node), lowest first: openSpare opens them. */
+  spare: Map<number, number>;
+  /** An openSpare in progress (one at a time: stripes in flight may all ask). */
+  opening?: Promise<void> | undefined;
 }
 
 interface Probe {
@@ -45,10 +65,10 @@ interface Probe {
   bytes: Uint8Array;
 }
 
-async function probe(store: ShardStore, node: number, key: string, index: number): Promise<Probe | undefined> {
+async function probe(store: ShardStore, node: number, key: string, index: number, options: OpenReaderOptions | undefined): Promise<Probe | undefined> {
   let reader: ShardReader | null = null;
   try {
-    reader = await store.openReader(node, key);
+    reader = await (options ? store.openReader(node, key, options) : store.openReader(node, key));
     if (!reader) return undefined;
     const bytes = new Uint8Array(Math.min(reader.size, SHARD_HEADER_PROBE_BYTES));
     const view = bytes.subarray(0, await reader.read(0, bytes));
@@ -70,7 +90,7 @@ interface Failures {
   erasure?: string;
 }
 
-export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef): Promise<Discovered> {
+export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, options: DiscoverOptions = { open: 'all' }): Promise<Discovered> {
   const listing = await listObjectKeys(store, ref);
   if (listing.gens.length === 0) {
     // No node could be listed (bad credentials, every node down): that is the store failing, not a missing object.
@@ -79,7 +99,7 @@ export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: 
   }
   const failures: Failures = {};
   for (const gen of listing.gens) {
-    const found = await decideGeneration(keys, store, ref, listing, gen, failures);
+    const found = await decideGeneration(keys, store, ref, listing, gen, failures, options);
     if (found) return found;
   }
   if (failures.erasure !== undefined) throw new ErasureError(failures.erasure);
@@ -88,48 +108,77 @@ export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: 
 }
 
 async function decideGeneration(
-  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, failures: Failures,
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, failures: Failures, options: DiscoverOptions,
 ): Promise<Discovered | undefined> {
   const probes = new Map<number, Probe>();
-  await Promise.all([...gen.shards].map(async ([j, node]) => {
-    const p = await probe(store, node, shardKey(listing.prefix, gen.id, j), j);
-    if (p) probes.set(j, p);
-  }));
-  const readers = new Map([...probes].map(([j, p]) => [j, p.reader]));
+  const listed = [...gen.shards.keys()].sort((a, b) => a - b);
+  const tried = new Set<number>();
+  const openSome = async (indexes: number[]): Promise<void> => {
+    for (const j of indexes) tried.add(j);
+    await Promise.all(indexes.map(async (j) => {
+      const p = await probe(store, gen.shards.get(j)!, shardKey(listing.prefix, gen.id, j), j, options.reader);
+      if (p) probes.set(j, p);
+    }));
+  };
+  const untried = () => listed.filter((j) => !tried.has(j));
+  let handedOver = false;
   try {
-    const groups = new Map<string, Probe[]>();
-    for (const p of probes.values()) {
-      if (!p.header || p.header.index !== p.index) continue;
-      if (p.header.objectId !== ref.name) {
-        // A well-formed shard made for another name (copied or renamed here): an authentication failure, not a loss.
-        failures.decryption ??= new DecryptionError();
-        continue;
+    const decideNow = async (into: Failures): Promise<Discovered | undefined> => {
+      const spare = new Map(untried().map((j) => [j, gen.shards.get(j)!]));
+      const found = await decide(keys, store, ref, listing, gen, probes, spare, into);
+      if (!found) return undefined;
+      handedOver = true;
+      return { ...found, readerOptions: options.reader, readers: new Map([...probes].map(([j, p]) => [j, p.reader])) };
+    };
+    if (options.open === 'k' && listed.length > 0) {
+      // The first header tells k (unauthenticated: it only decides how many to open, never what is read).
+      await openSome(listed.slice(0, 1));
+      const first = probes.get(listed[0]!)?.header;
+      if (first && first.index === listed[0] && first.objectId === ref.name) {
+        await openSome(untried().slice(0, first.k - 1));
+        const found = await decideNow({}); // a miss here is no verdict: the rest are opened and all decide
+        if (found) return found;
       }
-      const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
-      groups.get(key)?.push(p) ?? groups.set(key, [p]);
     }
-    for (const group of [...groups.values()].sort((a, b) => b.length - a.length)) {
-      const header = group[0]!.header!;
-      if (group.length < header.k) {
-        failures.erasure ??= `object "${ref.name}" cannot be read: ${group.length} good shards of ${header.k} needed in its newest generation`;
-        continue; // cannot win whatever its MAC says: spare the unwrap
-      }
-      const opened = await openGeneration(keys, store, ref, listing, gen, header, failures);
-      if (!opened) continue;
-      const found = await finish(ref, listing, gen, header, group, probes, opened.dek, opened.keys, opened.wrapped);
-      if (found.good.size >= header.k) {
-        readers.clear(); // handed over
-        return { ...found, readers: new Map([...probes].map(([j, p]) => [j, p.reader])) };
-      }
-      failures.erasure ??= `object "${ref.name}" cannot be read: ${found.good.size} good shards of ${header.k} needed (missing: ${list(found.missing)}; corrupt: ${list(found.corrupt)})`;
-      opened.dek.fill(0);
-      opened.keys.metaKey.fill(0);
-      opened.keys.chunkKey.fill(0);
-    }
-    return undefined;
+    await openSome(untried());
+    return await decideNow(failures);
   } finally {
-    await closeReaders({ readers });
+    if (!handedOver) await closeReaders({ readers: new Map([...probes].map(([j, p]) => [j, p.reader])) });
   }
+}
+
+/** The winning group of `probes` (identical headers, less the index), or undefined: readers stay open either way. */
+async function decide(
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, probes: Map<number, Probe>,
+  spare: Map<number, number>, failures: Failures,
+): Promise<Omit<Discovered, 'readers' | 'readerOptions'> | undefined> {
+  const groups = new Map<string, Probe[]>();
+  for (const p of probes.values()) {
+    if (!p.header || p.header.index !== p.index) continue;
+    if (p.header.objectId !== ref.name) {
+      // A well-formed shard made for another name (copied or renamed here): an authentication failure, not a loss.
+      failures.decryption ??= new DecryptionError();
+      continue;
+    }
+    const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
+    groups.get(key)?.push(p) ?? groups.set(key, [p]);
+  }
+  for (const group of [...groups.values()].sort((a, b) => b.length - a.length)) {
+    const header = group[0]!.header!;
+    if (group.length < header.k) {
+      failures.erasure ??= `object "${ref.name}" cannot be read: ${group.length} good shards of ${header.k} needed in its newest generation`;
+      continue; // cannot win whatever its MAC says: spare the unwrap
+    }
+    const opened = await openGeneration(keys, store, ref, listing, gen, header, failures);
+    if (!opened) continue;
+    const found = await finish(ref, store, listing, gen, header, group, probes, spare, opened.dek, opened.keys, opened.wrapped);
+    if (found.good.size >= header.k) return found;
+    failures.erasure ??= `object "${ref.name}" cannot be read: ${found.good.size} good shards of ${header.k} needed (missing: ${list(found.missing)}; corrupt: ${list(found.corrupt)})`;
+    opened.dek.fill(0);
+    opened.keys.metaKey.fill(0);
+    opened.keys.chunkKey.fill(0);
+  }
+  return undefined;
 }
 
 /** The DEK under the newest rewrap record that verifies, else under the header's wrapped DEK. */
@@ -191,22 +240,20 @@ export async function readSmallBlob(store: ShardStore, node: number, key: string
 }
 
 async function finish(
-  ref: ObjectRef, listing: ObjectListing, gen: Generation, header: ShardHeader, group: Probe[], probes: Map<number, Probe>,
-  dek: Uint8Array, keys: ShardKeys, wrapped: Uint8Array,
-): Promise<Discovered> {
+  ref: ObjectRef, store: ShardStore, listing: ObjectListing, gen: Generation, header: ShardHeader, group: Probe[], probes: Map<number, Probe>,
+  spare: Map<number, number>, dek: Uint8Array, keys: ShardKeys, wrapped: Uint8Array,
+): Promise<Omit<Discovered, 'readers' | 'readerOptions'>> {
   const total = header.k + header.m;
   const good = new Set<number>();
   const missing = new Set<number>();
   const corrupt = new Set<number>();
-  for (let i = 0; i < total; i++) if (!probes.has(i)) missing.add(i);
+  for (let i = 0; i < total; i++) if (!probes.has(i) && !spare.has(i)) missing.add(i);
   for (const p of probes.values()) if (p.index < total && !group.includes(p)) corrupt.add(p.index);
 
   // Trailers: every shard of the group should vouch for the same length.
   const lengths = new Map<number, number>();
   await Promise.all(group.map(async (p) => {
-    const trailer = new Uint8Array(TRAILER_BYTES);
-    const read = p.size >= TRAILER_BYTES ? await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null) : null;
-    const length = read === TRAILER_BYTES ? parseTrailer(keys.metaKey, trailer) : undefined;
+    const length = await trailerLength(p, keys.metaKey);
     if (length === undefined) corrupt.add(p.index);
     else lengths.set(p.index, length);
   }));
@@ -220,9 +267,42 @@ async function finish(
     else good.add(index);
   }
   return {
-    ref, listing, gen, header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, wrapped,
-    good, readers: new Map(), missing, corrupt,
+    ref, store, listing, gen, header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, wrapped,
+    good, missing, corrupt, spare: new Map([...spare].filter(([j]) => j < total)),
   };
+}
+
+/** The length a shard's trailer vouches for under the meta key, or undefined when it does not verify. */
+async function trailerLength(p: Probe, metaKey: Uint8Array): Promise<number | undefined> {
+  const trailer = new Uint8Array(TRAILER_BYTES);
+  const read = p.size >= TRAILER_BYTES ? await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null) : null;
+  return read === TRAILER_BYTES ? parseTrailer(metaKey, trailer) : undefined;
+}
+
+/**
+ * Opens spare shards of the winning generation until `want` are good or none is left (a get whose shards went bad
+ * needs k good ones to rebuild from). A spare counts only with the winning header (less the index), its own index,
+ * the winning length in its trailer and the winning size.
+ */
+export async function openSpare(d: Discovered, want: number): Promise<void> {
+  while (d.good.size < want && (d.spare.size > 0 || d.opening)) {
+    if (!d.opening) {
+      const batch = [...d.spare].slice(0, want - d.good.size);
+      for (const [j] of batch) d.spare.delete(j);
+      d.opening = Promise.all(batch.map(async ([j, node]) => {
+        const p = await probe(d.store, node, shardKey(d.listing.prefix, d.gen.id, j), j, d.readerOptions);
+        if (!p) return void d.missing.add(j);
+        d.readers.set(j, p.reader);
+        const ok = p.header !== undefined && p.header.index === j && p.size === d.geometry.shardBytes
+          && withShardIndex(p.bytes.subarray(0, p.header.length), 0).equals(d.headerBytes)
+          && (await trailerLength(p, d.keys.metaKey)) === d.geometry.plaintextBytes;
+        (ok ? d.good : d.corrupt).add(j);
+      })).then(() => undefined).finally(() => {
+        d.opening = undefined;
+      });
+    }
+    await d.opening;
+  }
 }
 
 const list = (s: Set<number>) => ([...s].sort((a, b) => a - b).join(', ') || 'none');

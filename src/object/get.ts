@@ -1,18 +1,18 @@
-// getObject: finds the object's good shards, checks the key commitment, then reads stripe by stripe only the
-// chunks that hold the wanted segments (k good ones to rebuild from once one of those is lost or bad); each
-// stripe's verification, rebuilding and decryption is one worker task. Plaintext is emitted strictly in order.
+// getObject: finds the object's generation from k of its shards (discover.ts, data shards first), checks the key
+// commitment, then reads stripe by stripe only the chunks that hold the wanted segments (k good ones to rebuild
+// from once one of those is lost or bad, opening spare shards then); each stripe's verification, rebuilding and
+// decryption is one worker task. Plaintext is emitted strictly in order.
 import { Readable } from 'node:stream';
-import { TAG_BYTES } from '../aead/header.js';
 import { openPayloadKey } from '../aead/object-keys.js';
 import { OrderedWindow } from '../concurrency.js';
 import { DecryptionError, ErasureError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
 import type { ObjectDeps } from './deps.js';
 import { BudgetHolder } from './budget.js';
-import { assertEnough, discover, release, type Discovered } from './discover.js';
+import { assertEnough, discover, openSpare, release, type Discovered } from './discover.js';
 import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
-import { markBad, pickShards, readSlots } from './stripe-io.js';
+import { markBad, neededChunks, pickShards, readSlots, segmentsPlainBytes, shardSpans } from './stripe-io.js';
 import { TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 interface Opened {
@@ -27,6 +27,9 @@ interface StripeKeys {
   chunkKey: Uint8Array;
 }
 
+/** What a whole-object get asks to come with each open: all of a shard up to this size (its trailer included). */
+const WHOLE_GET_READ_AHEAD_BYTES = 1024 * 1024;
+
 export function getObject(deps: ObjectDeps, objectId: string, options: GetObjectOptions): Readable {
   const resolved = resolveGetObjectOptions(objectId, options);
   return Readable.from(read(deps, objectId, resolved), { objectMode: false });
@@ -35,7 +38,9 @@ export function getObject(deps: ObjectDeps, objectId: string, options: GetObject
 async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
-  const d = await discover(deps.keys, options.store, options.ref);
+  // A whole-object get reads every shard it opens from its start: small ones come whole with the open.
+  const reader = options.range === undefined ? { readAheadBytes: WHOLE_GET_READ_AHEAD_BYTES } : undefined;
+  const d = await discover(deps.keys, options.store, options.ref, { open: 'k', reader });
   const holder = new BudgetHolder();
   let keys: StripeKeys | undefined;
   const window = new OrderedWindow<Opened>(deps.window);
@@ -52,6 +57,8 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
     const S = g.segmentBytes;
     const first = Math.floor(offset / S);
     const last = Math.floor((offset + length - 1) / S);
+    // Each data shard's slots for these stripes follow one another: the store may stream them in one request.
+    for (const [j, span] of shardSpans(g, first, last)) if (d.good.has(j)) d.readers.get(j)?.willRead?.(span.offset, span.length);
     let emitted = 0;
     const emit = async function* () {
       const { out, segLo, plainBytes } = await window.shift();
@@ -97,14 +104,8 @@ async function readStripe(
   const g = d.geometry;
   const S = g.segmentBytes;
   const Cx = stripeChunkBytes(g, t);
-  const segmentPlain = (i: number) => (i === g.segments - 1 ? g.plaintextBytes - i * S : S);
-  let plainBytes = 0;
-  for (let i = segLo; i <= segHi; i++) plainBytes += segmentPlain(i);
-  // Data chunks holding the wanted segments' sealed bytes (one per segment in a full stripe).
-  const payloadOffset = (segLo - t * g.k) * g.chunkBytes;
-  const payloadEnd = payloadOffset + plainBytes + (segHi - segLo + 1) * TAG_BYTES;
-  const needed: number[] = [];
-  for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
+  const plainBytes = segmentsPlainBytes(g, segLo, segHi);
+  const needed = neededChunks(g, t, segLo, segHi);
 
   // Both buffers come from the service's budget (the shape was capped when the header was parsed).
   const bufferBytes = stripeBufferBytes(g.k, g.m, S);
@@ -115,6 +116,7 @@ async function readStripe(
     const read = new Set<number>();
     for (let attempt = 0; attempt <= g.k + g.m; attempt++) {
       // First just the chunks the segments live in; once one of them is lost or bad, k good shards to rebuild from.
+      if (!needed.every((j) => d.good.has(j))) await openSpare(d, g.k);
       const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed);
       if (wanted.length < needed.length) assertEnough(objectId, d);
       for (const j of await readSlots(d, t, wanted.filter((j) => !read.has(j)), buffer)) read.add(j);
@@ -133,6 +135,7 @@ async function readStripe(
       }
       if (result.decryptFailed) throw new DecryptionError();
       if (result.ok) return { out, segLo, plainBytes };
+      await openSpare(d, g.k);
       assertEnough(objectId, d);
     }
     throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);

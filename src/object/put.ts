@@ -1,8 +1,10 @@
 // putObject: seals an object in the sealed-object format, erasure codes each stripe into k+m chunks and appends
 // them to k+m shard writers of a fresh generation, publishes every shard, and only then removes the older
-// generations (README "Objects v2"): killed before, the old version still reads; killed after k commits, the new
-// one does. The main thread only moves bytes and keeps order; each stripe's sealing, coding and tagging is one
-// worker task (tasks.ts). Memory is bounded by the stripes in flight, taken from the service's budget.
+// generations (README "Objects as shards"): killed before, the old version still reads; killed after k commits, the
+// new one does. One listing per put: it runs while the DEK is made and the first stripes are sealed (neither needs the
+// generation), gives the new generation a place above every listed one, and names what to remove once it is whole.
+// The main thread only moves bytes and keeps order; each stripe's sealing, coding and tagging is one worker task
+// (tasks.ts). Memory is bounded by the stripes in flight, taken from the service's budget.
 import { encodeHeader } from '../aead/header.js';
 import { newObjectKeys } from '../aead/object-keys.js';
 import { OrderedWindow } from '../concurrency.js';
@@ -16,7 +18,7 @@ import { BudgetHolder } from './budget.js';
 import type { ObjectRef } from './format.js';
 import { wrappedKeyInfo } from './key-info.js';
 import { newGeneration, shardKey } from './layout.js';
-import { keysOf, listObjectKeys } from './listing.js';
+import { keysOf, listObjectKeys, type ObjectListing } from './listing.js';
 import { resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
 import { chunksOf } from './source.js';
 import { stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
@@ -30,10 +32,8 @@ interface Sealed {
 export async function putObject(deps: ObjectDeps, objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
   const { ref, store, signal, onProgress, keyId, k, m, segmentBytes, context, size } = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
   signal?.throwIfAborted();
-  // The new generation sorts above every one there (whatever the clock says).
-  const before = await listObjectKeys(store, ref);
-  const gen = newGeneration(before.gens.map((g) => g.id));
-  const prefix = before.prefix;
+  const listing = listObjectKeys(store, ref);
+  listing.catch(() => {}); // awaited before any shard is written, or dropped with the put's failure
 
   // The DEK is bound to the namespace and name in the HSM; the context through the payload key and commitment.
   const { plaintext: dek, wrapped } = await deps.keys.generateDataKey(keyId, { aad: objectAad(ref) });
@@ -41,13 +41,11 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   const shardKeys = deriveShardKeys(dek, salt, core);
   dek.fill(0);
   const sealedHeader = encodeHeader(core, commitment, wrapped);
-  const mac = geometryMac(shardKeys.metaKey, k, m, ref, gen, sealedHeader);
   // Workers read the keys from shared slots, zeroed here once every task has settled.
   const payloadKey = copyToShared(derivedKey);
   const chunkKey = copyToShared(shardKeys.chunkKey);
   derivedKey.fill(0);
   shardKeys.chunkKey.fill(0);
-  const header = encodeShardHeader(k, m, 0, ref.name, mac, sealedHeader);
 
   const buffers = deps.buffers;
   const holder = new BudgetHolder();
@@ -59,14 +57,28 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   let plaintextBytes = 0;
   let stripe = 0;
   const total = size ?? (source instanceof Uint8Array ? source.length : NaN);
+  // The generation, the shard header (its MAC binds the generation) and the writers wait for the listing: the new
+  // generation sorts above every one listed for the name, whatever the clock says. Sealing does not wait for them.
+  let before: ObjectListing | undefined;
+  let gen = '';
+  let header: Buffer | undefined;
+  const openShards = async (): Promise<void> => {
+    before = await listing;
+    gen = newGeneration(before.gens.map((g) => g.id));
+    const mac = geometryMac(shardKeys.metaKey, k, m, ref, gen, sealedHeader);
+    const h = (header = encodeShardHeader(k, m, 0, ref.name, mac, sealedHeader));
+    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(before.prefix, gen, j)));
+    await Promise.all(writers.map((w, j) => w.write(withShardIndex(h, j))));
+  };
+  let opening: Promise<void> | undefined;
+  const ready = () => (opening ??= openShards());
   try {
-    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(prefix, gen, j)));
-    await Promise.all(writers.map((w, j) => w.write(withShardIndex(header, j))));
 
     // Sealed stripes are written behind: each shard's writes are chained in stripe order, and up to
     // deps.window stripes may be writing while the next ones are sealed, so workers and disk overlap.
-    const chains = writers.map(() => Promise.resolve());
+    const chains = Array.from({ length: k + m }, () => Promise.resolve());
     const writeOut = async () => {
+      await ready();
       const { buffer, plain, chunkBytes } = await window.shift();
       const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
       const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
@@ -122,6 +134,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     await dispatch(plain, filled, true);
     while (window.size > 0) await writeOut();
     while (writing.size > 0) await writing.shift();
+    await ready();
 
     const trailer = encodeTrailer(shardKeys.metaKey, plaintextBytes);
     await Promise.all(writers.map(async (w) => {
@@ -134,11 +147,13 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     const commits = await Promise.allSettled(writers.map((w) => w.commit()));
     const failed = commits.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (failed) {
-      await Promise.all(writers.map((_, j) => store.remove(j % store.nodes, shardKey(prefix, gen, j)).catch(() => {})));
+      await Promise.all(writers.map((_, j) => store.remove(j % store.nodes, shardKey(before!.prefix, gen, j)).catch(() => {})));
       throw failed.reason;
     }
-    // The new generation is whole: older ones go (listed again, so a put that ran meanwhile is seen).
-    await removeOlderGenerations(store, ref, gen);
+    // The new generation is whole: the older ones listed go, before the put resolves (so that it leaves one
+    // generation). Not listed again: an older one that a concurrent put published meanwhile is stale, never read,
+    // and goes with the next put, repair or delete of the name.
+    await removeOlderGenerations(store, ref, gen, undefined, before);
     const { keyId: wrappedKeyId, keyVersion } = wrappedKeyInfo(deps.keys, wrapped);
     return {
       objectId,
@@ -148,7 +163,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       parityShards: m,
       segmentBytes,
       stripes: stripe,
-      shardBytes: geometry(k, m, segmentBytes, plaintextBytes, header.length).shardBytes,
+      shardBytes: geometry(k, m, segmentBytes, plaintextBytes, header!.length).shardBytes,
       keyId: wrappedKeyId,
       keyVersion,
     };
@@ -158,6 +173,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       if (sealed) buffers.release(sealed.buffer), buffers.release(sealed.plain);
     }
     await writing.drain();
+    await opening?.catch(() => {}); // every writer opened is in `writers` before they are aborted
     await Promise.all(writers.map((w) => w.abort()));
     throw err;
   } finally {
@@ -169,9 +185,14 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   }
 }
 
-/** Removes every blob of the generations older than `gen` (best effort: what is left is stale and never read). */
-export async function removeOlderGenerations(store: ShardStore, ref: ObjectRef, gen: string, also: (g: string) => boolean = () => false): Promise<string[]> {
-  const listing = await listObjectKeys(store, ref).catch(() => undefined);
+/**
+ * Removes every blob of the generations older than `gen` (best effort: what is left is stale and never read), as
+ * `listed` names them, or as a fresh listing does.
+ */
+export async function removeOlderGenerations(
+  store: ShardStore, ref: ObjectRef, gen: string, also: (g: string) => boolean = () => false, listed?: ObjectListing,
+): Promise<string[]> {
+  const listing = listed ?? await listObjectKeys(store, ref).catch(() => undefined);
   if (!listing) return [];
   const doomed = listing.gens.filter((g) => g.id < gen || (g.id !== gen && also(g.id)));
   for (const g of doomed) {

@@ -1,7 +1,8 @@
 // A v2 ShardStore over S3-compatible endpoints (Ceph RGW, MinIO, AWS S3): node i is one bucket, a key is the object
 // key in it. Writers (s3-writer.ts) go up in one PUT when small, as a multipart upload otherwise; readers
-// (s3-reader.ts) open with one ranged GET that also gives the size, then fetch exactly the bytes asked. No call
-// waits longer than requestTimeoutMs (s3-request.ts); failures are StoreErrors.
+// (s3-reader.ts) open with one ranged GET that also gives the size, then fetch exactly the bytes asked (a span the
+// caller will read in order in streamed GETs). No request waits longer than requestTimeoutMs for its answer
+// (s3-request.ts); failures are StoreErrors.
 
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -10,14 +11,16 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { integerArg, optionsArg, positiveIntegerArg } from '../validate.js';
 import { resolveS3Options, type ResolvedS3Options, type S3ShardStoreOptions } from './s3-options.js';
 import { deadline, isNotFound, s3Request, type RetryPolicy, type S3Node } from './s3-request.js';
-import { keyPrefixArg, shardKeyArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { keyPrefixArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 import { openS3Reader } from './s3-reader.js';
-import { S3ShardWriter } from './s3-writer.js';
+import { PartPool, S3ShardWriter } from './s3-writer.js';
 
 export type { S3ShardStoreOptions, S3NodeOptions, S3Credentials } from './s3-options.js';
 
 /** ListObjectsV2 returns at most this many keys per page. */
 const LIST_PAGE_KEYS = 1000;
+/** Idle part buffers a store keeps for its writers to reuse (at least two parts). */
+const POOLED_PART_BYTES = 64 * 1024 * 1024;
 
 export class S3ShardStore implements ShardStore {
   readonly nodes: number;
@@ -28,7 +31,7 @@ export class S3ShardStore implements ShardStore {
   readonly id: string;
   readonly #nodes: S3Node[];
   readonly #policy: RetryPolicy;
-  readonly #partBytes: number;
+  readonly #parts: PartPool;
   readonly #readAheadBytes: number;
 
   constructor(options: S3ShardStoreOptions) {
@@ -36,7 +39,7 @@ export class S3ShardStore implements ShardStore {
     this.nodes = o.nodes.length;
     this.id = 's3:' + o.nodes.map((n) => `${n.endpoint}/${n.bucket}`).join(',');
     this.#policy = { timeoutMs: o.requestTimeoutMs, maxAttempts: o.maxAttempts };
-    this.#partBytes = o.partBytes;
+    this.#parts = new PartPool(o.partBytes, Math.max(2, Math.floor(POOLED_PART_BYTES / o.partBytes)));
     this.#readAheadBytes = o.readAheadBytes;
     this.#nodes = o.nodes.map((n, index) => {
       const agentOptions = { keepAlive: true, maxSockets: o.maxSockets };
@@ -65,11 +68,11 @@ export class S3ShardStore implements ShardStore {
 
   async openWriter(node: number, key: string): Promise<ShardWriter> {
     const n = this.#node(node);
-    return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#partBytes);
+    return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#parts);
   }
 
-  async openReader(node: number, key: string): Promise<ShardReader | null> {
-    return openS3Reader(this.#node(node), this.#policy, shardKeyArg(key), this.#readAheadBytes);
+  async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
+    return openS3Reader(this.#node(node), this.#policy, shardKeyArg(key), this.#readAheadBytes, options);
   }
 
   async remove(node: number, key: string): Promise<void> {

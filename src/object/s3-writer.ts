@@ -1,6 +1,8 @@
 // S3ShardStore's writer: buffers one part and goes up in one PUT when the blob is small, as a multipart upload
 // otherwise (one part in flight while the next fills: two part buffers at most). Nothing is visible before commit;
-// a failure fails the writer for good and aborts its multipart upload in the background.
+// a failure fails the writer for good and aborts its multipart upload in the background. Full-size part buffers
+// come from the store's PartPool and go back to it: fresh memory costs a page fault per 4 KiB on first touch, which
+// made copying into new parts the biggest cost of a large put.
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -9,8 +11,28 @@ import { bytesArg } from '../validate.js';
 import type { ShardWriter } from './blob-store.js';
 import { deadline, describe, s3Request, storeError, type RetryPolicy, type S3Node } from './s3-request.js';
 
-/** A writer's first buffer; it doubles up to the part size as bytes come. */
+/** A writer's first buffer; it doubles as bytes come, until a part from the pool is worth taking. */
 const MIN_BUFFER_BYTES = 64 * 1024;
+
+/** Part-size buffers kept for reuse across writers (at most `maxFree` idle ones; the rest are left to the GC). */
+export class PartPool {
+  readonly partBytes: number;
+  readonly #maxFree: number;
+  readonly #free: Buffer[] = [];
+
+  constructor(partBytes: number, maxFree: number) {
+    this.partBytes = partBytes;
+    this.#maxFree = maxFree;
+  }
+
+  acquire(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.partBytes);
+  }
+
+  release(buffer: Buffer | null): void {
+    if (buffer !== null && buffer.length === this.partBytes && this.#free.length < this.#maxFree) this.#free.push(buffer);
+  }
+}
 
 type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
 
@@ -19,6 +41,7 @@ export class S3ShardWriter implements ShardWriter {
   readonly #policy: RetryPolicy;
   readonly #key: string;
   readonly #partBytes: number;
+  readonly #parts: PartPool;
   #state: WriterState = 'open';
   /** The part being filled, and a drained one to reuse: two buffers at most. */
   #buffer: Buffer | null = null;
@@ -31,20 +54,23 @@ export class S3ShardWriter implements ShardWriter {
   #failure: StoreError | null = null;
   #aborting: Promise<void> | null = null;
 
-  constructor(node: S3Node, policy: RetryPolicy, key: string, partBytes: number) {
+  constructor(node: S3Node, policy: RetryPolicy, key: string, parts: PartPool) {
     this.#node = node;
     this.#policy = policy;
     this.#key = key;
-    this.#partBytes = partBytes;
+    this.#partBytes = parts.partBytes;
+    this.#parts = parts;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
     bytesArg(bytes, 'bytes');
     this.#checkOpen('write');
+    // Buffer.copy is a memmove; TypedArray.set from a SharedArrayBuffer view (the stripe buffers) copies word by word.
+    const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     let done = 0;
     while (done < bytes.length) {
       const n = Math.min(bytes.length - done, this.#partBytes - this.#filled);
-      this.#reserve(this.#filled + n).set(bytes.subarray(done, done + n), this.#filled);
+      source.copy(this.#reserve(this.#filled + n), this.#filled, done, done + n);
       this.#filled += n;
       done += n;
       if (this.#filled === this.#partBytes) await this.#guard(() => this.#shipPart());
@@ -107,7 +133,7 @@ export class S3ShardWriter implements ShardWriter {
     }
   }
 
-  /** Room for `bytes` in the part being filled: the spare part, else a buffer grown by doubling (small blobs stay small). */
+  /** Room for `bytes` in the part being filled: the spare part, a buffer grown by doubling (small blobs stay small), or a pooled part. */
   #reserve(bytes: number): Buffer {
     const current = this.#buffer;
     if (current !== null && current.length >= bytes) return current;
@@ -116,10 +142,10 @@ export class S3ShardWriter implements ShardWriter {
       next = this.#spare;
       this.#spare = null;
     } else {
-      // Once the blob is known to be large (a part has gone), parts are full size from the start: regrowing each
-      // one by doubling would leave ~a part of garbage buffers per part.
+      // Once the blob is known to be large (a part has gone) or has grown to an eighth of a part, parts are full
+      // size and pooled: regrowing by doubling would leave ~a part of garbage buffers per part.
       const grown = this.#uploadId !== undefined ? this.#partBytes : Math.max(bytes, MIN_BUFFER_BYTES, 2 * (current?.length ?? 0));
-      next = Buffer.allocUnsafe(Math.min(this.#partBytes, grown));
+      next = grown * 8 > this.#partBytes ? this.#parts.acquire() : Buffer.allocUnsafe(grown);
     }
     if (current !== null) next.set(current.subarray(0, this.#filled));
     this.#buffer = next;
@@ -172,7 +198,12 @@ export class S3ShardWriter implements ShardWriter {
       .catch(() => {});
   }
 
+  /** Drops the buffers; to the pool unless a request may still be sending from them (a failure cut it short). */
   #release(): void {
+    if (this.#state !== 'failed') {
+      this.#parts.release(this.#buffer);
+      this.#parts.release(this.#spare);
+    }
     this.#buffer = null;
     this.#spare = null;
     this.#filled = 0;

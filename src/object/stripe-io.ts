@@ -1,6 +1,7 @@
 // Reading one stripe's slots (chunk ‖ tag) from the shards of a discovered object, and the bookkeeping of which
 // shards are still good: shared by get (read, rebuild if needed, decrypt) and repair (scrub, rebuild, rewrite).
 import type { Discovered } from './discover.js';
+import { TAG_BYTES } from '../aead/header.js';
 import { CHUNK_TAG_BYTES, stripeChunkBytes, stripeOffset, type Geometry } from './format.js';
 
 /** Moves shard j from good to missing or corrupt (once: the first reason found is the one reported). */
@@ -33,4 +34,38 @@ export function pickShards(d: Discovered, g: Geometry, needed: number[]): number
 /** Shard indexes 0..k+m-1 that are not good, ascending. */
 export function badShards(d: Discovered): number[] {
   return Array.from({ length: d.geometry.k + d.geometry.m }, (_, j) => j).filter((j) => !d.good.has(j));
+}
+
+/** Plaintext bytes of segments segLo..segHi. */
+export function segmentsPlainBytes(g: Geometry, segLo: number, segHi: number): number {
+  return Math.min((segHi + 1) * g.segmentBytes, g.plaintextBytes) - segLo * g.segmentBytes;
+}
+
+/** The data chunks of stripe t that hold the sealed bytes of segments segLo..segHi (one per segment in a full stripe). */
+export function neededChunks(g: Geometry, t: number, segLo: number, segHi: number): number[] {
+  const Cx = stripeChunkBytes(g, t);
+  const payloadOffset = (segLo - t * g.k) * g.chunkBytes;
+  const payloadEnd = payloadOffset + segmentsPlainBytes(g, segLo, segHi) + (segHi - segLo + 1) * TAG_BYTES;
+  const needed: number[] = [];
+  for (let j = Math.floor(payloadOffset / Cx); j <= Math.floor((payloadEnd - 1) / Cx); j++) needed.push(j);
+  return needed;
+}
+
+/**
+ * Where a read of segments first..last reads each data shard: one span of consecutive stripe slots per shard (the
+ * stripes between the first and the last need every data chunk), for ShardReader.willRead.
+ */
+export function shardSpans(g: Geometry, first: number, last: number): Map<number, { offset: number; length: number }> {
+  const tFirst = Math.floor(first / g.k);
+  const tLast = Math.floor(last / g.k);
+  const inFirst = neededChunks(g, tFirst, first, Math.min(last, tFirst * g.k + g.k - 1));
+  const inLast = neededChunks(g, tLast, Math.max(first, tLast * g.k), last);
+  const end = (t: number) => stripeOffset(g, t) + stripeChunkBytes(g, t) + CHUNK_TAG_BYTES;
+  const spans = new Map<number, { offset: number; length: number }>();
+  for (let j = 0; j < g.k; j++) {
+    const from = inFirst.includes(j) ? tFirst : tFirst + 1;
+    const to = inLast.includes(j) ? tLast : tLast - 1;
+    if (from <= to && (tFirst < tLast || inFirst.includes(j))) spans.set(j, { offset: stripeOffset(g, from), length: end(to) - stripeOffset(g, from) });
+  }
+  return spans;
 }

@@ -1,5 +1,5 @@
 // Real Ceph for S3 tests: starts test/peers/ceph.sh in a fresh temp dir (stopped in teardown, also when tests fail),
-// and a byte-counting TCP proxy to see what a client actually fetched.
+// and a counting TCP proxy to see what a client actually fetched and which requests it made.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -49,15 +49,54 @@ export function rgwPid(node: CephNode): number {
   return Number(readFileSync(node.rgwPidFile, 'utf8').trim());
 }
 
-/** A TCP proxy in front of `endpoint` that counts the bytes the server sent back. */
-export async function countingProxy(endpoint: string): Promise<{ endpoint: string; received: () => number; close: () => Promise<void> }> {
+/** S3 requests by kind, as a proxy saw them go by. */
+export interface RequestCounts {
+  /** ListObjectsV2. */
+  list: number;
+  /** GetObject (plain or ranged). */
+  get: number;
+  /** PutObject, UploadPart. */
+  put: number;
+  delete: number;
+  head: number;
+  /** Create/CompleteMultipartUpload and other POSTs. */
+  post: number;
+}
+
+export const noRequests = (): RequestCounts => ({ list: 0, get: 0, put: 0, delete: 0, head: 0, post: 0 });
+
+/** Counts per kind summed over proxies. */
+export function sumRequests(counts: RequestCounts[]): RequestCounts {
+  const sum = noRequests();
+  for (const c of counts) for (const k of Object.keys(sum) as Array<keyof RequestCounts>) sum[k] += c[k];
+  return sum;
+}
+
+// A request line at the start of what the client sent or after a line end (a keep-alive client sends the next
+// request only after the previous answer, so it starts a chunk; PUT bodies are random bytes, never a request line).
+const REQUEST_LINE = /(?:^|\n)(GET|PUT|POST|DELETE|HEAD) (\S+) HTTP\/1\.1\r\n/g;
+
+/**
+ * A TCP proxy in front of `endpoint` that counts the bytes the server sent back and the requests the client sent
+ * (by their request lines).
+ */
+export async function countingProxy(endpoint: string): Promise<{
+  endpoint: string; received: () => number; requests: () => RequestCounts; close: () => Promise<void>;
+}> {
   const target = new URL(endpoint);
   let received = 0;
+  const requests = noRequests();
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     sockets.add(client).add(upstream);
     client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      for (const [, method, path] of chunk.toString('latin1').matchAll(REQUEST_LINE)) {
+        if (method === 'GET') requests[/[?&]list-type=2(&|$)/.test(path!) ? 'list' : 'get']++;
+        else requests[method!.toLowerCase() as 'put' | 'post' | 'delete' | 'head']++;
+      }
+    });
     upstream.on('data', (chunk: Buffer) => {
       received += chunk.length;
     });
@@ -76,6 +115,7 @@ export async function countingProxy(endpoint: string): Promise<{ endpoint: strin
   return {
     endpoint: `http://127.0.0.1:${port}`,
     received: () => received,
+    requests: () => ({ ...requests }),
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
