@@ -114,6 +114,27 @@ t.test('objects: put, get, ranges, head, list in name order with prefix and star
   await t.rejects(engine.buckets.open('photos', { store }), BucketNotFoundError);
 });
 
+t.test('a listing entry left without its object (a crash inside delete) is passed over by a new put and removed by the next', async (t) => {
+  const { dirs, store } = bucketStore(6);
+  const bucket = await engine.buckets.create('leftovers', { store, keyId: 'tenant-a', ...shape });
+  await bucket.putObject('g', Buffer.from('first'));
+  // The crash: the object's shards are gone (deleteObject removes them first), its listing entry is not.
+  for (let node = 0; node < store.nodes; node++) for (const k of await store.list(node, { prefix: 'bo/leftovers/', limit: 1000 })) await store.remove(node, k);
+  await t.rejects(collect(bucket.getObject('g')), ObjectNotFoundError);
+  const entries = () => files(join(dirs[0]!, 'bi', 'leftovers')).length;
+  t.equal(entries(), 1, 'the stale entry');
+  await bucket.putObject('g', Buffer.from('second!'));
+  t.equal(entries(), 2, 'a put that replaced no generation lists no entries: the stale one stays');
+  t.match(await all(bucket.listObjects()), [{ name: 'g', size: 7 }], 'listed once, the newer entry');
+  t.match(await bucket.headObject('g'), { size: 7 });
+  await bucket.putObject('g', Buffer.from('third'));
+  t.equal(entries(), 1, 'an overwrite removes every older entry');
+  t.equal((await collect(bucket.getObject('g'))).toString(), 'third');
+  await bucket.deleteObject('g');
+  t.equal(entries(), 0);
+  await engine.buckets.delete('leftovers', { store });
+});
+
 t.test('list buckets by name and by root key; registrations name bucket, store and creation', async (t) => {
   const { store } = bucketStore(3);
   await engine.buckets.create('zeta', { store, keyId: key.id, dataShards: 2, parityShards: 1 });

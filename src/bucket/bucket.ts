@@ -105,7 +105,7 @@ export class Bucket {
     });
     const bkid = this.#keyring.takeIssued(objectAad({ ns: this.#ns, name }))!;
     const createdAt = Date.now();
-    await this.#index.write({ name, createdAt, size: info.size, bkid });
+    await this.#index.write({ name, createdAt, size: info.size, bkid }, info.replacedGenerations > 0);
     return { bucket: m.name, name, size: info.size, createdAt: new Date(createdAt), keyId: m.keyId, keyVersion: info.keyVersion };
   }
 

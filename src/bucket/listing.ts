@@ -39,15 +39,20 @@ export class ObjectIndex {
     this.#keyring = keyring;
   }
 
-  /** Publishes the entry on every node, then removes the name's older entries. */
-  async write(entry: IndexEntry): Promise<void> {
+  /**
+   * Publishes the entry on every node, then removes the name's older entries — unless `replaces` is false (the put
+   * found no older generation of the object): then the name has no entry but, at most, one a crash left behind,
+   * which readers pass over for this newer one and the next overwrite or delete removes. That saves listing the
+   * bucket's entries on every new object (a full folder read on FsShardStore).
+   */
+  async write(entry: IndexEntry, replaces = true): Promise<void> {
     const [mac] = await this.#keyring.indexMacs(entry.bkid, [macInput(this.#manifest, entry)]);
     const info = `${hex12(entry.createdAt)}.${hex12(entry.size)}.${entry.bkid}.${mac!.toString('hex')}`;
     const bucket = this.#manifest.name;
     const key = indexKey(bucket, entry.name, info);
     const body = Buffer.byteLength(entry.name) > HASHED_AFTER_BYTES ? Buffer.from(entry.name, 'utf8') : Buffer.alloc(0);
     await writeOn(this.#store, this.#replicas(), key, body);
-    await this.remove(entry.name, key);
+    if (replaces) await this.remove(entry.name, key);
   }
 
   /** Removes the name's entries on every node (but `keep`). */

@@ -38,6 +38,8 @@ export interface ObjectInfo {
   objectId: string;
   /** The generation written (layout.ts). */
   generation: string;
+  /** Older generations the put found (and removed): 0 for a name that had none. */
+  replacedGenerations: number;
   size: number;
   dataShards: number;
   parityShards: number;

@@ -158,6 +158,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     return {
       objectId,
       generation: gen,
+      replacedGenerations: before!.gens.filter((g) => g.id !== gen).length,
       size: plaintextBytes,
       dataShards: k,
       parityShards: m,
