@@ -276,7 +276,7 @@ class FsShardWriter implements ShardWriter {
         // name's parent up to the parent of the first folder mkdir created.
         const top = created ? dirname(created) : parent;
         for (let dir = parent; ; dir = dirname(dir)) {
-          await syncDir(dir);
+          await syncFolder(dir);
           if (dir === top || dir.length <= this.#root.length) break;
         }
         break;
@@ -301,6 +301,36 @@ class FsShardWriter implements ShardWriter {
     this.#closed = true;
     await this.#handle.close();
   }
+}
+
+interface FolderSync {
+  tail: Promise<void>;
+  /** A sync asked for but not started yet: a caller arriving now is covered by it. */
+  queued: Promise<void> | undefined;
+}
+const folderSyncs = new Map<string, FolderSync>();
+
+/**
+ * fsync of a folder shared by concurrent callers (group commit): each caller waits for a sync that starts after it
+ * asked, so many puts publishing into one folder (a bucket's listing, a namespace gaining object folders) cost one
+ * sync per round instead of one each.
+ */
+function syncFolder(dir: string): Promise<void> {
+  let state = folderSyncs.get(dir);
+  if (state?.queued) return state.queued;
+  if (!state) folderSyncs.set(dir, (state = { tail: Promise.resolve(), queued: undefined }));
+  const s = state;
+  const run = s.tail.then(() => {
+    s.queued = undefined; // from here on a new caller needs a newer sync
+    return syncDir(dir);
+  });
+  s.queued = run;
+  const tail = run.then(() => {}, () => {});
+  s.tail = tail;
+  void tail.then(() => {
+    if (s.tail === tail && !s.queued) folderSyncs.delete(dir);
+  });
+  return run;
 }
 
 async function syncDir(dir: string): Promise<void> {

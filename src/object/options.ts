@@ -189,6 +189,15 @@ export function resolvePutObjectOptions(objectId: unknown, options: PutObjectOpt
   return { ...call, keyId, k, m, segmentBytes, context, size: options.size };
 }
 
+/**
+ * Segment size for a whole object known to be smaller than one stripe (a buffer source, segment size not given):
+ * just large enough for one stripe, in 1 KiB steps, so its stripe buffers are the object's size rather than a full
+ * stripe's (k+m segments of 256 KiB for a 4 KiB object: most of a small put's CPU went to zeroing and faulting them).
+ */
+export function fittedSegmentBytes(segmentBytes: number, objectBytes: number, k: number): number {
+  return Math.min(segmentBytes, Math.max(1024, Math.ceil(objectBytes / k / 1024) * 1024));
+}
+
 export function resolveGetObjectOptions(objectId: unknown, options: GetObjectOptions): ResolvedGet {
   const call = resolveCall(objectId, options);
   const context = canonicalContext(options.context ?? {});

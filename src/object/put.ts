@@ -19,7 +19,7 @@ import type { ObjectRef } from './format.js';
 import { wrappedKeyInfo } from './key-info.js';
 import { newGeneration, shardKey } from './layout.js';
 import { keysOf, listObjectKeys, type ObjectListing } from './listing.js';
-import { resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
+import { fittedSegmentBytes, resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
 import { chunksOf } from './source.js';
 import { stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
 
@@ -30,7 +30,10 @@ interface Sealed {
 }
 
 export async function putObject(deps: ObjectDeps, objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
-  const { ref, store, signal, onProgress, keyId, k, m, segmentBytes, context, size } = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
+  const resolved = resolvePutObjectOptions(objectId, options, deps.segmentBytes);
+  const { ref, store, signal, onProgress, keyId, k, m, context, size } = resolved;
+  const segmentBytes = source instanceof Uint8Array && options.segmentBytes === undefined
+    ? fittedSegmentBytes(resolved.segmentBytes, source.length, k) : resolved.segmentBytes;
   signal?.throwIfAborted();
   const listing = listObjectKeys(store, ref);
   listing.catch(() => {}); // awaited before any shard is written, or dropped with the put's failure
