@@ -17,6 +17,15 @@ inline void CpuRelax() {
 
 using Clock = std::chrono::steady_clock;
 
+// What sleeping costs a helping caller on this kind of VM: the futex wait, the other thread's wake-up call
+// (~5 µs: a syscall and an inter-processor interrupt through the hypervisor) and the caller's own wake-up
+// (~3 µs median). Polling that much longer than the expected wait is cheaper than sleeping.
+constexpr auto SLEEP_ROUND_TRIP = std::chrono::microseconds(10);
+
+inline bool Complete(const std::atomic<size_t>& done, size_t count, const std::atomic<int>& workers) {
+  return done.load(std::memory_order_acquire) == count && workers.load(std::memory_order_acquire) == 0;
+}
+
 }  // namespace
 
 int Executor::SpinMicros() {
@@ -42,15 +51,40 @@ void Executor::EnsureThreads(int n) {
   while (static_cast<int>(threads_.size()) < n) threads_.emplace_back([this] { Loop(); });
 }
 
-void Executor::Submit(Job* job) {
-  bool wake;
+ExecutorStats Executor::stats() const {
+  ExecutorStats s;
+  s.helped = helped_.load(std::memory_order_relaxed);
+  s.caller_items = caller_items_.load(std::memory_order_relaxed);
+  s.pool_items = pool_items_.load(std::memory_order_relaxed);
+  s.wakes = wakes_.load(std::memory_order_relaxed);
+  s.blocked = blocked_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Executor::Enqueue(Job* job, int want) {
+  int wake;
   {
     std::lock_guard<std::mutex> l(mu_);
     queue_.push_back(job);
     epoch_.fetch_add(1, std::memory_order_release);
-    wake = sleepers_ > 0;
+    // Threads polling right now see the new epoch by themselves; wake sleepers only for the rest.
+    wake = want - spinning_.load(std::memory_order_relaxed);
+    if (wake > sleepers_) wake = sleepers_;
   }
-  if (wake) cv_.notify_all();
+  if (wake <= 0) return;
+  wakes_.fetch_add(static_cast<uint64_t>(wake), std::memory_order_relaxed);
+  for (int i = 0; i < wake; i++) cv_.notify_one();
+}
+
+void Executor::Submit(Job* job) { Enqueue(job, job->max_parallel_); }
+
+// Under mu_.
+void Executor::Unqueue(Job* job) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it)
+    if (*it == job) {
+      queue_.erase(it);
+      return;
+    }
 }
 
 // Under mu_: the first queued job with items left and room for one more thread. Exhausted jobs leave the queue.
@@ -70,15 +104,31 @@ Job* Executor::Claim() {
   return nullptr;
 }
 
-bool Executor::Drain(Job* job) {
-  bool last = false;
-  for (;;) {
-    const size_t i = job->next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job->count_) break;
-    job->Run(i);
-    if (job->done_.fetch_add(1, std::memory_order_acq_rel) + 1 == job->count_) last = true;
+size_t Executor::Drain(Job* job) {
+  size_t ran = 0;
+  const size_t count = job->count_;
+  if (!job->guided_) {
+    for (;;) {
+      const size_t i = job->next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= count) break;
+      job->Run(i);
+      ran++;
+    }
+  } else {
+    // Guided: take a share of what is left (1/(2·threads)), never less than one item.
+    const size_t share = 2 * static_cast<size_t>(job->max_parallel_);
+    size_t i = job->next_.load(std::memory_order_relaxed);
+    while (i < count) {
+      const size_t n = (count - i) / share > 0 ? (count - i) / share : 1;
+      if (!job->next_.compare_exchange_weak(i, i + n, std::memory_order_relaxed)) continue;  // i reloaded
+      job->RunRange(i, i + n);
+      ran += n;
+      i = job->next_.load(std::memory_order_relaxed);
+    }
   }
-  return last;
+  // One count per thread, not per item: the shared line is touched once. Whoever leaves last sees the sum.
+  if (ran) job->done_.fetch_add(ran, std::memory_order_acq_rel);
+  return ran;
 }
 
 void Executor::Loop() {
@@ -92,31 +142,33 @@ void Executor::Loop() {
       seen = epoch_.load(std::memory_order_acquire);
     }
     if (job) {
-      Drain(job);
-      bool finished = false;
+      pool_items_.fetch_add(Drain(job), std::memory_order_relaxed);
+      bool finished = false, wake_caller = false;
       {
         std::lock_guard<std::mutex> l(mu_);
         const int left = job->workers_.fetch_sub(1, std::memory_order_acq_rel) - 1;
-        // Whoever leaves a complete job last reports it; nothing touches the job after Done().
-        finished = job->notify_ && left == 0 && job->done_.load(std::memory_order_acquire) == job->count_;
-        if (finished) {
-          job->notify_ = false;
-          for (auto it = queue_.begin(); it != queue_.end(); ++it)
-            if (*it == job) {
-              queue_.erase(it);
-              break;
-            }
+        // Whoever leaves a complete job last reports it; nothing touches the job after that.
+        if (left == 0 && job->done_.load(std::memory_order_acquire) == job->count_) {
+          if (job->notify_) {
+            finished = true;
+            job->notify_ = false;
+            Unqueue(job);
+          } else {
+            wake_caller = job->waiting_;  // a helping caller sleeps on it
+          }
         }
       }
       if (finished) job->Done();
+      if (wake_caller) done_cv_.notify_all();  // the executor's, not the job's: the job may be gone already
       continue;
     }
     // Nothing to do: poll a little (a new job is usually moments away), then sleep.
     const auto until = Clock::now() + std::chrono::microseconds(SpinMicros());
     spinning_.fetch_add(1, std::memory_order_relaxed);
     while (epoch_.load(std::memory_order_acquire) == seen && Clock::now() < until)
-      for (int i = 0; i < 64; i++) CpuRelax();
+      for (int i = 0; i < 16; i++) CpuRelax();
     spinning_.fetch_sub(1, std::memory_order_relaxed);
+    if (epoch_.load(std::memory_order_acquire) != seen) continue;
     std::unique_lock<std::mutex> l(mu_);
     if (epoch_.load(std::memory_order_acquire) != seen || stop_) continue;
     sleepers_++;
@@ -128,39 +180,36 @@ void Executor::Loop() {
 void Executor::Help(Job* job) {
   job->notify_ = false;
   job->workers_.store(1, std::memory_order_relaxed);  // this thread: counts against max_parallel
-  if (job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty()) {
-    if (spinning_.load(std::memory_order_relaxed) > 0) {
-      Submit(job);
-    } else {
-      // Nobody awake: do it all here, and wake the pool so it polls when the next call comes.
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        epoch_.fetch_add(1, std::memory_order_release);
-      }
-      cv_.notify_all();
-    }
+  const bool share = job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty();
+  if (share) {
+    helped_.fetch_add(1, std::memory_order_relaxed);
+    Enqueue(job, job->max_parallel_ - 1);
   }
-  Drain(job);
+  const auto start = Clock::now();
+  const size_t mine = Drain(job);
+  const auto busy = Clock::now() - start;
+  caller_items_.fetch_add(mine, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> l(mu_);
     job->workers_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  // The other threads finish their last items: short, since items are claimed one at a time.
-  for (int spins = 0;; spins++) {
-    if (job->done_.load(std::memory_order_acquire) == job->count_ && job->workers_.load(std::memory_order_acquire) == 0) {
-      std::lock_guard<std::mutex> l(mu_);
-      if (job->workers_.load(std::memory_order_acquire) == 0) {
-        for (auto it = queue_.begin(); it != queue_.end(); ++it)
-          if (*it == job) {
-            queue_.erase(it);
-            break;
-          }
-        return;
-      }
+    if (Complete(job->done_, job->count_, job->workers_)) {
+      if (share) Unqueue(job);
+      return;
     }
-    if (spins < 20000) CpuRelax();
-    else std::this_thread::yield();
   }
+  // Other threads still run items they claimed (runs shrink to one item at the end): poll for about what
+  // an item takes here plus a sleep's round trip, then sleep until the last of them leaves.
+  const Clock::duration per_item = mine > 0 ? busy / static_cast<long>(mine) : busy;
+  const auto until = Clock::now() + 2 * per_item + SLEEP_ROUND_TRIP;
+  while (!Complete(job->done_, job->count_, job->workers_) && Clock::now() < until)
+    for (int i = 0; i < 16; i++) CpuRelax();
+  std::unique_lock<std::mutex> l(mu_);
+  if (!Complete(job->done_, job->count_, job->workers_)) {
+    blocked_.fetch_add(1, std::memory_order_relaxed);
+    job->waiting_ = true;
+    done_cv_.wait(l, [&] { return Complete(job->done_, job->count_, job->workers_); });
+  }
+  Unqueue(job);
 }
 
 }  // namespace hsmexec
