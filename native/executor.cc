@@ -22,6 +22,9 @@ using Clock = std::chrono::steady_clock;
 // (~3 µs median). Polling that much longer than the expected wait is cheaper than sleeping.
 constexpr auto SLEEP_ROUND_TRIP = std::chrono::microseconds(10);
 
+// A poll step this much longer than its ~0.5 µs means the thread was off its core meanwhile.
+constexpr auto PREEMPTED_GAP = std::chrono::microseconds(20);
+
 inline bool Complete(const std::atomic<size_t>& done, size_t count, const std::atomic<int>& workers) {
   return done.load(std::memory_order_acquire) == count && workers.load(std::memory_order_acquire) == 0;
 }
@@ -162,11 +165,20 @@ void Executor::Loop() {
       if (wake_caller) done_cv_.notify_all();  // the executor's, not the job's: the job may be gone already
       continue;
     }
-    // Nothing to do: poll a little (a new job is usually moments away), then sleep.
-    const auto until = Clock::now() + std::chrono::microseconds(SpinMicros());
+    // Nothing to do: poll a little (a new job is usually moments away), then sleep. The budget is time spent
+    // polling on a core: on a busy machine the thread may be descheduled mid-poll, and a gap of a scheduler
+    // slice must not use it up (else it sleeps right when it gets the core back, and the next job pays a wake-up).
+    auto left = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(SpinMicros()));
+    auto last = Clock::now();
     spinning_.fetch_add(1, std::memory_order_relaxed);
-    while (epoch_.load(std::memory_order_acquire) == seen && Clock::now() < until)
-      for (int i = 0; i < 16; i++) CpuRelax();
+    while (epoch_.load(std::memory_order_acquire) == seen) {
+      for (int i = 0; i < 16; i++) CpuRelax();  // ~0.5 µs here
+      const auto now = Clock::now();
+      const auto step = now - last;
+      last = now;
+      left -= step < PREEMPTED_GAP ? step : Clock::duration(0);
+      if (left <= Clock::duration(0)) break;
+    }
     spinning_.fetch_sub(1, std::memory_order_relaxed);
     if (epoch_.load(std::memory_order_acquire) != seen) continue;
     std::unique_lock<std::mutex> l(mu_);
