@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "async-job.h"
@@ -100,6 +101,7 @@ class RsAddon : public Napi::Addon<RsAddon> {
                     InstanceMethod("mul", &RsAddon::Mul),
                     InstanceMethod("mulParallel", &RsAddon::MulParallel),
                     InstanceMethod("poolStats", &RsAddon::PoolStats),
+                    InstanceMethod("lineOffset", &RsAddon::LineOffset),
                     InstanceValue("kernels", available, napi_enumerable),
                     InstanceValue("bestKernel", Napi::String::New(env, table[hsmec::best_kernel()].name),
                                   napi_enumerable),
@@ -116,6 +118,17 @@ class RsAddon : public Napi::Addon<RsAddon> {
 
  private:
   hsmexec::Runtime* rt_ = nullptr;  // native pool, created on first mulParallel; lives as long as the instance
+
+  // lineOffset(view: Uint8Array): how many bytes past a 64-byte boundary the view starts (for aligning shards
+  // inside over-allocated buffers: JS cannot see addresses).
+  Napi::Value LineOffset(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint8_t* data;
+    size_t len;
+    if (info.Length() != 1) return ThrowType(env, "lineOffset(view) takes 1 argument"), env.Undefined();
+    if (!GetBytes(env, info[0], "view", &data, &len)) return env.Undefined();
+    return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(data) % 64));
+  }
 
   // poolStats(): counters of the native pool since it started (all zero before the first mulParallel).
   Napi::Value PoolStats(const Napi::CallbackInfo& info) {

@@ -101,3 +101,47 @@ t.test('ErasureService on the native pool equals the reference kernel for shard 
     t.ok(shards.slice(10).every((s, i) => Buffer.from(s).equals(expected[10 + i])), `10+4 x ${len}`);
   }
 });
+
+t.test('masked head and tail (AVX-512): every start offset within a cache line, outputs at other offsets, guards intact', { skip }, async (t) => {
+  const k = 5;
+  const rows = 3;
+  const matrix = matrixFor(rows, k, 77);
+  const tables = native!.expandTables(matrix, rows, k);
+  let bad = 0;
+  let cases = 0;
+  for (const len of [1, 63, 64, 65, 127, 128, 129, 200, 4096 + 17]) {
+    const data = Array.from({ length: k }, (_, j) => xorshiftBytes(len + 31 * j + 5, len));
+    const expected = Array.from({ length: rows }, () => new Uint8Array(len));
+    referenceMul(matrix, rows, k, data, expected, len);
+    for (let off = 0; off < 64; off += len > 200 ? 7 : 1) {
+      // Inputs and outputs each start at their own offset (out[0] at `off`, the others shifted by 16·r).
+      const ins = data.map((d, j) => {
+        const b = new Uint8Array(len + 256);
+        const v = b.subarray(64 + ((off + 5 * j) % 64), 64 + ((off + 5 * j) % 64) + len);
+        v.set(d);
+        return v;
+      });
+      const backing = Array.from({ length: rows }, () => new Uint8Array(len + 256).fill(0x5a));
+      const outs = backing.map((b, r) => b.subarray(64 + ((off + 16 * r) % 64), 64 + ((off + 16 * r) % 64) + len));
+      for (const kernel of native!.kernels) {
+        backing.forEach((b) => b.fill(0x5a));
+        native!.mul(kernel, tables, rows, k, ins, outs, len);
+        const ok = outs.every((o, r) => Buffer.from(o).equals(expected[r])) &&
+          backing.every((b, r) => { const at = 64 + ((off + 16 * r) % 64); return b.subarray(0, at).every((x) => x === 0x5a) && b.subarray(at + len).every((x) => x === 0x5a); });
+        if (!ok) { bad++; t.fail(`${kernel} len ${len} offset ${off}`); }
+        cases++;
+      }
+    }
+  }
+  t.equal(bad, 0, `${cases} placements exact, nothing written outside the outputs`);
+});
+
+t.test('allocShared: bulk shared memory starts on a 64-byte boundary, zero-filled, exactly the length asked', { skip: !native?.lineOffset && 'no native addon' }, async (t) => {
+  for (const n of [1, 100, 4095, 4096, 65_536, 65_537, 3 << 20]) {
+    const a = allocShared(n);
+    t.ok(a.buffer instanceof SharedArrayBuffer && a.length === n && a.every((x) => x === 0), `${n} bytes`);
+    if (n >= 4096) t.equal(native!.lineOffset!(a), 0, `${n} bytes aligned`);
+  }
+  t.throws(() => (native!.lineOffset as any)('x'), TypeError);
+  t.throws(() => (native!.lineOffset as any)(), TypeError);
+});

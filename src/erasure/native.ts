@@ -38,6 +38,8 @@ export interface NativeBinding {
     itemBytes: number,
     callback: ((error: Error | null) => void) | undefined,
   ): void;
+  /** Bytes past the last 64-byte boundary at which `view` starts. */
+  lineOffset?(view: Uint8Array): number;
   /** Counters of the addon's native pool since it started (zeros before the first mulParallel). */
   poolStats?(): NativePoolStats;
 }
