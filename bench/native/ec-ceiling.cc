@@ -63,9 +63,16 @@ Rate Run(int threads, double bytes_per_rep, int reps, F body) {
 
 double Median(std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
 
-struct NopJob : hsmexec::Job {
-  NopJob() : Job(2, 2) {}
-  void Run(size_t) override {}
+// Two items: the caller takes item 0 and waits (up to 2 ms) for a pool thread to start item 1, so each call
+// measures a real hand-over: publish, a pool thread claims, completion seen by the caller.
+struct HandOverJob : hsmexec::Job {
+  HandOverJob() : Job(2, 2) {}
+  std::atomic<double> started{0};
+  void Run(size_t i) override {
+    if (i == 1) { started = Now(); return; }
+    const double until = Now() + 2e-3;
+    while (started.load() == 0 && Now() < until) {}
+  }
 };
 }  // namespace
 
@@ -119,7 +126,7 @@ int main() {
         }));
       }
       emit("kernel 10+4 x " + label + ", " + std::to_string(threads) + " thread(s)", kr);
-      emit("read the same input, " + std::to_string(threads) + " thread(s)", rr);
+      emit("read the same input (" + label + " shards), " + std::to_string(threads) + " thread(s)", rr);
     }
     std::free(buf);
   }
@@ -147,22 +154,26 @@ int main() {
   {
     hsmexec::Executor ex;
     ex.EnsureThreads(1);
-    std::vector<double> hot, cold;
+    std::vector<double> hot, hot_start, cold, cold_start;
     for (int i = 0; i < 20000; i++) {  // back to back: the pool thread is polling
-      NopJob j;
+      HandOverJob j;
       const double t0 = Now();
       ex.Help(&j);
       hot.push_back((Now() - t0) * 1e6);
+      hot_start.push_back((j.started.load() - t0) * 1e6);
     }
-    for (int i = 0; i < 200; i++) {  // after the pool thread went to sleep
+    for (int i = 0; i < 300; i++) {  // after the pool thread went to sleep
       std::this_thread::sleep_for(std::chrono::microseconds(3 * hsmexec::Executor::SpinMicros() + 200));
-      NopJob j;
+      HandOverJob j;
       const double t0 = Now();
       ex.Help(&j);
       cold.push_back((Now() - t0) * 1e6);
+      cold_start.push_back((j.started.load() - t0) * 1e6);
     }
-    char buf[200];
-    std::snprintf(buf, sizeof buf, "\"polling\":%.2f,\"sleeping\":%.2f", Median(hot), Median(cold));
+    char buf[300];
+    std::snprintf(buf, sizeof buf,
+                  "\"pollingRoundTrip\":%.2f,\"pollingJoin\":%.2f,\"sleepingRoundTrip\":%.2f,\"sleepingJoin\":%.2f",
+                  Median(hot), Median(hot_start), Median(cold), Median(cold_start));
     json += buf;
   }
   json += "}}";
