@@ -22,6 +22,9 @@ using Clock = std::chrono::steady_clock;
 // (~3 µs median). Polling that much longer than the expected wait is cheaper than sleeping.
 constexpr auto SLEEP_ROUND_TRIP = std::chrono::microseconds(10);
 
+// Helped calls skipped between wake-up tries, at most, once wake-ups keep arriving too late.
+constexpr int MAX_WAKE_BACKOFF = 63;
+
 // A poll step this much longer than its ~0.5 µs means the thread was off its core meanwhile.
 constexpr auto PREEMPTED_GAP = std::chrono::microseconds(20);
 
@@ -193,14 +196,29 @@ void Executor::Help(Job* job) {
   job->notify_ = false;
   job->workers_.store(1, std::memory_order_relaxed);  // this thread: counts against max_parallel
   const bool share = job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty();
+  uint64_t woke_before = 0;
+  bool may_wake = false;
   if (share) {
     helped_.fetch_add(1, std::memory_order_relaxed);
-    Enqueue(job, job->max_parallel_ - 1);
+    // Wake a sleeping thread unless recent wake-ups bought nothing (the caller finished before the woken thread
+    // took an item: a busy machine). Then skip a growing number of calls between tries; a thread already
+    // polling joins either way.
+    may_wake = wake_skip_ == 0;
+    if (!may_wake) wake_skip_--;
+    woke_before = wakes_.load(std::memory_order_relaxed);
+    Enqueue(job, may_wake ? job->max_parallel_ - 1 : 0);
   }
   const auto start = Clock::now();
   const size_t mine = Drain(job);
   const auto busy = Clock::now() - start;
   caller_items_.fetch_add(mine, std::memory_order_relaxed);
+  if (may_wake && wakes_.load(std::memory_order_relaxed) != woke_before) {
+    // This call woke a thread (this thread is the only one that wakes for helped jobs, so the count moved for
+    // it): did the woken thread, or any pool thread, take part?
+    if (mine < job->count_) wake_backoff_ = 0;
+    else wake_backoff_ = wake_backoff_ < MAX_WAKE_BACKOFF ? 2 * wake_backoff_ + 1 : MAX_WAKE_BACKOFF;
+    wake_skip_ = wake_backoff_;
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     job->workers_.fetch_sub(1, std::memory_order_acq_rel);

@@ -71,7 +71,8 @@ class Executor {
   // Runs items of `job` on this thread alongside up to max_parallel - 1 pool threads and returns when all items
   // have run; Done() is not called. The job is published before this thread starts on it, and a sleeping pool
   // thread is woken if none is polling: whenever it gets a core it takes what is left, so a late start costs
-  // nothing but the wake-up call. Once this thread runs out of items it polls about as long as one item takes
+  // nothing but the wake-up call. When woken threads keep arriving after the caller has finished (a loaded
+  // machine), the caller stops waking them for a growing number of calls (1, 3, 7 … 63) and works alone. Once this thread runs out of items it polls about as long as one item takes
   // here, then sleeps until the other threads finish theirs (a preempted helper may be off its core for a
   // scheduler slice: spinning that long would take the core from it).
   void Help(Job* job);
@@ -100,6 +101,9 @@ class Executor {
   bool stop_ = false;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> helped_{0}, caller_items_{0}, pool_items_{0}, wakes_{0}, blocked_{0};
+  // Help() only (one owning JS thread): calls left before the next wake-up try, and the current backoff.
+  int wake_skip_ = 0;
+  int wake_backoff_ = 0;
 };
 
 }  // namespace hsmexec
