@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "async-job.h"
@@ -48,18 +49,23 @@ bool GetShardArray(Napi::Env env, const Napi::Value& v, const char* name, uint32
   if (arr.Length() != count)
     return ThrowRange(env, std::string(name) + ".length must equal " + std::to_string(count));
   for (uint32_t i = 0; i < count; i++) {
-    size_t len = 0;
-    const std::string item = std::string(name) + "[" + std::to_string(i) + "]";
-    if (!GetBytes(env, arr.Get(i), item, &ptrs[i], &len)) return false;
-    if (len < need) return ThrowRange(env, item + ".length must be at least len (" + std::to_string(need) + ")");
+    const Napi::Value v = arr.Get(i);
+    const auto item = [&] { return std::string(name) + "[" + std::to_string(i) + "]"; };  // only for errors
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowType(env, item() + " must be a Uint8Array");
+    auto a = v.As<Napi::Uint8Array>();
+    ptrs[i] = a.Data();
+    if (a.ElementLength() < need) return ThrowRange(env, item() + ".length must be at least len (" + std::to_string(need) + ")");
   }
   return true;
 }
 
-// Column ranges [i·item, (i+1)·item) of one matrix multiply, run on the native pool.
+// Column ranges [i·item, (i+1)·item) of one matrix multiply, run on the native pool. Guided: a thread takes a run
+// of adjacent ranges and computes it in one kernel call (each thread's input reads stay disjoint and sequential).
 class MulJob : public hsmexec::AsyncJob {
  public:
-  MulJob(size_t len, size_t item, int max_parallel) : AsyncJob((len + item - 1) / item, max_parallel), len_(len), item_(item) {}
+  MulJob(size_t len, size_t item, int max_parallel)
+      : AsyncJob((len + item - 1) / item, max_parallel, true), len_(len), item_(item) {}
   hsmec::KernelFn fn_ = nullptr;
   const uint8_t* tables_ = nullptr;
   int k_ = 0, rows_ = 0;
@@ -67,9 +73,11 @@ class MulJob : public hsmexec::AsyncJob {
   uint8_t* in_[MAX_SHARDS];
   uint8_t* out_[MAX_SHARDS];
 
-  void Run(size_t i) override {
-    const size_t off = i * item_;
-    const size_t n = len_ - off < item_ ? len_ - off : item_;
+  void Run(size_t i) override { RunRange(i, i + 1); }
+  void RunRange(size_t begin, size_t end) override {
+    const size_t off = begin * item_;
+    const size_t stop = end * item_ < len_ ? end * item_ : len_;
+    const size_t n = stop - off;
     const uint8_t* in[MAX_SHARDS];
     uint8_t* out[MAX_SHARDS];
     for (int j = 0; j < k_; j++) in[j] = in_[j] + off;
@@ -92,6 +100,8 @@ class RsAddon : public Napi::Addon<RsAddon> {
                     InstanceMethod("expandTables", &RsAddon::ExpandTables),
                     InstanceMethod("mul", &RsAddon::Mul),
                     InstanceMethod("mulParallel", &RsAddon::MulParallel),
+                    InstanceMethod("poolStats", &RsAddon::PoolStats),
+                    InstanceMethod("lineOffset", &RsAddon::LineOffset),
                     InstanceValue("kernels", available, napi_enumerable),
                     InstanceValue("bestKernel", Napi::String::New(env, table[hsmec::best_kernel()].name),
                                   napi_enumerable),
@@ -108,6 +118,31 @@ class RsAddon : public Napi::Addon<RsAddon> {
 
  private:
   hsmexec::Runtime* rt_ = nullptr;  // native pool, created on first mulParallel; lives as long as the instance
+
+  // lineOffset(view: Uint8Array): how many bytes past a 64-byte boundary the view starts (for aligning shards
+  // inside over-allocated buffers: JS cannot see addresses).
+  Napi::Value LineOffset(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint8_t* data;
+    size_t len;
+    if (info.Length() != 1) return ThrowType(env, "lineOffset(view) takes 1 argument"), env.Undefined();
+    if (!GetBytes(env, info[0], "view", &data, &len)) return env.Undefined();
+    return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(data) % 64));
+  }
+
+  // poolStats(): counters of the native pool since it started (all zero before the first mulParallel).
+  Napi::Value PoolStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hsmexec::ExecutorStats s = rt_ ? rt_->executor.stats() : hsmexec::ExecutorStats{};
+    auto o = Napi::Object::New(env);
+    o.Set("threads", Napi::Number::New(env, rt_ ? rt_->executor.threads() : 0));
+    o.Set("helped", Napi::Number::New(env, static_cast<double>(s.helped)));
+    o.Set("callerItems", Napi::Number::New(env, static_cast<double>(s.caller_items)));
+    o.Set("poolItems", Napi::Number::New(env, static_cast<double>(s.pool_items)));
+    o.Set("wakes", Napi::Number::New(env, static_cast<double>(s.wakes)));
+    o.Set("blocked", Napi::Number::New(env, static_cast<double>(s.blocked)));
+    return o;
+  }
 
   // expandTables(matrix: Uint8Array, rows, k): Uint8Array of rows*k*COEF_TABLE_BYTES kernel tables.
   Napi::Value ExpandTables(const Napi::CallbackInfo& info) {

@@ -24,7 +24,7 @@ struct Runtime {
 
 class AsyncJob : public Job {
  public:
-  AsyncJob(size_t count, int max_parallel) : Job(count, max_parallel) {}
+  AsyncJob(size_t count, int max_parallel, bool guided = false) : Job(count, max_parallel, guided) {}
   // Keeps a JS value (a buffer) alive until the job completes.
   void Keep(const Napi::Value& v) { keep_.push_back(Napi::Persistent(v)); }
   void SetCallback(const Napi::Function& f) { callback_ = Napi::Persistent(f); }

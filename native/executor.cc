@@ -17,6 +17,21 @@ inline void CpuRelax() {
 
 using Clock = std::chrono::steady_clock;
 
+// What sleeping costs a helping caller on this kind of VM: the futex wait, the other thread's wake-up call
+// (~5 µs: a syscall and an inter-processor interrupt through the hypervisor) and the caller's own wake-up
+// (~3 µs median). Polling that much longer than the expected wait is cheaper than sleeping.
+constexpr auto SLEEP_ROUND_TRIP = std::chrono::microseconds(10);
+
+// Helped calls skipped between wake-up tries, at most, once wake-ups keep arriving too late.
+constexpr int MAX_WAKE_BACKOFF = 63;
+
+// A poll step this much longer than its ~0.5 µs means the thread was off its core meanwhile.
+constexpr auto PREEMPTED_GAP = std::chrono::microseconds(20);
+
+inline bool Complete(const std::atomic<size_t>& done, size_t count, const std::atomic<int>& workers) {
+  return done.load(std::memory_order_acquire) == count && workers.load(std::memory_order_acquire) == 0;
+}
+
 }  // namespace
 
 int Executor::SpinMicros() {
@@ -42,15 +57,40 @@ void Executor::EnsureThreads(int n) {
   while (static_cast<int>(threads_.size()) < n) threads_.emplace_back([this] { Loop(); });
 }
 
-void Executor::Submit(Job* job) {
-  bool wake;
+ExecutorStats Executor::stats() const {
+  ExecutorStats s;
+  s.helped = helped_.load(std::memory_order_relaxed);
+  s.caller_items = caller_items_.load(std::memory_order_relaxed);
+  s.pool_items = pool_items_.load(std::memory_order_relaxed);
+  s.wakes = wakes_.load(std::memory_order_relaxed);
+  s.blocked = blocked_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Executor::Enqueue(Job* job, int want) {
+  int wake;
   {
     std::lock_guard<std::mutex> l(mu_);
     queue_.push_back(job);
     epoch_.fetch_add(1, std::memory_order_release);
-    wake = sleepers_ > 0;
+    // Threads polling right now see the new epoch by themselves; wake sleepers only for the rest.
+    wake = want - spinning_.load(std::memory_order_relaxed);
+    if (wake > sleepers_) wake = sleepers_;
   }
-  if (wake) cv_.notify_all();
+  if (wake <= 0) return;
+  wakes_.fetch_add(static_cast<uint64_t>(wake), std::memory_order_relaxed);
+  for (int i = 0; i < wake; i++) cv_.notify_one();
+}
+
+void Executor::Submit(Job* job) { Enqueue(job, job->max_parallel_); }
+
+// Under mu_.
+void Executor::Unqueue(Job* job) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it)
+    if (*it == job) {
+      queue_.erase(it);
+      return;
+    }
 }
 
 // Under mu_: the first queued job with items left and room for one more thread. Exhausted jobs leave the queue.
@@ -70,15 +110,31 @@ Job* Executor::Claim() {
   return nullptr;
 }
 
-bool Executor::Drain(Job* job) {
-  bool last = false;
-  for (;;) {
-    const size_t i = job->next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job->count_) break;
-    job->Run(i);
-    if (job->done_.fetch_add(1, std::memory_order_acq_rel) + 1 == job->count_) last = true;
+size_t Executor::Drain(Job* job) {
+  size_t ran = 0;
+  const size_t count = job->count_;
+  if (!job->guided_) {
+    for (;;) {
+      const size_t i = job->next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= count) break;
+      job->Run(i);
+      ran++;
+    }
+  } else {
+    // Guided: take a share of what is left (1/(2·threads)), never less than one item.
+    const size_t share = 2 * static_cast<size_t>(job->max_parallel_);
+    size_t i = job->next_.load(std::memory_order_relaxed);
+    while (i < count) {
+      const size_t n = (count - i) / share > 0 ? (count - i) / share : 1;
+      if (!job->next_.compare_exchange_weak(i, i + n, std::memory_order_relaxed)) continue;  // i reloaded
+      job->RunRange(i, i + n);
+      ran += n;
+      i = job->next_.load(std::memory_order_relaxed);
+    }
   }
-  return last;
+  // One count per thread, not per item: the shared line is touched once. Whoever leaves last sees the sum.
+  if (ran) job->done_.fetch_add(ran, std::memory_order_acq_rel);
+  return ran;
 }
 
 void Executor::Loop() {
@@ -92,31 +148,42 @@ void Executor::Loop() {
       seen = epoch_.load(std::memory_order_acquire);
     }
     if (job) {
-      Drain(job);
-      bool finished = false;
+      pool_items_.fetch_add(Drain(job), std::memory_order_relaxed);
+      bool finished = false, wake_caller = false;
       {
         std::lock_guard<std::mutex> l(mu_);
         const int left = job->workers_.fetch_sub(1, std::memory_order_acq_rel) - 1;
-        // Whoever leaves a complete job last reports it; nothing touches the job after Done().
-        finished = job->notify_ && left == 0 && job->done_.load(std::memory_order_acquire) == job->count_;
-        if (finished) {
-          job->notify_ = false;
-          for (auto it = queue_.begin(); it != queue_.end(); ++it)
-            if (*it == job) {
-              queue_.erase(it);
-              break;
-            }
+        // Whoever leaves a complete job last reports it; nothing touches the job after that.
+        if (left == 0 && job->done_.load(std::memory_order_acquire) == job->count_) {
+          if (job->notify_) {
+            finished = true;
+            job->notify_ = false;
+            Unqueue(job);
+          } else {
+            wake_caller = job->waiting_;  // a helping caller sleeps on it
+          }
         }
       }
       if (finished) job->Done();
+      if (wake_caller) done_cv_.notify_all();  // the executor's, not the job's: the job may be gone already
       continue;
     }
-    // Nothing to do: poll a little (a new job is usually moments away), then sleep.
-    const auto until = Clock::now() + std::chrono::microseconds(SpinMicros());
+    // Nothing to do: poll a little (a new job is usually moments away), then sleep. The budget is time spent
+    // polling on a core: on a busy machine the thread may be descheduled mid-poll, and a gap of a scheduler
+    // slice must not use it up (else it sleeps right when it gets the core back, and the next job pays a wake-up).
+    auto left = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(SpinMicros()));
+    auto last = Clock::now();
     spinning_.fetch_add(1, std::memory_order_relaxed);
-    while (epoch_.load(std::memory_order_acquire) == seen && Clock::now() < until)
-      for (int i = 0; i < 64; i++) CpuRelax();
+    while (epoch_.load(std::memory_order_acquire) == seen) {
+      for (int i = 0; i < 16; i++) CpuRelax();  // ~0.5 µs here
+      const auto now = Clock::now();
+      const auto step = now - last;
+      last = now;
+      left -= step < PREEMPTED_GAP ? step : Clock::duration(0);
+      if (left <= Clock::duration(0)) break;
+    }
     spinning_.fetch_sub(1, std::memory_order_relaxed);
+    if (epoch_.load(std::memory_order_acquire) != seen) continue;
     std::unique_lock<std::mutex> l(mu_);
     if (epoch_.load(std::memory_order_acquire) != seen || stop_) continue;
     sleepers_++;
@@ -128,39 +195,51 @@ void Executor::Loop() {
 void Executor::Help(Job* job) {
   job->notify_ = false;
   job->workers_.store(1, std::memory_order_relaxed);  // this thread: counts against max_parallel
-  if (job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty()) {
-    if (spinning_.load(std::memory_order_relaxed) > 0) {
-      Submit(job);
-    } else {
-      // Nobody awake: do it all here, and wake the pool so it polls when the next call comes.
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        epoch_.fetch_add(1, std::memory_order_release);
-      }
-      cv_.notify_all();
-    }
+  const bool share = job->max_parallel_ > 1 && job->count_ > 1 && !threads_.empty();
+  uint64_t woke_before = 0;
+  bool may_wake = false;
+  if (share) {
+    helped_.fetch_add(1, std::memory_order_relaxed);
+    // Wake a sleeping thread unless recent wake-ups bought nothing (the caller finished before the woken thread
+    // took an item: a busy machine). Then skip a growing number of calls between tries; a thread already
+    // polling joins either way.
+    may_wake = wake_skip_ == 0;
+    if (!may_wake) wake_skip_--;
+    woke_before = wakes_.load(std::memory_order_relaxed);
+    Enqueue(job, may_wake ? job->max_parallel_ - 1 : 0);
   }
-  Drain(job);
+  const auto start = Clock::now();
+  const size_t mine = Drain(job);
+  const auto busy = Clock::now() - start;
+  caller_items_.fetch_add(mine, std::memory_order_relaxed);
+  if (may_wake && wakes_.load(std::memory_order_relaxed) != woke_before) {
+    // This call woke a thread (this thread is the only one that wakes for helped jobs, so the count moved for
+    // it): did the woken thread, or any pool thread, take part?
+    if (mine < job->count_) wake_backoff_ = 0;
+    else wake_backoff_ = wake_backoff_ < MAX_WAKE_BACKOFF ? 2 * wake_backoff_ + 1 : MAX_WAKE_BACKOFF;
+    wake_skip_ = wake_backoff_;
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     job->workers_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  // The other threads finish their last items: short, since items are claimed one at a time.
-  for (int spins = 0;; spins++) {
-    if (job->done_.load(std::memory_order_acquire) == job->count_ && job->workers_.load(std::memory_order_acquire) == 0) {
-      std::lock_guard<std::mutex> l(mu_);
-      if (job->workers_.load(std::memory_order_acquire) == 0) {
-        for (auto it = queue_.begin(); it != queue_.end(); ++it)
-          if (*it == job) {
-            queue_.erase(it);
-            break;
-          }
-        return;
-      }
+    if (Complete(job->done_, job->count_, job->workers_)) {
+      if (share) Unqueue(job);
+      return;
     }
-    if (spins < 20000) CpuRelax();
-    else std::this_thread::yield();
   }
+  // Other threads still run items they claimed (runs shrink to one item at the end): poll for about what
+  // an item takes here plus a sleep's round trip, then sleep until the last of them leaves.
+  const Clock::duration per_item = mine > 0 ? busy / static_cast<long>(mine) : busy;
+  const auto until = Clock::now() + 2 * per_item + SLEEP_ROUND_TRIP;
+  while (!Complete(job->done_, job->count_, job->workers_) && Clock::now() < until)
+    for (int i = 0; i < 16; i++) CpuRelax();
+  std::unique_lock<std::mutex> l(mu_);
+  if (!Complete(job->done_, job->count_, job->workers_)) {
+    blocked_.fetch_add(1, std::memory_order_relaxed);
+    job->waiting_ = true;
+    done_cv_.wait(l, [&] { return Complete(job->done_, job->count_, job->workers_); });
+  }
+  Unqueue(job);
 }
 
 }  // namespace hsmexec

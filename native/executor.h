@@ -1,17 +1,18 @@
 // A small pool of native threads for bulk byte work (AES-GCM segments, Reed-Solomon column ranges) that reads
 // and writes memory in place: no message channel, no copy, no JS on the worker side. No N-API types here.
 //
-// A Job is `count` independent items. Threads claim items one at a time (an atomic counter), so a job spreads
-// over every thread allowed to work on it (`max_parallel`) and a slow or preempted thread only delays its own
-// item. Idle threads spin briefly before sleeping: waking a sleeping vCPU costs tens of microseconds on this
-// kind of VM, as much as a small job. `help()` lets the calling thread work on its own job too and returns when
-// the job is complete (for jobs too short to pay for a completion notification).
+// A Job is `count` independent items. Threads claim items with an atomic counter, so a job spreads over every
+// thread allowed to work on it (`max_parallel`) and a slow or preempted thread only delays what it claimed. A
+// "guided" job hands out runs of items (a share of what is left, shrinking to one item at the end): few claims
+// on the shared counter, fine balance at the end. Idle threads spin briefly before sleeping (a new job is usually
+// moments away). `Help()` lets the calling thread work on its own job too and returns when the job is complete:
+// for jobs too short to pay for a completion notification through the event loop.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,10 +21,15 @@ namespace hsmexec {
 
 class Job {
  public:
-  Job(size_t count, int max_parallel) : count_(count), max_parallel_(max_parallel < 1 ? 1 : max_parallel) {}
+  Job(size_t count, int max_parallel, bool guided = false)
+      : count_(count), max_parallel_(max_parallel < 1 ? 1 : max_parallel), guided_(guided) {}
   virtual ~Job() = default;
   // Runs item i; called at most once per item, from any thread.
   virtual void Run(size_t i) = 0;
+  // Runs items [begin, end) (a guided claim); override when a run of items is cheaper as one call.
+  virtual void RunRange(size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) Run(i);
+  }
   // Called once, on the thread that finished the last item (for submitted jobs; not for help()).
   virtual void Done() {}
   size_t count() const { return count_; }
@@ -32,10 +38,22 @@ class Job {
   friend class Executor;
   const size_t count_;
   const int max_parallel_;
-  std::atomic<size_t> next_{0};
-  std::atomic<size_t> done_{0};
+  const bool guided_;
+  // The claim counter alone on its cache line: the other fields change once per thread, not once per claim.
+  alignas(64) std::atomic<size_t> next_{0};
+  alignas(64) std::atomic<size_t> done_{0};
   std::atomic<int> workers_{0};
-  bool notify_ = true;
+  bool notify_ = true;   // under the executor's mutex
+  bool waiting_ = false; // under the executor's mutex: a helping caller sleeps until the job completes
+};
+
+// Counters since the executor started (relaxed; for benchmarks and tests, not for decisions).
+struct ExecutorStats {
+  uint64_t helped = 0;        // Help() calls that shared their job
+  uint64_t caller_items = 0;  // items run by helping callers
+  uint64_t pool_items = 0;    // items run by pool threads
+  uint64_t wakes = 0;         // sleeping pool threads woken for a job
+  uint64_t blocked = 0;       // Help() calls that slept waiting for another thread's last items
 };
 
 class Executor {
@@ -50,29 +68,42 @@ class Executor {
   int threads() const { return static_cast<int>(threads_.size()); }
   // Queues the job; Done() runs on a pool thread when every item has run. The job must outlive that.
   void Submit(Job* job);
-  // Runs items of `job` on this thread too, alongside up to max_parallel - 1 pool threads; returns when all
-  // items have run. Done() is not called. Pool threads join only if one is awake (polling) right now: waking a
-  // sleeping one costs more than a short job, so then this thread does it all and only nudges one awake for
-  // the next call.
+  // Runs items of `job` on this thread alongside up to max_parallel - 1 pool threads and returns when all items
+  // have run; Done() is not called. The job is published before this thread starts on it, and a sleeping pool
+  // thread is woken if none is polling: whenever it gets a core it takes what is left, so a late start costs
+  // nothing but the wake-up call. When woken threads keep arriving after the caller has finished (a loaded
+  // machine), the caller stops waking them for a growing number of calls (1, 3, 7 … 63) and works alone. Once this thread runs out of items it polls about as long as one item takes
+  // here, then sleeps until the other threads finish theirs (a preempted helper may be off its core for a
+  // scheduler slice: spinning that long would take the core from it).
   void Help(Job* job);
+
+  ExecutorStats stats() const;
 
   // How long an idle thread polls for new work before it sleeps (microseconds).
   static int SpinMicros();
 
  private:
   void Loop();
-  // Runs items of job until none are left to claim; returns true if this thread ran its last item.
-  static bool Drain(Job* job);
+  // Publishes the job and wakes sleeping threads until `want` are awake for it.
+  void Enqueue(Job* job, int want);
+  // Runs items of job until none are left to claim; returns how many this thread ran.
+  static size_t Drain(Job* job);
   Job* Claim();
+  void Unqueue(Job* job);  // under mu_
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // pool threads wait here for work
+  std::condition_variable done_cv_;  // helping callers wait here for the last items of their job
   std::deque<Job*> queue_;
   std::atomic<uint64_t> epoch_{0};  // bumped on every submit: what spinning threads watch
   std::atomic<int> spinning_{0};    // threads awake and polling for work right now
   int sleepers_ = 0;
   bool stop_ = false;
   std::vector<std::thread> threads_;
+  std::atomic<uint64_t> helped_{0}, caller_items_{0}, pool_items_{0}, wakes_{0}, blocked_{0};
+  // Help() only (one owning JS thread): calls left before the next wake-up try, and the current backoff.
+  int wake_skip_ = 0;
+  int wake_backoff_ = 0;
 };
 
 }  // namespace hsmexec

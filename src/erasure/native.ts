@@ -38,6 +38,22 @@ export interface NativeBinding {
     itemBytes: number,
     callback: ((error: Error | null) => void) | undefined,
   ): void;
+  /** Bytes past the last 64-byte boundary at which `view` starts. */
+  lineOffset?(view: Uint8Array): number;
+  /** Counters of the addon's native pool since it started (zeros before the first mulParallel). */
+  poolStats?(): NativePoolStats;
+}
+
+export interface NativePoolStats {
+  threads: number;
+  /** mulParallel calls the calling thread worked on, shared with the pool threads. */
+  helped: number;
+  /** Column ranges computed by helping callers, and by pool threads. */
+  callerItems: number;
+  poolItems: number;
+  /** Sleeping pool threads woken for a job; helping callers that slept waiting for a pool thread's last ranges. */
+  wakes: number;
+  blocked: number;
 }
 
 const ADDON_PATH = '../../native/build/Release/hsm_erasure.node'; // from dist/erasure/ to the package root
