@@ -21,7 +21,7 @@ import { newGeneration, shardKey } from './layout.js';
 import { keysOf, listObjectKeys, type ObjectListing } from './listing.js';
 import { fittedSegmentBytes, resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
 import { chunksOf } from './source.js';
-import { stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
+import { INLINE_STRIPE_BYTES, sealStripe, stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
 
 interface Sealed {
   buffer: Uint8Array;
@@ -100,7 +100,8 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
         kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer, payloadKey, noncePrefix, chunkKey,
       };
       stripe++;
-      window.push(deps.pool().run<{ chunkBytes: number }>(task).then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
+      const sealing = plainBytes <= INLINE_STRIPE_BYTES ? Promise.resolve(task).then(sealStripe) : deps.pool().run<{ chunkBytes: number }>(task);
+      window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
       plaintextBytes += plainBytes;
       onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
     };

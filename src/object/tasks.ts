@@ -14,6 +14,11 @@ import { CHUNK_TAG_BYTES, chunkTag, chunkTagMatches } from './format.js';
 
 export const TASK_SEAL_STRIPE = 'object.sealStripe';
 export const TASK_OPEN_STRIPE = 'object.openStripe';
+/**
+ * Stripes of at most this many bytes are sealed or opened on the calling thread: their work (a few µs) costs less
+ * than a worker round trip (posting, waking a worker, settling: context switches that dominated small-object gets).
+ */
+export const INLINE_STRIPE_BYTES = 32 * 1024;
 
 export { stripeBufferBytes } from './format.js';
 
