@@ -7,7 +7,6 @@
 // (s3-body.ts), instead of one GET per read. readAheadBytes 0 opens with a HEAD instead (nothing fetched before
 // the first read).
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { StoreError } from '../errors.js';
 import { bytesArg, nonNegativeIntegerArg } from '../validate.js';
 import type { OpenReaderOptions, ShardReader } from './blob-store.js';
@@ -42,7 +41,7 @@ export async function openS3Reader(
   // HEAD answers a bare 404 for a missing bucket too: tell the two apart, so a misconfigured node is an error.
   try {
     await s3Request(node, policy, call, 'openReader/HeadBucket', (abortSignal) =>
-      node.client.send(new HeadBucketCommand({ Bucket: node.bucket }), { abortSignal }));
+      node.client.send('HeadBucket', { Bucket: node.bucket }, { abortSignal }));
   } catch (err) {
     if (err instanceof StoreError && err.status === 404) throw storeError(node, 'openReader', 'NoSuchBucket', 404);
     throw err;
@@ -52,13 +51,13 @@ export async function openS3Reader(
 
 async function openWithHead(n: S3Node, policy: RetryPolicy, call: Deadline, Key: string): Promise<S3ShardReader> {
   const head = await s3Request(n, policy, call, 'openReader/HeadObject', (abortSignal) =>
-    n.client.send(new HeadObjectCommand({ Bucket: n.bucket, Key }), { abortSignal }));
+    n.client.send('HeadObject', { Bucket: n.bucket, Key }, { abortSignal }));
   return new S3ShardReader(n, policy, Key, sizeOf(n, head.ContentLength, 'openReader/HeadObject'), head.ETag, EMPTY);
 }
 
 async function openWithGet(n: S3Node, policy: RetryPolicy, call: Deadline, Key: string, readAheadBytes: number): Promise<S3ShardReader> {
   const opened = await s3Request(n, policy, call, 'openReader/GetObject', async (abortSignal) => {
-    const res = await n.client.send(new GetObjectCommand({ Bucket: n.bucket, Key, Range: `bytes=0-${readAheadBytes - 1}` }), { abortSignal });
+    const res = await n.client.send('GetObject', { Bucket: n.bucket, Key, Range: `bytes=0-${readAheadBytes - 1}` }, { abortSignal });
     const body = res.Body as Readable | undefined;
     // 206: Content-Range `bytes 0-L/SIZE`. 200: the whole blob (a peer that ignores ranges, or an empty blob).
     const total = res.ContentRange === undefined ? res.ContentLength : Number(/\/(\d+)$/.exec(res.ContentRange)?.[1]);
@@ -209,9 +208,9 @@ export class S3ShardReader implements ShardReader {
       const forward = (): void => own.abort(abortSignal.reason);
       abortSignal.addEventListener('abort', forward, { once: true });
       try {
-        const res = await n.client.send(new GetObjectCommand({
+        const res = await n.client.send('GetObject', {
           Bucket: n.bucket, Key: this.#key, Range: `bytes=${from}-${to - 1}`, IfMatch: this.#etag,
-        }), { abortSignal: own.signal });
+        }, { abortSignal: own.signal });
         const body = res.Body as Readable | undefined;
         if (res.ContentLength !== to - from || body === undefined) {
           body?.destroy();
@@ -239,9 +238,9 @@ export class S3ShardReader implements ShardReader {
     const count = target.length;
     await this.#watch(s3Request(n, this.#policy, deadline(this.#policy), 'read/GetObject', async (abortSignal) => {
       // IfMatch: a blob replaced since open answers 412 instead of mixing two versions' bytes.
-      const res = await n.client.send(new GetObjectCommand({
+      const res = await n.client.send('GetObject', {
         Bucket: n.bucket, Key: this.#key, Range: `bytes=${from}-${from + count - 1}`, IfMatch: this.#etag,
-      }), { abortSignal });
+      }, { abortSignal });
       if (res.ContentLength !== count) {
         (res.Body as Readable | undefined)?.destroy();
         throw storeError(n, 'read/GetObject', 'BadContentLength', res.$metadata.httpStatusCode);

@@ -3,16 +3,16 @@
 // other 4xx, and every failure turned into a StoreError that names node, bucket, operation and cause — built from the
 // SDK error's code and status only, so nothing the request carried (credentials, signatures) can reach a message.
 
-import type { S3Client } from '@aws-sdk/client-s3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
+import type { LazyS3Client } from './s3-client.js';
 
 /** One node as requests see it: its index, where it is, and its client (the credentials stay inside the client). */
 export interface S3Node {
   readonly index: number;
   readonly endpoint: string;
   readonly bucket: string;
-  readonly client: S3Client;
+  readonly client: LazyS3Client;
 }
 
 export interface RetryPolicy {

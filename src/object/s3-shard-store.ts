@@ -4,11 +4,8 @@
 // caller will read in order in streamed GETs). No request waits longer than requestTimeoutMs for its answer
 // (s3-request.ts); failures are StoreErrors.
 
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { integerArg, optionsArg, positiveIntegerArg } from '../validate.js';
+import { LazyS3Client } from './s3-client.js';
 import { resolveS3Options, type ResolvedS3Options, type S3ShardStoreOptions } from './s3-options.js';
 import { deadline, isNotFound, s3Request, type RetryPolicy, type S3Node } from './s3-request.js';
 import { keyPrefixArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
@@ -42,25 +39,9 @@ export class S3ShardStore implements ShardStore {
     this.#parts = new PartPool(o.partBytes, Math.max(2, Math.floor(POOLED_PART_BYTES / o.partBytes)));
     this.#readAheadBytes = o.readAheadBytes;
     this.#nodes = o.nodes.map((n, index) => {
-      const agentOptions = { keepAlive: true, maxSockets: o.maxSockets };
-      const client = new S3Client({
-        endpoint: n.endpoint,
-        region: n.region,
-        credentials: n.credentials,
-        forcePathStyle: n.forcePathStyle,
-        // Retries are ours (s3-request.ts), so that backoff waits stay inside the call's deadline.
-        maxAttempts: 1,
-        // SDK defaults send bodies aws-chunked with trailing checksums, which RGW answers with 411.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: new NodeHttpHandler({
-          requestTimeout: o.requestTimeoutMs,
-          connectionTimeout: o.requestTimeoutMs,
-          // Without it the SDK only warns when requestTimeout passes, and a hung node hangs the call.
-          throwOnRequestTimeout: true,
-          httpAgent: new HttpAgent(agentOptions),
-          httpsAgent: new HttpsAgent(agentOptions),
-        }),
+      const client = new LazyS3Client({
+        endpoint: n.endpoint, region: n.region, credentials: n.credentials, forcePathStyle: n.forcePathStyle,
+        requestTimeoutMs: o.requestTimeoutMs, maxSockets: o.maxSockets,
       });
       return { index, endpoint: n.endpoint, bucket: n.bucket, client };
     });
@@ -80,7 +61,7 @@ export class S3ShardStore implements ShardStore {
     const Key = shardKeyArg(key);
     try {
       await s3Request(n, this.#policy, deadline(this.#policy), 'remove/DeleteObject', (abortSignal) =>
-        n.client.send(new DeleteObjectCommand({ Bucket: n.bucket, Key }), { abortSignal }));
+        n.client.send('DeleteObject', { Bucket: n.bucket, Key }, { abortSignal }));
     } catch (err) {
       if (!isNotFound(err)) throw err; // S3 answers 204 for a missing key; some peers 404
     }
@@ -98,13 +79,13 @@ export class S3ShardStore implements ShardStore {
     do {
       // One deadline per page: a long listing is many calls, each bounded.
       const page = await s3Request(n, this.#policy, deadline(this.#policy), 'list/ListObjectsV2', (abortSignal) =>
-        n.client.send(new ListObjectsV2Command({
+        n.client.send('ListObjectsV2', {
           Bucket: n.bucket,
           Prefix: prefix === '' ? undefined : prefix,
           StartAfter: token === undefined && startAfter !== '' ? startAfter : undefined,
           ContinuationToken: token,
           MaxKeys: Math.min(LIST_PAGE_KEYS, limit - keys.length),
-        }), { abortSignal }));
+        }, { abortSignal }));
       for (const entry of page.Contents ?? []) {
         if (typeof entry.Key === 'string' && keys.length < limit) keys.push(entry.Key);
       }

@@ -3,9 +3,6 @@
 // a failure fails the writer for good and aborts its multipart upload in the background. Full-size part buffers
 // come from the store's PartPool and go back to it: fresh memory costs a page fault per 4 KiB on first touch, which
 // made copying into new parts the biggest cost of a large put.
-import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand,
-} from '@aws-sdk/client-s3';
 import { StoreError } from '../errors.js';
 import { bytesArg } from '../validate.js';
 import type { ShardWriter } from './blob-store.js';
@@ -91,15 +88,15 @@ export class S3ShardWriter implements ShardWriter {
       const body = this.#buffer === null ? new Uint8Array(0) : this.#buffer.subarray(0, this.#filled);
       if (this.#uploadId === undefined) {
         await s3Request(n, this.#policy, deadline(this.#policy), 'commit/PutObject', (abortSignal) =>
-          n.client.send(new PutObjectCommand({ Bucket: n.bucket, Key: this.#key, Body: body }), { abortSignal }));
+          n.client.send('PutObject', { Bucket: n.bucket, Key: this.#key, Body: body }, { abortSignal }));
       } else {
         if (this.#filled > 0) await this.#uploadPart(this.#etags.length + 1, body);
         const UploadId = this.#uploadId;
         const Parts = this.#etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 }));
         await s3Request(n, this.#policy, deadline(this.#policy), 'commit/CompleteMultipartUpload', (abortSignal) =>
-          n.client.send(new CompleteMultipartUploadCommand({
+          n.client.send('CompleteMultipartUpload', {
             Bucket: n.bucket, Key: this.#key, UploadId, MultipartUpload: { Parts },
-          }), { abortSignal }));
+          }, { abortSignal }));
       }
       this.#state = 'committed';
       this.#release();
@@ -158,7 +155,7 @@ export class S3ShardWriter implements ShardWriter {
     const n = this.#node;
     if (this.#uploadId === undefined) {
       const created = await s3Request(n, this.#policy, deadline(this.#policy), 'write/CreateMultipartUpload', (abortSignal) =>
-        n.client.send(new CreateMultipartUploadCommand({ Bucket: n.bucket, Key: this.#key }), { abortSignal }));
+        n.client.send('CreateMultipartUpload', { Bucket: n.bucket, Key: this.#key }, { abortSignal }));
       if (typeof created.UploadId !== 'string') throw storeError(n, 'write/CreateMultipartUpload', 'NoUploadId');
       this.#uploadId = created.UploadId;
     }
@@ -182,7 +179,7 @@ export class S3ShardWriter implements ShardWriter {
     const n = this.#node;
     const UploadId = this.#uploadId as string;
     const res = await s3Request(n, this.#policy, deadline(this.#policy), 'write/UploadPart', (abortSignal) =>
-      n.client.send(new UploadPartCommand({ Bucket: n.bucket, Key: this.#key, UploadId, PartNumber, Body }), { abortSignal }));
+      n.client.send('UploadPart', { Bucket: n.bucket, Key: this.#key, UploadId, PartNumber, Body }, { abortSignal }));
     if (typeof res.ETag !== 'string') throw storeError(n, 'write/UploadPart', 'NoETag');
     this.#etags[PartNumber - 1] = res.ETag;
   }
@@ -194,7 +191,7 @@ export class S3ShardWriter implements ShardWriter {
     this.#uploadId = undefined;
     const n = this.#node;
     await s3Request(n, this.#policy, deadline(this.#policy), 'abort/AbortMultipartUpload', (abortSignal) =>
-      n.client.send(new AbortMultipartUploadCommand({ Bucket: n.bucket, Key: this.#key, UploadId }), { abortSignal }))
+      n.client.send('AbortMultipartUpload', { Bucket: n.bucket, Key: this.#key, UploadId }, { abortSignal }))
       .catch(() => {});
   }
 
