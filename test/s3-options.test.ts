@@ -83,3 +83,16 @@ t.test('id: s3: + endpoint/bucket per node, stable, secret-free; exported from t
   t.notMatch(a.id, /sEcReT|AKIDEXAMPLE/, 'no credential in the id');
   t.notMatch(JSON.stringify(a) + String(Object.keys(a)), /sEcReT/, 'nor in the store as serialised');
 });
+
+// Importing the engine must not load the AWS SDK: its module graph was most of the resident heap, which set V8's full
+// collections off every ~32 MiB of stream output (README, "Pool scaling"). Only s3-client.ts loads it, on first use.
+t.test('no module imports the AWS SDK or its HTTP handler at load time; s3-client.ts imports them on first use', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const src = new URL('../src/', import.meta.url).pathname;
+  const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+  t.ok(files.length > 50, 'the sources are there');
+  const eager = /^\s*import\s+(?!type\b)[^;]*?from\s+'@(aws-sdk|smithy)\//m;
+  t.same(files.filter((f) => eager.test(readFileSync(join(src, f), 'utf8'))), [], 'no value import of @aws-sdk/* or @smithy/*');
+  t.match(readFileSync(join(src, 'object/s3-client.ts'), 'utf8'), /import\('@aws-sdk\/client-s3'\)/, 'loaded on demand');
+});
