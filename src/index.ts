@@ -17,6 +17,7 @@ export type {
 export type { BucketService, CreateBucketOptions, BucketStoreOptions, ListBucketsOptions } from './bucket/service.js';
 export type {
   Bucket, BucketInfo, BucketObjectInfo, BucketPutOptions, BucketGetOptions, ListObjectsOptions as BucketListObjectsOptions, BucketRewrapOptions,
+  BucketRepairReport,
 } from './bucket/bucket.js';
 export type { RewrapKeysReport } from './bucket/bucket-keys.js';
 export type { Registration, DestroyOptions } from './hsm/key-service.js';

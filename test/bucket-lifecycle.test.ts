@@ -135,6 +135,27 @@ t.test('a listing entry left without its object (a crash inside delete) is passe
   await engine.buckets.delete('leftovers', { store });
 });
 
+t.test('an object with shards but no listing entry (a crash between them) is restored to the listing by repairObject', async (t) => {
+  const { dirs, store } = bucketStore(6);
+  const bucket = await engine.buckets.create('unlisted', { store, keyId: 'tenant-a', ...shape });
+  const body = randomBytes(5000);
+  const put = await bucket.putObject('u/1', body);
+  for (let node = 0; node < store.nodes; node++) for (const k of await store.list(node, { prefix: 'bi/unlisted/', limit: 1000 })) await store.remove(node, k);
+  t.same(await all(bucket.listObjects()), [], 'not listed');
+  await t.rejects(bucket.headObject('u/1'), ObjectNotFoundError);
+  t.ok((await collect(bucket.getObject('u/1'))).equals(body), 'but readable');
+  const report = await bucket.repairObject('u/1');
+  t.match(report, { listingRestored: true, size: body.length, repaired: [] });
+  t.match(await all(bucket.listObjects()), [{ name: 'u/1', size: body.length, keyVersion: 1 }], 'listed again');
+  const head = await bucket.headObject('u/1');
+  t.equal(head.size, body.length);
+  t.ok(Math.abs(head.createdAt.getTime() - put.createdAt.getTime()) < 60_000, 'createdAt from the generation');
+  t.match(await bucket.repairObject('u/1'), { listingRestored: false }, 'nothing to restore the second time');
+  t.equal(files(join(dirs[0]!, 'bi', 'unlisted')).length, 1);
+  await bucket.deleteObject('u/1');
+  await engine.buckets.delete('unlisted', { store });
+});
+
 t.test('list buckets by name and by root key; registrations name bucket, store and creation', async (t) => {
   const { store } = bucketStore(3);
   await engine.buckets.create('zeta', { store, keyId: key.id, dataShards: 2, parityShards: 1 });

@@ -12,6 +12,11 @@ import { objectAad } from '../object/format.js';
 import { getObject } from '../object/get.js';
 import { listObjectKeys } from '../object/listing.js';
 import type { ObjectSource, Progress, RepairReport } from '../object/options.js';
+
+export interface BucketRepairReport extends RepairReport {
+  /** The object had no listing entry (a crash after its shards, before the entry) and now has one again. */
+  listingRestored: boolean;
+}
 import { putObject } from '../object/put.js';
 import { repairObject } from '../object/repair.js';
 import { functionArg, optionsArg, signalArg } from '../validate.js';
@@ -19,7 +24,7 @@ import type { BucketKeyring, RewrapKeysReport } from './bucket-keys.js';
 import { ObjectIndex } from './listing.js';
 import type { Manifest } from './manifest.js';
 import { namePrefixArg, objectNameArg } from './names.js';
-import { objectsNamespace } from './layout.js';
+import { generationTime, objectsNamespace } from './layout.js';
 
 export interface BucketInfo {
   name: string;
@@ -150,10 +155,21 @@ export class Bucket {
     if (!hadShards && !listed) throw new ObjectNotFoundError(`no object "${name}" in bucket "${this.name}"`);
   }
 
-  async repairObject(name: string, options?: BucketRewrapOptions): Promise<RepairReport> {
+  /**
+   * Repairs the object's shards; and restores its listing entry if it has none (a crash between the last shard and
+   * the entry leaves an object that reads but is not listed).
+   */
+  async repairObject(name: string, options?: BucketRewrapOptions): Promise<BucketRepairReport> {
     objectNameArg(name);
     const { signal, onProgress } = optionsArg(options);
-    return repairObject(this.#deps, name, { store: this.#store, namespace: this.#ns, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    let wrapped: Uint8Array | undefined;
+    const report = await repairObject(this.#deps, name, {
+      store: this.#store, namespace: this.#ns, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
+    }, (w) => (wrapped = w));
+    const listed = await this.#index.read(name);
+    if (listed || !wrapped) return { ...report, listingRestored: false };
+    await this.#index.write({ name, createdAt: generationTime(report.generation), size: report.size, bkid: this.#keyring.bucketKeyOf(wrapped) }, false);
+    return { ...report, listingRestored: true };
   }
 
   /** After a rotation: every bucket key re-protected under the root key's newest version; no object rewritten. */

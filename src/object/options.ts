@@ -69,6 +69,8 @@ export interface RepairObjectOptions extends StoreOptions {
 
 export interface RepairReport {
   objectId: string;
+  /** Plaintext bytes of the object. */
+  size: number;
   shards: number;
   /** Shards that were not there (or not readable). */
   missing: number[];

@@ -15,10 +15,14 @@ import { removeOlderGenerations } from './put.js';
 import { badShards, markBad, readSlots } from './stripe-io.js';
 import { TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
-export async function repairObject(deps: ObjectDeps, objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
+/** `onOpened` (engine-internal: the bucket layer) sees the wrapped DEK that opened the object. */
+export async function repairObject(
+  deps: ObjectDeps, objectId: string, options: RepairObjectOptions, onOpened?: (wrapped: Uint8Array) => void,
+): Promise<RepairReport> {
   const { ref, store, signal, onProgress, staleAfterMs } = resolveRepairObjectOptions(objectId, options);
   signal?.throwIfAborted();
   const d = await discover(deps.keys, store, ref);
+  onOpened?.(d.wrapped);
   const holder = new BudgetHolder();
   d.dek.fill(0);
   // Workers read the chunk key from a shared slot; every task is awaited before the slot is zeroed.
@@ -37,7 +41,7 @@ export async function repairObject(deps: ObjectDeps, objectId: string, options: 
     assertEnough(objectId, d);
     const bad = badShards(d);
     const report: RepairReport = {
-      objectId, shards: total, missing: [...d.missing].sort((a, b) => a - b), corrupt: [...d.corrupt].sort((a, b) => a - b), repaired: [], stripes: g.stripes,
+      objectId, size: g.plaintextBytes, shards: total, missing: [...d.missing].sort((a, b) => a - b), corrupt: [...d.corrupt].sort((a, b) => a - b), repaired: [], stripes: g.stripes,
       generation: d.gen.id, removedGenerations: [],
     };
     const cleanUp = async () => {
