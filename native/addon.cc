@@ -2,6 +2,7 @@
 // Per-instance (Napi::Addon) with no mutable globals, so it loads in any number of worker threads.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -161,33 +162,44 @@ class RsAddon : public Napi::Addon<RsAddon> {
     return out;
   }
 
+  // The arguments mul and mulParallel share: kernel, tables, rows, k, inputs, outputs, len (info[0..6]).
+  struct MulArgs {
+    hsmec::KernelFn fn;
+    uint8_t* tables;
+    int rows, k;
+    size_t len;
+    uint8_t* in[MAX_SHARDS];
+    uint8_t* out[MAX_SHARDS];
+  };
+
+  static bool GetMulArgs(Napi::Env env, const Napi::CallbackInfo& info, MulArgs* a) {
+    if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), false;
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const int ki = hsmec::kernel_index(name.c_str());
+    if (ki < 0 || !hsmec::kernel_table()[ki].supported)
+      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), false;
+    size_t tlen;
+    double rows, k, len;
+    if (!GetBytes(env, info[1], "tables", &a->tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||
+        !GetInt(env, info[3], "k", 1, MAX_SHARDS, &k) || !GetInt(env, info[6], "len", 0, 9007199254740991.0, &len))
+      return false;
+    a->rows = static_cast<int>(rows);
+    a->k = static_cast<int>(k);
+    if (tlen != static_cast<size_t>(a->rows) * a->k * hsmec::COEF_TABLE_BYTES)
+      return ThrowRange(env, "tables.length must equal rows * k * " + std::to_string(hsmec::COEF_TABLE_BYTES)), false;
+    a->len = static_cast<size_t>(len);
+    a->fn = hsmec::kernel_table()[ki].fn;
+    return GetShardArray(env, info[4], "inputs", a->k, a->len, a->in) && GetShardArray(env, info[5], "outputs", a->rows, a->len, a->out);
+  }
+
   // mul(kernel, tables, rows, k, inputs, outputs, len): outputs[r] = sum_j M[r][j] * inputs[j], first len bytes.
   Napi::Value Mul(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() != 7)
       return ThrowType(env, "mul(kernel, tables, rows, k, inputs, outputs, len) takes 7 arguments"), env.Undefined();
-    if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), env.Undefined();
-    const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const int ki = hsmec::kernel_index(name.c_str());
-    if (ki < 0 || !hsmec::kernel_table()[ki].supported)
-      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), env.Undefined();
-    uint8_t* tables;
-    size_t tlen;
-    double rows, k, len;
-    if (!GetBytes(env, info[1], "tables", &tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||
-        !GetInt(env, info[3], "k", 1, MAX_SHARDS, &k) || !GetInt(env, info[6], "len", 0, 9007199254740991.0, &len))
-      return env.Undefined();
-    const int r = static_cast<int>(rows), kk = static_cast<int>(k);
-    if (tlen != static_cast<size_t>(r) * kk * hsmec::COEF_TABLE_BYTES)
-      return ThrowRange(env, "tables.length must equal rows * k * " + std::to_string(hsmec::COEF_TABLE_BYTES)),
-             env.Undefined();
-    uint8_t* in[MAX_SHARDS];
-    uint8_t* out[MAX_SHARDS];
-    const size_t n = static_cast<size_t>(len);
-    if (!GetShardArray(env, info[4], "inputs", kk, n, in) || !GetShardArray(env, info[5], "outputs", r, n, out))
-      return env.Undefined();
-    if (r == 0 || n == 0) return env.Undefined();
-    hsmec::kernel_table()[ki].fn(n, kk, r, tables, in, out);
+    MulArgs a;
+    if (!GetMulArgs(env, info, &a) || a.rows == 0 || a.len == 0) return env.Undefined();
+    a.fn(a.len, a.k, a.rows, a.tables, a.in, a.out);
     return env.Undefined();
   }
 
@@ -199,28 +211,19 @@ class RsAddon : public Napi::Addon<RsAddon> {
     Napi::Env env = info.Env();
     if (info.Length() != 10)
       return ThrowType(env, "mulParallel(kernel, tables, rows, k, inputs, outputs, len, maxParallel, itemBytes, callback) takes 10 arguments"), env.Undefined();
-    if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), env.Undefined();
-    const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const int ki = hsmec::kernel_index(name.c_str());
-    if (ki < 0 || !hsmec::kernel_table()[ki].supported)
-      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), env.Undefined();
-    uint8_t* tables;
-    size_t tlen;
-    double rows, k, len, par, item;
-    if (!GetBytes(env, info[1], "tables", &tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||
-        !GetInt(env, info[3], "k", 1, MAX_SHARDS, &k) || !GetInt(env, info[6], "len", 0, 9007199254740991.0, &len) ||
-        !GetInt(env, info[7], "maxParallel", 1, 256, &par) || !GetInt(env, info[8], "itemBytes", 64, 9007199254740991.0, &item))
+    double par, item;
+    if (!GetInt(env, info[7], "maxParallel", 1, 256, &par) || !GetInt(env, info[8], "itemBytes", 64, 9007199254740991.0, &item))
       return env.Undefined();
     if (std::fmod(item, 64) != 0) return ThrowRange(env, "itemBytes must be a multiple of 64"), env.Undefined();
     const bool async = !info[9].IsUndefined();
     if (async && !info[9].IsFunction()) return ThrowType(env, "callback must be a function or undefined"), env.Undefined();
-    const int r = static_cast<int>(rows), kk = static_cast<int>(k);
-    if (tlen != static_cast<size_t>(r) * kk * hsmec::COEF_TABLE_BYTES)
-      return ThrowRange(env, "tables.length must equal rows * k * " + std::to_string(hsmec::COEF_TABLE_BYTES)), env.Undefined();
-    const size_t n = static_cast<size_t>(len);
+    MulArgs a;
+    if (!GetMulArgs(env, info, &a)) return env.Undefined();
+    const int r = a.rows, kk = a.k;
+    const size_t n = a.len;
     auto job = std::make_unique<MulJob>(n == 0 ? 1 : n, static_cast<size_t>(item), static_cast<int>(par));
-    if (!GetShardArray(env, info[4], "inputs", kk, n, job->in_) || !GetShardArray(env, info[5], "outputs", r, n, job->out_))
-      return env.Undefined();
+    std::copy(a.in, a.in + kk, job->in_);
+    std::copy(a.out, a.out + r, job->out_);
     for (int o = 0; o < r; o++)
       for (int j = 0; j < kk; j++)
         if (!(job->out_[o] + n <= job->in_[j] || job->in_[j] + n <= job->out_[o]))
@@ -229,8 +232,8 @@ class RsAddon : public Napi::Addon<RsAddon> {
       if (async) info[9].As<Napi::Function>().Call({env.Null()});
       return env.Undefined();
     }
-    job->fn_ = hsmec::kernel_table()[ki].fn;
-    job->tables_ = tables;
+    job->fn_ = a.fn;
+    job->tables_ = a.tables;
     job->k_ = kk;
     job->rows_ = r;
     if (!rt_ && !(rt_ = hsmexec::CreateRuntime(env, "hsm_erasure pool"))) return env.Undefined();
