@@ -223,7 +223,14 @@ export class KeyService {
         if (turn) await turn;
         return cached;
       }
-      return await this.#unwrapAndCache(wrapped, aad, cacheKey);
+      this.#calls.enter();
+      try {
+        const plaintext = await this.#unwrap(wrapped, aad);
+        this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
+        return plaintext;
+      } finally {
+        this.#calls.leave();
+      }
     } finally {
       this.#gate.leave();
     }
@@ -236,35 +243,16 @@ export class KeyService {
    */
   async unwrapHeld(wrapped: Uint8Array, options?: AadOptions): Promise<HeldKey> {
     bytesArg(wrapped, 'wrapped');
-    const aad = encodeAad(optionsArg(options).aad);
     const cache = this.#cache;
     if (!cache) return heldOnce(await this.unwrap(wrapped, options));
-    const cacheKey = DataKeyCache.keyOf(wrapped, aad);
-    this.#gate.enter();
-    try {
-      const held = cache.hold(cacheKey);
-      if (held) return held;
-      const plaintext = await this.#unwrapAndCache(wrapped, aad, cacheKey);
-      const kept = cache.hold(cacheKey);
-      if (kept) {
-        plaintext.fill(0);
-        return kept;
-      }
-      return heldOnce(plaintext); // refused by the cache (too large): this caller's alone
-    } finally {
-      this.#gate.leave();
-    }
-  }
-
-  async #unwrapAndCache(wrapped: Uint8Array, aad: Buffer, cacheKey: string): Promise<Buffer> {
-    this.#calls.enter();
-    try {
-      const plaintext = await this.#unwrap(wrapped, aad);
-      this.#cache?.set(cacheKey, bytesToId(Buffer.from(wrappedKeyIdHex(wrapped), 'hex')), plaintext);
-      return plaintext;
-    } finally {
-      this.#calls.leave();
-    }
+    const cacheKey = DataKeyCache.keyOf(wrapped, encodeAad(optionsArg(options).aad));
+    const held = cache.hold(cacheKey);
+    if (held) return held;
+    const plaintext = await this.unwrap(wrapped, options); // caches it
+    const kept = cache.hold(cacheKey);
+    if (!kept) return heldOnce(plaintext); // refused by the cache (too large): this caller's alone
+    plaintext.fill(0);
+    return kept;
   }
 
   async rewrap(wrapped: Uint8Array, options?: AadOptions): Promise<Uint8Array> {
