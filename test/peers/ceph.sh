@@ -10,7 +10,8 @@
 #
 # Needs root on Debian 12 (installs ceph-mon ceph-osd ceph-mgr radosgw with apt-get when missing). Traps, from
 # /work/shared/FIELD-NOTES.md: auth off needs `ms_mon_client_mode = crc secure` or radosgw hangs 300 s; OSD/mgr bind
-# 6800–7300, so mon and S3 ports come from the kernel's ephemeral range; pools are pre-created (size 1, few PGs,
+# 6800–7300, and mon and S3 ports must not be in the kernel's ephemeral range (a client's source port can take one,
+# or a probe can connect to itself); pools are pre-created (size 1, few PGs,
 # autoscale off); beast needs tcp_nodelay=1 or small responses take ~40 ms.
 set -euo pipefail
 
@@ -39,12 +40,18 @@ install_ceph() {
   log "install took $(( $(now_ms) - t0 )) ms"
 }
 
-# Free TCP ports from the kernel (ephemeral range, far from Ceph's 6800–7300 daemon range).
+# Free TCP ports below the kernel's ephemeral range (no outgoing connection takes them as a source port, and a
+# connect probe cannot self-connect) and above Ceph's 6800–7300 daemon range; distinct, each checked bindable.
 free_ports() {
   node -e '
-    const net = require("net"); const n = Number(process.argv[1]); const servers = []; const ports = [];
-    (async () => { for (let i = 0; i < n; i++) { const s = net.createServer(); await new Promise(r => s.listen(0, "127.0.0.1", r));
-      servers.push(s); ports.push(s.address().port); } servers.forEach(s => s.close()); console.log(ports.join(" ")); })();' "$1"
+    const net = require("net"); const fs = require("fs"); const n = Number(process.argv[1]);
+    const low = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    const from = 10000, to = Math.max(from + 1000, Math.min(low, 32768));
+    const free = p => new Promise(r => { const s = net.createServer(); s.once("error", () => r(false));
+      s.listen(p, "127.0.0.1", () => s.close(() => r(true))); });
+    (async () => { const ports = new Set();
+      while (ports.size < n) { const p = from + Math.floor(Math.random() * (to - from)); if (!ports.has(p) && await free(p)) ports.add(p); }
+      console.log([...ports].join(" ")); })();' "$1"
 }
 
 # The node's ceph.conf. Auth is off (loopback, throwaway data); every path is under the node's directory.
@@ -114,27 +121,31 @@ spawn() {
   echo $! >"$d/pids/$name.pid"
 }
 
-ceph_cli() { local d=$1; shift; timeout 60 ceph -c "$d/ceph.conf" --connect-timeout 30 "$@"; }
+# --foreground: no process group of its own, so the node's deadline (a group kill) reaches the command too.
+ceph_cli() { local d=$1; shift; timeout --foreground 60 ceph -c "$d/ceph.conf" --connect-timeout 30 "$@"; }
 
 # One node, start to finish: mon → OSD → pools + user → radosgw → bucket. Runs under `timeout`.
 start_node() {
   local d=$1 mon_port=$2 rgw_port=$3 fsid osd_uuid access secret t0 id
-  trap 'log "node $d: failed at line $LINENO: $BASH_COMMAND (logs in $d/log)"' ERR
   t0=$(now_ms)
+  trap 'log "node $d: failed at line $LINENO: $BASH_COMMAND (logs in $d/log; phases: $(tr "\n" " " <"$d/log/phases" 2>/dev/null))"' ERR
   fsid=$(cat /proc/sys/kernel/random/uuid)
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   mkdir -p "$d"/{run,log,pids,mon/mon.a,osd/osd.0,rgw}
+  phase() { echo "$1@$(( $(now_ms) - t0 ))ms" >>"$d/log/phases"; }
   write_conf "$d" "$fsid" "$mon_port" "$rgw_port"
   ceph-authtool --create-keyring "$d/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   ceph-authtool "$d/keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$d/monmap" >/dev/null
   ceph-mon -c "$d/ceph.conf" -i a --mkfs --monmap "$d/monmap" --keyring "$d/keyring" >>"$d/log/mkfs.out" 2>&1
   spawn "$d" mon.a ceph-mon -c "$d/ceph.conf" -i a
+  phase mon
 
   id=$(ceph_cli "$d" osd new "$osd_uuid")
   [ "$id" = 0 ] || die "node $d: osd new gave '$id'"
   ceph-osd -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$d/log/mkfs.out" 2>&1
   spawn "$d" osd.0 ceph-osd -c "$d/ceph.conf" -i 0
+  phase osd
 
   # Pools before radosgw, so it never creates them lazily (2–3 s on first requests); one interactive ceph session.
   { for p in "${RGW_POOLS[@]}"; do
@@ -142,23 +153,36 @@ start_node() {
       echo "osd pool create $p $pg $pg replicated"
       echo "osd pool application enable $p rgw"
     done; } | ceph_cli "$d" >>"$d/log/pools.out" 2>&1
+  phase pools
 
   access=$(head -c 15 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
   secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=\n')
-  timeout 90 radosgw-admin -c "$d/ceph.conf" user create --uid=shards --display-name=shards \
+  timeout --foreground 90 radosgw-admin -c "$d/ceph.conf" user create --uid=shards --display-name=shards \
     --access-key="$access" --secret-key="$secret" >>"$d/log/user.out" 2>&1
+  phase user
   spawn "$d" rgw.a radosgw -c "$d/ceph.conf" -n client.rgw.a
 
   until (exec 3<>"/dev/tcp/127.0.0.1/$rgw_port") 2>/dev/null; do
     kill -0 "$(cat "$d/pids/rgw.a.pid")" 2>/dev/null || die "node $d: radosgw exited (see $d/log)"
     sleep 0.2
   done
+  phase rgw-listening
+  # Each attempt bounded (a request can stall while the OSD's PGs are still peering); retried until the node's
+  # deadline (the caller's `timeout`). An attempt that created the bucket and lost the answer sees "already owned".
   (cd "$ROOT" && ENDPOINT="http://127.0.0.1:$rgw_port" ACCESS="$access" SECRET="$secret" REGION="$REGION" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true node --input-type=module -e '
     import { S3Client, CreateBucketCommand } from "@aws-sdk/client-s3";
     const s3 = new S3Client({ endpoint: process.env.ENDPOINT, region: process.env.REGION, forcePathStyle: true,
-      credentials: { accessKeyId: process.env.ACCESS, secretAccessKey: process.env.SECRET },
+      credentials: { accessKeyId: process.env.ACCESS, secretAccessKey: process.env.SECRET }, maxAttempts: 1,
       requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
-    await s3.send(new CreateBucketCommand({ Bucket: "shards" }));') >>"$d/log/bucket.out" 2>&1
+    for (let attempt = 1; ; attempt++) {
+      try { await s3.send(new CreateBucketCommand({ Bucket: "shards" }), { abortSignal: AbortSignal.timeout(10_000) }); break; }
+      catch (err) {
+        if (err.name === "BucketAlreadyOwnedByYou") break;
+        console.error(`create bucket, attempt ${attempt}: ${err.name}: ${err.message}`);
+        await new Promise(r => setTimeout(r, Math.min(2000, 200 * attempt)));
+      }
+    }') >>"$d/log/bucket.out" 2>&1
+  phase bucket
   printf '{"endpoint":"http://127.0.0.1:%s","bucket":"shards","region":"%s","credentials":{"accessKeyId":"%s","secretAccessKey":"%s"},"rgwPidFile":"%s","dir":"%s"}\n' \
     "$rgw_port" "$REGION" "$access" "$secret" "$d/pids/rgw.a.pid" "$d" >"$d/node.json"
   echo $(( $(now_ms) - t0 )) >"$d/startup_ms"
@@ -175,9 +199,10 @@ kill_pidfile() {
   echo "$pid"
 }
 
-kill_all() {
-  local dir=$1 pids=() p i
-  for f in "$dir"/node*/pids/*.pid; do
+# Kills every daemon whose pid file is under the given pid-file glob's directories, TERM then (after 2 s) KILL.
+kill_pids_in() {
+  local dir=$1 pids=() p i f; shift
+  for f in "$@"; do
     [ -e "$f" ] || continue
     p=$(kill_pidfile "$f" "$dir") && [ -n "$p" ] && pids+=("$p")
   done
@@ -188,6 +213,19 @@ kill_all() {
     sleep 0.2
   done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+kill_all() { kill_pids_in "$1" "$1"/node*/pids/*.pid; }
+
+# One node with one retry: a node that misses its deadline (a stalled daemon, a port taken between the check and the
+# bind) is killed, its directory kept as nodeI.failed for the logs, and started afresh on the spare ports.
+start_node_retrying() {
+  local d=$1 mon_port=$2 rgw_port=$3 spare_mon=$4 spare_rgw=$5
+  timeout --kill-after=5 "$NODE_TIMEOUT_S" bash "$0" _node "$d" "$mon_port" "$rgw_port" && return 0
+  log "node $d did not come up within ${NODE_TIMEOUT_S} s (phases: $(tr '\n' ' ' <"$d/log/phases" 2>/dev/null)); retrying once"
+  kill_pids_in "$d" "$d"/pids/*.pid
+  rm -rf "$d.failed" && mv "$d" "$d.failed"
+  timeout --kill-after=5 "$NODE_TIMEOUT_S" bash "$0" _node "$d" "$spare_mon" "$spare_rgw"
 }
 
 stop_all() {
@@ -205,15 +243,14 @@ start_all() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   t0=$(now_ms)
-  read -r -a ports <<<"$(free_ports $((2 * n)))"
+  read -r -a ports <<<"$(free_ports $((4 * n)))"   # two per node, two spares per node for its retry
   for ((i = 0; i < n; i++)); do
-    timeout --kill-after=5 "$NODE_TIMEOUT_S" bash "$0" _node "$dir/node$i" "${ports[$((2 * i))]}" "${ports[$((2 * i + 1))]}" \
-      2>>"$dir/start.err" &
+    start_node_retrying "$dir/node$i" "${ports[@]:$((4 * i)):4}" 2>>"$dir/start.err" &
     pids+=($!)
   done
   for ((i = 0; i < n; i++)); do
     if ! wait "${pids[$i]}"; then
-      log "node $i did not come up within ${NODE_TIMEOUT_S} s (logs: $dir/node$i/log)"
+      log "node $i did not come up in two tries of ${NODE_TIMEOUT_S} s (logs: $dir/node$i/log, $dir/node$i.failed/log)"
       failed=1
     fi
   done
