@@ -119,13 +119,11 @@ async function byName(
   const listing = groupListing(N, prefix, lists);
   const gen = listing.gens[0];
   const probes = new Map<number, Probe>();
-  // Early probes of other generations are closed; those of `gen` are where deciding starts.
-  await Promise.all([...early].flatMap(([id, byIndex]) => [...byIndex.values()].map(async (pending) => {
-    const p = await pending;
-    if (!p) return;
-    if (id === gen?.id) probes.set(p.index, p);
-    else await p.reader.close().catch(() => {});
-  })));
+  // Early probes of `gen` are where deciding starts; those of other generations are closed when they settle.
+  for (const [id, byIndex] of early) {
+    if (id !== gen?.id) for (const pending of byIndex.values()) void pending.then((p) => p?.reader.close().catch(() => {}));
+  }
+  for (const p of await Promise.all(early.get(gen?.id ?? '')?.values() ?? [])) if (p) probes.set(p.index, p);
   let handedOver = false;
   try {
     if (!gen) return { lists };

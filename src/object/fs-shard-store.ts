@@ -6,11 +6,13 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from '
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
-import { keyArg, listArg, nodeArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Sorted folder listings kept between list() pages, keyed by path and checked against the folder's mtime. */
 const LISTING_CACHE_ENTRIES = 64;
+/** The largest blob read whole at open when the caller asks (OpenReaderOptions.readAheadBytes). */
+const MAX_READ_AHEAD_BYTES = 1024 * 1024;
 
 export interface FsShardStoreOptions {
   /** Create missing node folders on first write. Default false: a missing folder is a lost node (an unmounted disk). */
@@ -67,7 +69,7 @@ export class FsShardStore implements ShardStore {
     return new FsShardWriter(node, handle, temp, final, dir);
   }
 
-  async openReader(node: number, key: string): Promise<ShardReader | null> {
+  async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
     let handle: FileHandle;
     try {
       handle = await open(this.path(node, key), 'r');
@@ -75,7 +77,15 @@ export class FsShardStore implements ShardStore {
       return null; // missing file, missing or unreadable folder: a lost shard
     }
     try {
-      return new FsShardReader(handle, (await handle.stat()).size);
+      const size = (await handle.stat()).size;
+      const ahead = options?.readAheadBytes;
+      if (typeof ahead !== 'number' || !(size <= Math.min(ahead, MAX_READ_AHEAD_BYTES))) return new FsShardReader(handle, size);
+      // A caller that will read all of a small blob gets it in one read, and the file closed at once: a get's
+      // later header, trailer and chunk reads then cost no call into the thread pool.
+      const bytes = Buffer.allocUnsafe(size);
+      const read = await new FsShardReader(handle, size).read(0, bytes);
+      await handle.close();
+      return new BufferReader(bytes.subarray(0, read));
     } catch {
       await handle.close().catch(() => {});
       return null;
@@ -196,6 +206,24 @@ function fsError(node: number, operation: string, err: unknown): StoreError {
   const e = err as NodeJS.ErrnoException;
   const reason = e?.code ?? 'IO';
   return new StoreError(node, operation, `node ${node}: ${operation} failed: ${reason} (${e?.syscall ?? 'fs'})`, { cause: err, reason });
+}
+
+/** A blob read whole at open. */
+class BufferReader implements ShardReader {
+  readonly size: number;
+  readonly #bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  async read(offset: number, target: Uint8Array): Promise<number> {
+    if (offset >= this.size) return 0;
+    return this.#bytes.copy(target, 0, offset, Math.min(this.size, offset + target.length));
+  }
+
+  async close(): Promise<void> {}
 }
 
 class FsShardReader implements ShardReader {
