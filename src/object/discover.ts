@@ -29,6 +29,7 @@
 // - Pipelined: as each listed node answers, the shards below the expected k of the newest generation it lists
 //   are opened (its own, and once per generation those on unlisted nodes), so the k opens overlap the listing.
 // Repair and rewrap (open 'all') list every node.
+import { MAX_TOTAL_SHARDS } from '../erasure/validate.js';
 import { ErasureError, ObjectNotFoundError } from '../errors.js';
 import type { OpenReaderOptions, ShardStore } from './blob-store.js';
 import type { ObjectKeyProvider } from './deps.js';
@@ -129,8 +130,12 @@ async function byName(
     if (!gen) return { lists };
     const tried = new Set(early.get(gen.id)?.keys() ?? []);
     const found = await decideByName(keys, store, ref, listing, gen, probes, tried, options, shards.parityShards).catch(() => undefined);
-    if (!found || found.header.m > shards.parityShards) {
-      if (found) found.dek.fill(0), found.keys.metaKey.fill(0), found.keys.chunkKey.fill(0);
+    if (!found) return { lists };
+    if (found.header.m > shards.parityShards) {
+      // The premise does not hold for this name: the full listing decides.
+      found.dek.fill(0);
+      found.keys.metaKey.fill(0);
+      found.keys.chunkKey.fill(0);
       return { lists };
     }
     handedOver = true;
@@ -160,7 +165,7 @@ async function decideByName(
   if (!firstHeader()) await openSome(listed.filter((j) => !tried.has(j)).slice(0, 1));
   const first = firstHeader();
   if (!first || first.m > maxParity) return undefined;
-  const slots = Array.from({ length: first.k + first.m }, (_, j) => j).filter((j) => j % N >= near);
+  const slots = Array.from({ length: Math.min(first.k + first.m, MAX_TOTAL_SHARDS) }, (_, j) => j).filter((j) => j % N >= near);
   const candidates = [...new Set([...listed, ...slots, ...tried])].sort((a, b) => a - b);
   const untried = () => candidates.filter((j) => !tried.has(j));
   const decideNow = async (): Promise<Discovered | undefined> => {
