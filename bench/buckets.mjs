@@ -38,14 +38,24 @@ function freshStore(nodes = K + M) {
   dirs.forEach((d) => mkdirSync(d));
   return { root, dirs, store: new FsShardStore(dirs) };
 }
+/** CPU time of the whole process (every thread: main, libuv pool, workers) per op in the last rate(): under load
+ * from other processes this moves much less than ops/s. */
+let lastCpuUsPerOp = NaN;
 async function rate(fn) {
   await fn(); // warm-up round (JIT, caches), not counted
   const rates = [];
-  for (let r = 0; r < ROUNDS; r++) rates.push(await fn());
+  const cpus = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    rates.push(await fn());
+    cpus.push(windowCpuUsPerOp);
+  }
+  lastCpuUsPerOp = median(cpus);
   return median(rates);
 }
+let windowCpuUsPerOp = NaN;
 async function window(seconds, op) {
   const end = performance.now() + seconds * 1000;
+  const cpu0 = process.cpuUsage();
   let ops = 0;
   let i = 0;
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
@@ -54,6 +64,8 @@ async function window(seconds, op) {
       ops++;
     }
   }));
+  const cpu = process.cpuUsage(cpu0);
+  windowCpuUsPerOp = (cpu.user + cpu.system) / ops;
   return ops / seconds;
 }
 
@@ -173,13 +185,15 @@ for (const size of [4096, 65536]) {
     for await (const c of bucket.getObject(`p/${i % 2000 % Math.max(1, Math.min(n, 2000))}`)) got += c.length;
     if (got !== size) throw new Error('short read');
   }));
+  row.getCpuUsPerOp = lastCpuUsPerOp;
   const plainRoot = freshStore();
   let p = 0;
   row.plainPutPerSec = await rate(() => window(SECONDS, async () => plainPut(plainRoot.dirs, `p${p++ % 2000}`, body)));
   row.plainGetPerSec = await rate(() => window(SECONDS, async (i) => void (await plainGet(plainRoot.dirs, `p${i % Math.min(p, 2000)}`))));
+  row.plainGetCpuUsPerOp = lastCpuUsPerOp;
   row.putVsPlain = row.putPerSec / row.plainPutPerSec;
   row.getVsPlain = row.getPerSec / row.plainGetPerSec;
-  console.log(`${size / 1024} KiB: put ${fmt(row.putPerSec)}/s vs plain ${fmt(row.plainPutPerSec)}/s (${fmt(row.putVsPlain)}×); get ${fmt(row.getPerSec)}/s vs plain ${fmt(row.plainGetPerSec)}/s (${fmt(row.getVsPlain)}×) (goal ≥ 0.5)`);
+  console.log(`${size / 1024} KiB: put ${fmt(row.putPerSec)}/s vs plain ${fmt(row.plainPutPerSec)}/s (${fmt(row.putVsPlain)}×); get ${fmt(row.getPerSec)}/s vs plain ${fmt(row.plainGetPerSec)}/s (${fmt(row.getVsPlain)}×) (goal ≥ 0.5); CPU per get ${fmt(row.getCpuUsPerOp)} µs vs plain ${fmt(row.plainGetCpuUsPerOp)} µs`);
   results[`io${size / 1024}KiB`] = row;
   rmSync(root, { recursive: true, force: true });
   rmSync(plainRoot.root, { recursive: true, force: true });

@@ -137,6 +137,12 @@ try {
         for await (const part of engine.getObject(name(i), { store })) n += part.length;
         if (n !== shape.bytes) throw new Error('short engine get');
       },
+      // With the geometry (what a bucket's get passes): m+1 listings, shards opened by name as they answer.
+      'engine get+shards': async (i) => {
+        let n = 0;
+        for await (const part of engine.getObject(name(i), { store, shards: { dataShards: K, parityShards: M } })) n += part.length;
+        if (n !== shape.bytes) throw new Error('short engine get');
+      },
     };
     const times = Object.fromEntries(Object.keys(ways).map((w) => [w, []]));
     // Interleaved: every round runs each way once, so drift on the shared machine hits all of them alike.
@@ -152,7 +158,7 @@ try {
         objectsPerS, plaintextMiBPerS: (objectsPerS * shape.bytes) / MiB, ...(against ? { ratioToRaw: objectsPerS / against } : {}),
       };
       results.push(row);
-      console.log(`${shape.name.padEnd(6)} ${way.padEnd(11)} ${fmt(objectsPerS).padStart(8)} objects/s ${fmt(row.plaintextMiBPerS).padStart(8)} MiB/s of objects${against ? `  ${row.ratioToRaw.toFixed(2)}× raw` : ''}`);
+      console.log(`${shape.name.padEnd(6)} ${way.padEnd(17)} ${fmt(objectsPerS).padStart(8)} objects/s ${fmt(row.plaintextMiBPerS).padStart(8)} MiB/s of objects${against ? `  ${row.ratioToRaw.toFixed(2)}× raw` : ''}`);
     }
   }
   await engine.close();
@@ -166,7 +172,7 @@ try {
 
   writeResult('s3', {
     nodes: nodes.length, harnessStartupMs: startupMs, rounds: ROUNDS, readAheadBytes: READ_AHEAD ?? 65536, loadAverage: loadavg(), results, streamed: rss,
-    note: 'raw PUT = k+m PUTs of shardBytes per object; raw GET = k GETs of shardBytes per object (what a read needs). Engine put: one ListObjectsV2 per node, k+m PUTs (multipart over 8 MiB), k+m DELETEs of the old generation on a re-put (every round after the first). Engine get: one ListObjectsV2 per node, k shards opened with a ranged GET of their first MiB (all of a 1 MiB object\'s shards), and for larger shards a trailer GET and streamed GETs of up to 8 MiB',
+    note: 'raw PUT = k+m PUTs of shardBytes per object; raw GET = k GETs of shardBytes per object (what a read needs). Engine put: one ListObjectsV2 per node, k+m PUTs (multipart over 8 MiB), k+m DELETEs of the old generation on a re-put (every round after the first). Engine get: one ListObjectsV2 per node (engine get+shards: on m+1 nodes, the k shard GETs started as each answers), k shards opened with a ranged GET of their first MiB (all of a 1 MiB object\'s shards), and for larger shards a trailer GET and streamed GETs of up to 8 MiB',
     peer: 'Ceph 16.2.15 radosgw (beast), one single-OSD bluestore cluster per node, loopback, same 2-core machine',
   });
 } finally {

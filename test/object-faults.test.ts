@@ -75,6 +75,9 @@ t.test('2. a re-put failing or stalled between commits: old or new, never neithe
     const faulty = new FaultStore(store, [{ on: 'commit', after, mode: 'stall' }]);
     const reput = put(faulty, 're', fresh);
     while (faulty.stalled < 14 - after) await new Promise((r) => setImmediate(r));
+    // The commits that passed are published (renamed into place) before the read, as "killed after N" means.
+    const published = () => gens(dirs, 're').some((g) => dirs.filter((_, j) => existsSync(shardPath(dirs, 're', j, g))).length === after);
+    while (!published()) await new Promise((r) => setTimeout(r, 1));
     t.ok((await read(store, 're')).equals(expect), `killed-like stall after ${after} commits: reads the ${expect === old ? 'old' : 'new'} version`);
     faulty.release();
     await reput;

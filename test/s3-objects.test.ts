@@ -18,6 +18,7 @@ import {
   cephSkipReason, countingProxy, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
 } from './helpers/ceph.js';
 import { engineOptions, testToken } from './helpers/token.js';
+import { objectPrefix } from '../dist/object/layout.js';
 import { collect } from './helpers/shards.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -112,6 +113,18 @@ if (skip !== undefined) {
     let back = Buffer.alloc(0);
     t.same(await during(async () => (back = await get('req/small', via))), { ...none, list: N, get: K }, 'get: one listing per node, one GET per data shard');
     t.ok(back.equals(small), 'and the bytes');
+    // With the geometry (a bucket's get has it): m+1 listings, the k GETs started as they answer.
+    const shards = { dataShards: K, parityShards: M };
+    const hinted = (name: string, range?: { offset: number; length: number }) =>
+      collect(engine.getObject(name, { store: via, context, shards, ...(range ? { range } : {}) }));
+    t.same(await during(async () => (back = await hinted('req/small'))), { ...none, list: M + 1, get: K }, 'get with shards: m+1 listings, one GET per data shard');
+    t.ok(back.equals(small), 'and the bytes');
+    // A data shard missing on an unlisted node: its GET answers NoSuchKey (one request), and one parity shard is opened.
+    const smallPrefix = objectPrefix('o', 'req/small');
+    const victim = (await store.list(3, { prefix: smallPrefix, limit: 10 })).find((key) => key.endsWith('/3'))!;
+    await store.remove(3, victim);
+    t.same(await during(async () => (back = await hinted('req/small'))), { ...none, list: M + 1, get: K + 1 }, 'shard 3 gone: m+1 listings, k+1 GETs');
+    t.ok(back.equals(small), 'and the bytes');
     // 20 MiB: shards of 5 MiB. A get opens k (the first MiB comes with the open), reads their trailers, then streams
     // the rest of each in one GET (a second one only if a shard's stream was dropped after a long pause).
     const big = randomBytes(20 * MiB);
@@ -123,6 +136,13 @@ if (skip !== undefined) {
     const range = await during(async () => (back = await get('req/big', via, { offset: 7 * MiB + 100, length: 1000 })));
     t.ok(back.equals(big.subarray(7 * MiB + 100, 7 * MiB + 1100)), 'a range: the bytes');
     t.same(range, { ...none, list: N, get: 2 * K + 1 }, 'a range in one segment: k opens, k trailers and one GET of its chunk');
+    const c2 = await during(async () => (back = await hinted('req/big')));
+    t.ok(back.equals(big), '20 MiB with shards: the bytes');
+    t.same({ ...c2, get: 0 }, { ...none, list: M + 1 }, '20 MiB get with shards: m+1 listings');
+    t.ok(c2.get >= 3 * K && c2.get <= 4 * K, `20 MiB get with shards: ${c2.get} GETs`);
+    const range2 = await during(async () => (back = await hinted('req/big', { offset: 7 * MiB + 100, length: 1000 })));
+    t.ok(back.equals(big.subarray(7 * MiB + 100, 7 * MiB + 1100)), 'a range with shards: the bytes');
+    t.same(range2, { ...none, list: M + 1, get: 2 * K + 1 }, 'a range with shards: m+1 listings, k opens, k trailers, one chunk GET');
   });
 
   t.test('range reads equal the slices and fetch only the chunks that hold them', async (t) => {

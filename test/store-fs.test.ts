@@ -48,6 +48,27 @@ t.test('write, commit, read back; nothing visible before commit', async (t) => {
   t.equal(await store.openReader(0, 'o/a/g1/0'), null, 'another node does not have it');
 });
 
+t.test('readAheadBytes: a blob that fits is read whole at open, the same bytes at every offset', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 255));
+  await put(store, 0, 'ra/blob', bytes);
+  for (const readAheadBytes of [5000, 1 << 20, 4999, 0]) {
+    const r = (await store.openReader(0, 'ra/blob', { readAheadBytes }))!;
+    if (readAheadBytes >= 5000) rmSync(store.path(0, 'ra/blob')); // read whole at open: the file is not needed
+    t.equal(r.size, 5000, `readAheadBytes ${readAheadBytes}: size`);
+    for (const [offset, length] of [[0, 100], [4990, 100], [123, 4000], [5000, 10], [6000, 1]] as const) {
+      const target = Buffer.alloc(length);
+      const n = await r.read(offset, target);
+      t.ok(target.subarray(0, n).equals(bytes.subarray(offset, offset + length)), `readAheadBytes ${readAheadBytes}: ${length} at ${offset}`);
+    }
+    await r.close();
+    if (readAheadBytes >= 5000) await put(store, 0, 'ra/blob', bytes);
+  }
+  t.equal(await store.openReader(0, 'ra/none', { readAheadBytes: 100 }), null, 'a missing blob is null');
+});
+
 t.test('list: byte order across nested folders, prefix, startAfter, limit', async (t) => {
   const { root, dirs } = folders(1);
   t.teardown(() => rmSync(root, { recursive: true, force: true }));

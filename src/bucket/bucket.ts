@@ -119,8 +119,10 @@ export class Bucket {
     const { range, signal, onProgress } = optionsArg(options);
     signalArg(signal);
     functionArg(onProgress, 'options.onProgress');
+    // Every object of the bucket is put with its geometry: a get lists parityShards + 1 nodes first.
+    const shards = { dataShards: this.#manifest.dataShards, parityShards: this.#manifest.parityShards };
     return getObject(this.#deps, name, {
-      store: this.#store, namespace: this.#ns, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
+      store: this.#store, namespace: this.#ns, shards, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
     });
   }
 

@@ -1,22 +1,46 @@
 // Finds an object's current generation in a store and decides which of its shards are trustworthy, before any
-// chunk is read. Candidates are only the keys listed under the object (layout.ts), grouped by the generation the
-// key names; generations are tried newest first, and the first with at least k verified shards wins (an older one
-// never mixes in). Inside a generation a shard counts only if its header names this object and its key's index,
-// its geometry MAC verifies under the DEK (which binds namespace, name and generation), and its trailer verifies.
-// The DEK comes from the newest rewrap record that verifies, else from the header's embedded wrapped DEK.
+// chunk is read. Candidates are only generations listed under the object (layout.ts); they are tried newest first,
+// and the first with at least k verified shards wins (an older one never mixes in). Inside a generation a shard
+// counts only if its header names this object and its key's index, its geometry MAC verifies under the DEK (which
+// binds namespace, name and generation), and its trailer verifies (decide.ts). The DEK comes from the newest rewrap
+// record that verifies, else from the header's embedded wrapped DEK.
 // A get opens only k shards of a generation (mode 'k': data shards first), the others only when those do not make
 // k good ones, or later (openSpare) when one goes bad: the same generation wins as if every shard had been opened,
 // since a group of k verified shards is the generation's one authentic header.
-import { timingSafeEqual } from 'node:crypto';
-import { DecryptionError, ErasureError, ObjectNotFoundError } from '../errors.js';
-import type { OpenReaderOptions, ShardReader, ShardStore } from './blob-store.js';
+//
+// A get that knows a bound M on the parity shards of every generation of the name (a bucket's geometry; the
+// caller's `shards` option) first lists only nodes 0..M and opens shards by name (byName below). Why that is the
+// choice a full listing makes:
+// - A generation with k+m shards (m ≤ M) has at least m+1 of its slots (j % nodes) on nodes 0..M (one per node
+//   while k+m ≤ nodes; more when shards wrap). A readable generation has ≥ k verified shards on reachable nodes,
+//   so at most m of its slots are lost: at least one verified shard of it is on a listed node that answered (a
+//   listed node that failed counts as lost, as in a full listing, and is not read by name either). So every
+//   generation a full listing could pick is seen, and the newest seen is tried first.
+// - Its shards are opened by key (j on node j % nodes; a missing blob opens as null, one request: S3 answers
+//   NoSuchKey to the GET): the listed ones, and on unlisted nodes the slots below k+m of the first header read
+//   (unauthenticated: it only decides what to open; the MAC decides what is read). If these give k verified
+//   shards, it is the generation's one authentic header, and being the newest seen it is the newest readable:
+//   the full listing's choice. The DEK is the one its MAC verified, whichever record (on the listed nodes) or the
+//   embedded wrapped DEK unwrapped it: every record of a generation wraps the same DEK.
+// - Anything else (no generation seen, the newest seen not giving k verified shards, a header with m > M, an
+//   unwrap failing, a key state error) ends the first look: the other nodes are listed and the generations decided
+//   as always, so corrupt, missing, cut-short and interrupted cases end exactly as before. An interrupted rewrap
+//   whose record reached only unlisted nodes is found then if the records the listed nodes hold cannot unwrap.
+// - Pipelined: as each listed node answers, the shards below the expected k of the newest generation it lists
+//   are opened (its own, and once per generation those on unlisted nodes), so the k opens overlap the listing.
+// Repair and rewrap (open 'all') list every node.
+import { MAX_TOTAL_SHARDS } from '../erasure/validate.js';
+import { ErasureError, ObjectNotFoundError } from '../errors.js';
+import type { OpenReaderOptions, ShardStore } from './blob-store.js';
 import type { ObjectKeyProvider } from './deps.js';
 import {
-  deriveShardKeys, geometry, geometryMac, MAX_RECORD_BYTES, objectAad, parseRecord, parseShardHeader, parseTrailer, recordMacMatches,
-  SHARD_HEADER_PROBE_BYTES, TRAILER_BYTES, withShardIndex, type Geometry, type ObjectRef, type ShardHeader, type ShardKeys,
-} from './format.js';
-import { listObjectKeys, type Generation, type ObjectListing } from './listing.js';
-import { recordKey, shardKey } from './layout.js';
+  closeReaders, decide, list, probe, trailerLength, type Discovered, type Failures, type Probe,
+} from './decide.js';
+import { withShardIndex, type ObjectRef } from './format.js';
+import { groupListing, listNodeKeys, listObjectKeys, type Generation, type NodeKeys, type ObjectListing } from './listing.js';
+import { objectPrefix, parseObjectKey, shardKey } from './layout.js';
+
+export { closeReaders, readSmallBlob, type Discovered } from './decide.js';
 
 export interface DiscoverOptions {
   /**
@@ -27,71 +51,21 @@ export interface DiscoverOptions {
   open: 'all' | 'k';
   /** What readers are opened with (a whole-object get reads each shard it opens from its start). */
   reader?: OpenReaderOptions | undefined;
-}
-
-export interface Discovered {
-  ref: ObjectRef;
-  store: ShardStore;
-  readerOptions: OpenReaderOptions | undefined;
-  listing: ObjectListing;
-  /** The winning generation. */
-  gen: Generation;
-  header: ShardHeader;
-  /** The winning shard header with index 0 (a rewrite sets each shard's index). */
-  headerBytes: Buffer;
-  geometry: Geometry;
-  keys: ShardKeys;
-  /** The object's DEK (caller zeroes it, and the keys). */
-  dek: Uint8Array;
-  /** The wrapped DEK that opened it (the newest verified record's, or the header's). */
-  wrapped: Uint8Array;
-  /** Shards that passed every check so far. */
-  good: Set<number>;
-  /** Open readers of the shards found (close with closeReaders). */
-  readers: Map<number, ShardReader>;
-  missing: Set<number>;
-  corrupt: Set<number>;
-  /** Listed shards of the winning generation not opened yet (index → node), lowest first: openSpare opens them. */
-  spare: Map<number, number>;
-  /** An openSpare in progress (one at a time: stripes in flight may all ask). */
-  opening?: Promise<void> | undefined;
-}
-
-interface Probe {
-  index: number;
-  reader: ShardReader;
-  size: number;
-  header: ShardHeader | undefined;
-  bytes: Uint8Array;
-}
-
-async function probe(store: ShardStore, node: number, key: string, index: number, options: OpenReaderOptions | undefined): Promise<Probe | undefined> {
-  let reader: ShardReader | null = null;
-  try {
-    reader = await (options ? store.openReader(node, key, options) : store.openReader(node, key));
-    if (!reader) return undefined;
-    const bytes = new Uint8Array(Math.min(reader.size, SHARD_HEADER_PROBE_BYTES));
-    const view = bytes.subarray(0, await reader.read(0, bytes));
-    return { index, reader, size: reader.size, header: parseShardHeader(view), bytes: view };
-  } catch {
-    await reader?.close().catch(() => {});
-    return undefined; // an unreachable node is a lost shard
-  }
-}
-
-export async function closeReaders(d: { readers: Map<number, ShardReader> }): Promise<void> {
-  await Promise.all([...d.readers.values()].map((r) => r.close().catch(() => {})));
-  d.readers.clear();
-}
-
-/** Why generations were passed over, to report the most telling cause when none wins. */
-interface Failures {
-  decryption?: unknown;
-  erasure?: string;
+  /**
+   * Mode 'k' only: every generation of the name has at most `parityShards` parity shards (and, expected, this many
+   * data shards: what is opened while the listing runs). The first look lists only parityShards + 1 nodes.
+   */
+  shards?: { dataShards: number; parityShards: number } | undefined;
 }
 
 export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, options: DiscoverOptions = { open: 'all' }): Promise<Discovered> {
-  const listing = await listObjectKeys(store, ref);
+  let known: Map<number, NodeKeys> | undefined;
+  if (options.open === 'k' && options.shards && options.shards.parityShards + 1 < store.nodes) {
+    const first = await byName(keys, store, ref, options, options.shards);
+    if ('found' in first) return first.found;
+    known = first.lists;
+  }
+  const listing = await listObjectKeys(store, ref, known);
   if (listing.gens.length === 0) {
     // No node could be listed (bad credentials, every node down): that is the store failing, not a missing object.
     if (listing.failedNodes.length === store.nodes && listing.firstFailure !== undefined) throw listing.firstFailure;
@@ -105,6 +79,105 @@ export async function discover(keys: ObjectKeyProvider, store: ShardStore, ref: 
   if (failures.erasure !== undefined) throw new ErasureError(failures.erasure);
   if (failures.decryption) throw failures.decryption;
   throw new ErasureError(`object "${ref.name}": no generation has a readable shard header`);
+}
+
+/**
+ * The first look of a get (module comment): nodes 0..M listed, the newest generation seen decided from shards opened
+ * by name. The winner, or what was listed (for the full listing to go on from).
+ */
+async function byName(
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, options: DiscoverOptions, shards: { dataShards: number; parityShards: number },
+): Promise<{ found: Discovered } | { lists: Map<number, NodeKeys> }> {
+  const prefix = objectPrefix(ref.ns, ref.name);
+  const N = store.nodes;
+  const near = shards.parityShards + 1;
+  const lists = new Map<number, NodeKeys>();
+  // Probes started while the listing runs, by generation then index.
+  const early = new Map<string, Map<number, Promise<Probe | undefined>>>();
+  const start = (gen: string, j: number) => {
+    let byIndex = early.get(gen);
+    if (!byIndex) early.set(gen, (byIndex = new Map()));
+    if (!byIndex.has(j)) byIndex.set(j, probe(store, j % N, shardKey(prefix, gen, j), j, options.reader));
+  };
+  await Promise.all(Array.from({ length: near }, (_, node) => listNodeKeys(store, node, prefix).then((keys) => {
+    lists.set(node, { keys });
+    let newest: string | undefined;
+    const own: number[] = [];
+    for (const key of keys) {
+      const parsed = parseObjectKey(prefix, key);
+      if (!parsed || !('shard' in parsed) || parsed.shard % N !== node || parsed.shard >= shards.dataShards) continue;
+      if (newest === undefined || parsed.gen > newest) {
+        newest = parsed.gen;
+        own.length = 0;
+      }
+      if (parsed.gen === newest) own.push(parsed.shard);
+    }
+    if (newest === undefined) return;
+    const unseen = !early.has(newest);
+    for (const j of own) start(newest, j);
+    if (unseen) for (let j = 0; j < shards.dataShards; j++) if (j % N >= near) start(newest, j);
+  }, (failure: unknown) => void lists.set(node, { failure }))));
+  const listing = groupListing(N, prefix, lists);
+  const gen = listing.gens[0];
+  const probes = new Map<number, Probe>();
+  // Early probes of `gen` are where deciding starts; those of other generations are closed when they settle.
+  for (const [id, byIndex] of early) {
+    if (id !== gen?.id) for (const pending of byIndex.values()) void pending.then((p) => p?.reader.close().catch(() => {}));
+  }
+  for (const p of await Promise.all(early.get(gen?.id ?? '')?.values() ?? [])) if (p) probes.set(p.index, p);
+  let handedOver = false;
+  try {
+    if (!gen) return { lists };
+    const tried = new Set(early.get(gen.id)?.keys() ?? []);
+    const found = await decideByName(keys, store, ref, listing, gen, probes, tried, options, shards.parityShards).catch(() => undefined);
+    if (!found) return { lists };
+    if (found.header.m > shards.parityShards) {
+      // The premise does not hold for this name: the full listing decides.
+      found.dek.fill(0);
+      found.keys.metaKey.fill(0);
+      found.keys.chunkKey.fill(0);
+      return { lists };
+    }
+    handedOver = true;
+    return { found };
+  } finally {
+    if (!handedOver) await closeReaders({ readers: new Map([...probes].map(([j, p]) => [j, p.reader])) });
+  }
+}
+
+/** `gen` decided from its shards opened by name: listed ones, and the unlisted nodes' slots of the first header's k+m. */
+async function decideByName(
+  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, probes: Map<number, Probe>,
+  tried: Set<number>, options: DiscoverOptions, maxParity: number,
+): Promise<Discovered | undefined> {
+  const N = store.nodes;
+  const near = maxParity + 1;
+  const openSome = async (indexes: number[]): Promise<void> => {
+    for (const j of indexes) tried.add(j);
+    await Promise.all(indexes.map(async (j) => {
+      const p = await probe(store, j % N, shardKey(listing.prefix, gen.id, j), j, options.reader);
+      if (p) probes.set(j, p);
+    }));
+  };
+  const listed = [...gen.shards.keys()].sort((a, b) => a - b);
+  const firstHeader = () => [...probes.values()].sort((a, b) => a.index - b.index)
+    .find((p) => p.header && p.header.index === p.index && p.header.objectId === ref.name)?.header;
+  if (!firstHeader()) await openSome(listed.filter((j) => !tried.has(j)).slice(0, 1));
+  const first = firstHeader();
+  if (!first || first.m > maxParity) return undefined;
+  const slots = Array.from({ length: Math.min(first.k + first.m, MAX_TOTAL_SHARDS) }, (_, j) => j).filter((j) => j % N >= near);
+  const candidates = [...new Set([...listed, ...slots, ...tried])].sort((a, b) => a - b);
+  const untried = () => candidates.filter((j) => !tried.has(j));
+  const decideNow = async (): Promise<Discovered | undefined> => {
+    const spare = new Map(untried().map((j) => [j, j % N]));
+    const found = await decide(keys, store, ref, listing, gen, probes, spare, {});
+    return found && { ...found, readerOptions: options.reader, readers: new Map([...probes].map(([j, p]) => [j, p.reader])) };
+  };
+  await openSome(untried().slice(0, Math.max(0, first.k - probes.size)));
+  const found = await decideNow();
+  if (found) return found;
+  await openSome(untried());
+  return decideNow();
 }
 
 async function decideGeneration(
@@ -147,138 +220,6 @@ async function decideGeneration(
   }
 }
 
-/** The winning group of `probes` (identical headers, less the index), or undefined: readers stay open either way. */
-async function decide(
-  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, probes: Map<number, Probe>,
-  spare: Map<number, number>, failures: Failures,
-): Promise<Omit<Discovered, 'readers' | 'readerOptions'> | undefined> {
-  const groups = new Map<string, Probe[]>();
-  for (const p of probes.values()) {
-    if (!p.header || p.header.index !== p.index) continue;
-    if (p.header.objectId !== ref.name) {
-      // A well-formed shard made for another name (copied or renamed here): an authentication failure, not a loss.
-      failures.decryption ??= new DecryptionError();
-      continue;
-    }
-    const key = withShardIndex(p.bytes.subarray(0, p.header.length), 0).toString('latin1');
-    groups.get(key)?.push(p) ?? groups.set(key, [p]);
-  }
-  for (const group of [...groups.values()].sort((a, b) => b.length - a.length)) {
-    const header = group[0]!.header!;
-    if (group.length < header.k) {
-      failures.erasure ??= `object "${ref.name}" cannot be read: ${group.length} good shards of ${header.k} needed in its newest generation`;
-      continue; // cannot win whatever its MAC says: spare the unwrap
-    }
-    const opened = await openGeneration(keys, store, ref, listing, gen, header, failures);
-    if (!opened) continue;
-    const found = await finish(ref, store, listing, gen, header, group, probes, spare, opened.dek, opened.keys, opened.wrapped);
-    if (found.good.size >= header.k) return found;
-    failures.erasure ??= `object "${ref.name}" cannot be read: ${found.good.size} good shards of ${header.k} needed (missing: ${list(found.missing)}; corrupt: ${list(found.corrupt)})`;
-    opened.dek.fill(0);
-    opened.keys.metaKey.fill(0);
-    opened.keys.chunkKey.fill(0);
-  }
-  return undefined;
-}
-
-/** The DEK under the newest rewrap record that verifies, else under the header's wrapped DEK. */
-async function openGeneration(
-  keys: ObjectKeyProvider, store: ShardStore, ref: ObjectRef, listing: ObjectListing, gen: Generation, header: ShardHeader, failures: Failures,
-): Promise<{ dek: Uint8Array; keys: ShardKeys; wrapped: Uint8Array } | undefined> {
-  const tried = new Set<string>();
-  const attempt = async (wrapped: Uint8Array, record?: { rgen: string; mac: Uint8Array }) => {
-    const id = Buffer.from(wrapped).toString('latin1');
-    if (tried.has(id) && !record) return undefined;
-    tried.add(id);
-    let dek: Uint8Array;
-    try {
-      dek = await keys.unwrap(wrapped, { aad: objectAad(ref) });
-    } catch (err) {
-      if (err instanceof DecryptionError) {
-        failures.decryption ??= err;
-        return undefined;
-      }
-      throw err; // a disabled or missing root key, a failing HSM: the real cause
-    }
-    const shardKeys = deriveShardKeys(dek, header.sealed.salt, header.sealed.core);
-    const macOk = timingSafeEqual(geometryMac(shardKeys.metaKey, header.k, header.m, ref, gen.id, header.sealedBytes), header.mac)
-      && (!record || recordMacMatches(shardKeys.metaKey, ref, gen.id, record.rgen, wrapped, record.mac));
-    if (!macOk) {
-      dek.fill(0);
-      shardKeys.metaKey.fill(0);
-      shardKeys.chunkKey.fill(0);
-      failures.decryption ??= new DecryptionError();
-      return undefined;
-    }
-    return { dek, keys: shardKeys, wrapped };
-  };
-  for (const [rgen, nodes] of gen.records) {
-    for (const node of nodes) {
-      const bytes = await readSmallBlob(store, node, recordKey(listing.prefix, gen.id, rgen));
-      const record = bytes && parseRecord(bytes);
-      if (!record) continue;
-      const opened = await attempt(record.wrapped, { rgen, mac: record.mac });
-      if (opened) return opened;
-    }
-  }
-  return attempt(header.sealed.wrappedDek);
-}
-
-/** A whole blob of at most MAX_RECORD_BYTES, or undefined (missing, unreadable, too long). */
-export async function readSmallBlob(store: ShardStore, node: number, key: string): Promise<Uint8Array | undefined> {
-  let reader: ShardReader | null = null;
-  try {
-    reader = await store.openReader(node, key);
-    if (!reader || reader.size > MAX_RECORD_BYTES) return undefined;
-    const bytes = new Uint8Array(reader.size);
-    return (await reader.read(0, bytes)) === bytes.length ? bytes : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    await reader?.close().catch(() => {});
-  }
-}
-
-async function finish(
-  ref: ObjectRef, store: ShardStore, listing: ObjectListing, gen: Generation, header: ShardHeader, group: Probe[], probes: Map<number, Probe>,
-  spare: Map<number, number>, dek: Uint8Array, keys: ShardKeys, wrapped: Uint8Array,
-): Promise<Omit<Discovered, 'readers' | 'readerOptions'>> {
-  const total = header.k + header.m;
-  const good = new Set<number>();
-  const missing = new Set<number>();
-  const corrupt = new Set<number>();
-  for (let i = 0; i < total; i++) if (!probes.has(i) && !spare.has(i)) missing.add(i);
-  for (const p of probes.values()) if (p.index < total && !group.includes(p)) corrupt.add(p.index);
-
-  // Trailers: every shard of the group should vouch for the same length.
-  const lengths = new Map<number, number>();
-  await Promise.all(group.map(async (p) => {
-    const length = await trailerLength(p, keys.metaKey);
-    if (length === undefined) corrupt.add(p.index);
-    else lengths.set(p.index, length);
-  }));
-  const votes = new Map<number, number>();
-  for (const length of lengths.values()) votes.set(length, (votes.get(length) ?? 0) + 1);
-  const plaintextBytes = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 0;
-  const g = geometry(header.k, header.m, header.sealed.segmentBytes, plaintextBytes, header.length);
-  for (const [index, length] of lengths) {
-    const p = probes.get(index)!;
-    if (length !== plaintextBytes || p.size !== g.shardBytes) corrupt.add(index);
-    else good.add(index);
-  }
-  return {
-    ref, store, listing, gen, header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, wrapped,
-    good, missing, corrupt, spare: new Map([...spare].filter(([j]) => j < total)),
-  };
-}
-
-/** The length a shard's trailer vouches for under the meta key, or undefined when it does not verify. */
-async function trailerLength(p: Probe, metaKey: Uint8Array): Promise<number | undefined> {
-  const trailer = new Uint8Array(TRAILER_BYTES);
-  const read = p.size >= TRAILER_BYTES ? await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null) : null;
-  return read === TRAILER_BYTES ? parseTrailer(metaKey, trailer) : undefined;
-}
-
 /**
  * Opens spare shards of the winning generation until `want` are good or none is left (a get whose shards went bad
  * needs k good ones to rebuild from). A spare counts only with the winning header (less the index), its own index,
@@ -304,8 +245,6 @@ export async function openSpare(d: Discovered, want: number): Promise<void> {
     await d.opening;
   }
 }
-
-const list = (s: Set<number>) => ([...s].sort((a, b) => a - b).join(', ') || 'none');
 
 /** Throws ErasureError when fewer than k shards are still usable, naming the bad ones. */
 export function assertEnough(name: string, d: Pick<Discovered, 'geometry' | 'good' | 'missing' | 'corrupt'>): void {

@@ -6,11 +6,17 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from '
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
-import { keyArg, listArg, nodeArg, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Sorted folder listings kept between list() pages, keyed by path and checked against the folder's mtime. */
 const LISTING_CACHE_ENTRIES = 64;
+/** Folders with at least this many entries are cached (smaller ones are read again: one readdir, no stat). */
+const CACHED_FOLDER_ENTRIES = 64;
+/** The largest blob read whole at open when the caller asks (OpenReaderOptions.readAheadBytes). */
+const MAX_READ_AHEAD_BYTES = 1024 * 1024;
+/** What the first read of a read-ahead asks for (a blob shorter than this costs no fstat). */
+const FIRST_READ_BYTES = 64 * 1024;
 
 export interface FsShardStoreOptions {
   /** Create missing node folders on first write. Default false: a missing folder is a lost node (an unmounted disk). */
@@ -67,7 +73,7 @@ export class FsShardStore implements ShardStore {
     return new FsShardWriter(node, handle, temp, final, dir);
   }
 
-  async openReader(node: number, key: string): Promise<ShardReader | null> {
+  async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
     let handle: FileHandle;
     try {
       handle = await open(this.path(node, key), 'r');
@@ -75,7 +81,25 @@ export class FsShardStore implements ShardStore {
       return null; // missing file, missing or unreadable folder: a lost shard
     }
     try {
-      return new FsShardReader(handle, (await handle.stat()).size);
+      // A caller that will read all of a small blob gets it with the open, and the file closed at once: a get's
+      // header, trailer and chunk reads then cost no call into the thread pool. A first read that comes back
+      // short has reached the end (a published blob never changes; were a read ever cut short, the shard would
+      // just look truncated, which its size and trailer checks catch): no fstat then.
+      const ahead = Math.min(options?.readAheadBytes ?? 0, MAX_READ_AHEAD_BYTES);
+      if (ahead > 0) {
+        const first = Buffer.allocUnsafe(Math.min(ahead, FIRST_READ_BYTES));
+        const { bytesRead } = await handle.read(first, 0, first.length, 0);
+        if (bytesRead < first.length) {
+          await handle.close();
+          return new BufferReader(Buffer.from(first.subarray(0, bytesRead)));
+        }
+      }
+      const size = (await handle.stat()).size;
+      if (!(size <= ahead)) return new FsShardReader(handle, size);
+      const bytes = Buffer.allocUnsafe(size);
+      const read = await new FsShardReader(handle, size).read(0, bytes);
+      await handle.close();
+      return new BufferReader(bytes.subarray(0, read));
     } catch {
       await handle.close().catch(() => {});
       return null;
@@ -130,14 +154,15 @@ export class FsShardStore implements ShardStore {
 
   /** A folder's entries (folders with a trailing '/'), temp files left out, in key byte order. */
   async #sortedEntries(dir: string): Promise<string[]> {
-    let mtimeMs: number;
-    try {
-      mtimeMs = (await stat(dir)).mtimeMs;
-    } catch {
-      return [];
-    }
     const cached = this.#listings.get(dir);
-    if (cached && cached.mtimeMs === mtimeMs) return cached.entries;
+    if (cached) {
+      try {
+        if ((await stat(dir)).mtimeMs === cached.mtimeMs) return cached.entries;
+      } catch {
+        this.#listings.delete(dir);
+        return [];
+      }
+    }
     let dirents;
     try {
       dirents = await readdir(dir, { withFileTypes: true });
@@ -148,10 +173,20 @@ export class FsShardStore implements ShardStore {
       .filter((d) => !d.name.startsWith(TEMP_PREFIX) && (d.isDirectory() || d.isFile()))
       .map((d) => (d.isDirectory() ? `${d.name}/` : d.name))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    // Only folders unchanged for a moment are cached: mtime granularity must not hide an entry added meanwhile.
-    if (Date.now() - mtimeMs > 2000) {
-      if (this.#listings.size >= LISTING_CACHE_ENTRIES) this.#listings.delete(this.#listings.keys().next().value!);
-      this.#listings.set(dir, { mtimeMs, entries });
+    // Large folders (a namespace's names, read page by page) are cached, small ones (an object's generations and
+    // shards: what every get lists) cost a readdir and no stat. The mtime is taken after the readdir, and only a
+    // folder unchanged for a moment is cached: then it did not change since the readdir either (mtime granularity
+    // must not hide an entry added meanwhile).
+    if (entries.length >= CACHED_FOLDER_ENTRIES) {
+      const mtimeMs = await stat(dir).then((st) => st.mtimeMs, () => undefined);
+      if (mtimeMs !== undefined && Date.now() - mtimeMs > 2000) {
+        if (this.#listings.size >= LISTING_CACHE_ENTRIES) this.#listings.delete(this.#listings.keys().next().value!);
+        this.#listings.set(dir, { mtimeMs, entries });
+      } else {
+        this.#listings.delete(dir);
+      }
+    } else if (cached) {
+      this.#listings.delete(dir);
     }
     return entries;
   }
@@ -196,6 +231,24 @@ function fsError(node: number, operation: string, err: unknown): StoreError {
   const e = err as NodeJS.ErrnoException;
   const reason = e?.code ?? 'IO';
   return new StoreError(node, operation, `node ${node}: ${operation} failed: ${reason} (${e?.syscall ?? 'fs'})`, { cause: err, reason });
+}
+
+/** A blob read whole at open. */
+class BufferReader implements ShardReader {
+  readonly size: number;
+  readonly #bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  async read(offset: number, target: Uint8Array): Promise<number> {
+    if (offset >= this.size) return 0;
+    return this.#bytes.copy(target, 0, offset, Math.min(this.size, offset + target.length));
+  }
+
+  async close(): Promise<void> {}
 }
 
 class FsShardReader implements ShardReader {

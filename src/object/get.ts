@@ -40,7 +40,7 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
   signal?.throwIfAborted();
   // A whole-object get reads every shard it opens from its start: small ones come whole with the open.
   const reader = options.range === undefined ? { readAheadBytes: WHOLE_GET_READ_AHEAD_BYTES } : undefined;
-  const d = await discover(deps.keys, options.store, options.ref, { open: 'k', reader });
+  const d = await discover(deps.keys, options.store, options.ref, { open: 'k', reader, shards: options.shards });
   const holder = new BudgetHolder();
   let keys: StripeKeys | undefined;
   const window = new OrderedWindow<Opened>(deps.window);

@@ -22,13 +22,16 @@ export interface ObjectListing {
   prefix: string;
   /** Newest first. */
   gens: Generation[];
-  /** Nodes whose listing failed (their shards count as lost). */
+  /** Nodes whose listing failed (their shards count as lost), ascending. */
   failedNodes: number[];
+  /** Nodes not listed (none, except in a get's first look: discover.ts). */
+  unlisted: number[];
   /** The first of those failures (a StoreError from the store), to report when no node could be listed. */
   firstFailure?: unknown;
 }
 
-async function listAll(store: ShardStore, node: number, prefix: string): Promise<string[]> {
+/** Every key under `prefix` on one node, page by page (a node that fails rejects). */
+export async function listNodeKeys(store: ShardStore, node: number, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for (let startAfter: string | undefined; ; ) {
     const page = await store.list(node, { prefix, startAfter, limit: LIST_PAGE_KEYS });
@@ -38,33 +41,66 @@ async function listAll(store: ShardStore, node: number, prefix: string): Promise
   }
 }
 
-/** Every key of one object on every node (in parallel; a node that fails is a lost node), by generation. */
-export async function listObjectKeys(store: ShardStore, ref: ObjectRef): Promise<ObjectListing> {
-  const prefix = objectPrefix(ref.ns, ref.name);
+/** What listing one node gave: its keys, or the failure (a lost node). */
+export type NodeKeys = { keys: string[] } | { failure: unknown };
+
+/** Lists these nodes in parallel; a node that fails is recorded as failed. */
+export async function listNodes(store: ShardStore, prefix: string, nodes: number[]): Promise<Map<number, NodeKeys>> {
+  const out = new Map<number, NodeKeys>();
+  await Promise.all(nodes.map((node) => listNodeKeys(store, node, prefix).then(
+    (keys) => void out.set(node, { keys }),
+    (failure: unknown) => void out.set(node, { failure }),
+  )));
+  return out;
+}
+
+/**
+ * The listing of the nodes in `lists`, by generation (a shard counts only on its own node, j % nodes). Nodes not
+ * in `lists` are `unlisted` (a get's first look lists only some: discover.ts).
+ */
+export function groupListing(nodes: number, prefix: string, lists: Map<number, NodeKeys>): ObjectListing {
   const failedNodes: number[] = [];
+  const unlisted: number[] = [];
   let firstFailure: unknown;
   const byGen = new Map<string, Generation>();
-  const lists = await Promise.all(Array.from({ length: store.nodes }, (_, node) => listAll(store, node, prefix).catch((err: unknown) => {
-    failedNodes.push(node);
-    firstFailure ??= err;
-    return [] as string[];
-  })));
-  lists.forEach((keys, node) => {
-    for (const key of keys) {
+  for (let node = 0; node < nodes; node++) {
+    const listed = lists.get(node);
+    if (!listed) {
+      unlisted.push(node);
+      continue;
+    }
+    if ('failure' in listed) {
+      failedNodes.push(node);
+      firstFailure ??= listed.failure;
+      continue;
+    }
+    for (const key of listed.keys) {
       const parsed = parseObjectKey(prefix, key);
       if (!parsed) continue;
       let gen = byGen.get(parsed.gen);
       if (!gen) byGen.set(parsed.gen, (gen = { id: parsed.gen, shards: new Map(), records: new Map() }));
       if ('shard' in parsed) {
-        if (parsed.shard % store.nodes === node) gen.shards.set(parsed.shard, node);
+        if (parsed.shard % nodes === node) gen.shards.set(parsed.shard, node);
       } else {
         gen.records.get(parsed.record)?.push(node) ?? gen.records.set(parsed.record, [node]);
       }
     }
-  });
+  }
   const gens = [...byGen.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   for (const gen of gens) gen.records = new Map([...gen.records].sort((a, b) => (a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0)));
-  return { prefix, gens, failedNodes: failedNodes.sort((a, b) => a - b), firstFailure };
+  return { prefix, gens, failedNodes, unlisted, firstFailure };
+}
+
+/**
+ * Every key of one object on every node (in parallel; a node that fails is a lost node), by generation. `known`:
+ * nodes listed already (their answers are kept, the others are listed).
+ */
+export async function listObjectKeys(store: ShardStore, ref: ObjectRef, known?: Map<number, NodeKeys>): Promise<ObjectListing> {
+  const prefix = objectPrefix(ref.ns, ref.name);
+  const rest = Array.from({ length: store.nodes }, (_, node) => node).filter((node) => !known?.has(node));
+  const lists = await listNodes(store, prefix, rest);
+  for (const [node, listed] of known ?? []) lists.set(node, listed);
+  return groupListing(store.nodes, prefix, lists);
 }
 
 /** Every key of one generation, shards first (what put's cleanup and delete remove). */

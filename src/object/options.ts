@@ -53,6 +53,12 @@ export interface ObjectInfo {
 export interface GetObjectOptions extends StoreOptions {
   context?: EncryptionContext;
   range?: { offset: number; length: number };
+  /**
+   * The geometry this name's puts use, when every one of them had at most `parityShards` parity shards: the get
+   * then lists only parityShards + 1 nodes first (README "Reading"). A generation with more parity shards than
+   * this may then be passed over for an older one while it is still readable.
+   */
+  shards?: { dataShards: number; parityShards: number };
   signal?: AbortSignal;
   onProgress?: Progress;
 }
@@ -137,6 +143,7 @@ export interface ResolvedPut extends ResolvedCall {
 export interface ResolvedGet extends ResolvedCall {
   context: Uint8Array;
   range: { offset: number; length: number } | undefined;
+  shards: { dataShards: number; parityShards: number } | undefined;
 }
 
 /** 1 to 1024 bytes of well-formed UTF-8 (a lone surrogate has no UTF-8 form: two names would collide). */
@@ -210,7 +217,8 @@ export function resolveGetObjectOptions(objectId: unknown, options: GetObjectOpt
     if (!isSafeIntegerIn(length, 0)) throw new RangeError('options.range.length must be a non-negative integer');
     range = { offset, length };
   }
-  return { ...call, context, range };
+  const shards = options.shards === undefined ? undefined : resolveShape(options.shards, 'options.shards');
+  return { ...call, context, range, shards };
 }
 
 export function resolveRepairObjectOptions(objectId: unknown, options: RepairObjectOptions): ResolvedCall & { staleAfterMs: number } {
