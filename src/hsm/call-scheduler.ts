@@ -1,11 +1,16 @@
-// How HSM encrypt/decrypt calls run: synchronously on this thread or *Async on the libuv pool, chosen from the
-// HSM's measured call time and how many calls wait; synchronous runs are cut into slices so the event loop turns.
+// How HSM encrypt/decrypt calls run: synchronously on this thread, on a native HSM lane (hsm-lane.ts) or *Async on
+// the libuv pool, chosen from the HSM's measured call time and how many calls wait; synchronous runs are cut into
+// slices so the event loop turns.
 import type pkcs11js from 'pkcs11js';
+import { HsmLanes, laneMechanism, type LaneFn } from './hsm-lane.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 
 export interface CallSchedulerOptions {
-  /** HSM calls run on the libuv pool at once while others wait; the rest run on this thread. Env HCE_HSM_ASYNC_LANES. */
+  /**
+   * Lanes off this thread for a fast HSM while calls queue (native HSM lanes; without the addon, *Async calls on
+   * the libuv pool, the rest on this thread); 0: all on this thread. Env HCE_HSM_ASYNC_LANES.
+   */
   asyncLanes: number;
   /** An HSM whose calls take longer than this (µs, moving average) is only called asynchronously. Env HCE_HSM_SYNC_MAX_US. */
   syncCallMaxMicros: number;
@@ -17,6 +22,11 @@ export const DEFAULT_CALL_SCHEDULER: CallSchedulerOptions = { asyncLanes: 2, syn
 const SLICE_MS = 1;
 const CACHE_HITS_PER_CLOCK_CHECK = 64; // a power of two
 const CALL_TIME_SMOOTHING = 0.05;
+/**
+ * Native lanes at most: SoftHSM serialises threads on its mutexes (two threads on one key: 1.0–1.5× one), and
+ * the JS thread needs the other core to prepare calls.
+ */
+const MAX_NATIVE_LANES = 1;
 
 export class CallScheduler {
   readonly #module: Pkcs11;
@@ -29,12 +39,25 @@ export class CallScheduler {
   #sliceStart = -1;
   #cacheHits = 0;
   #callMicros = 0;
+  readonly #lanes: HsmLanes | undefined;
 
-  constructor(module: Pkcs11, sessions: SessionPool, options: CallSchedulerOptions) {
+  /** `library`: the module's path, for the native lanes (which find the loaded module again by it). */
+  constructor(module: Pkcs11, sessions: SessionPool, options: CallSchedulerOptions, library?: string) {
     this.#module = module;
     this.#sessions = sessions;
     this.#asyncLanes = options.asyncLanes;
     this.#syncCallMaxMicros = options.syncCallMaxMicros;
+    this.#lanes = library === undefined ? undefined : HsmLanes.create(library, sessions, Math.min(options.asyncLanes, MAX_NATIVE_LANES), (micros) => this.#observeMicros(micros));
+  }
+
+  /** [calls run, sleeps, CPU seconds] of the native lanes, or undefined without them (benchmarks). */
+  laneStats(): [number, number, number] | undefined {
+    return this.#lanes?.stats();
+  }
+
+  /** Stops the native lanes; call once no call is in flight. */
+  close(): void {
+    this.#lanes?.close();
   }
 
   /** A public call begins (pair with `leave` in a finally): calls that overlap may go async. */
@@ -72,6 +95,13 @@ export class CallScheduler {
     const callAsync = (session: Buffer) =>
       fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : fn === 'C_Decrypt' ? module.C_DecryptAsync(session, input, output) : module.C_SignAsync(session, input, output);
     const fast = this.#callMicros < this.#syncCallMaxMicros;
+    const lanes = this.#lanes;
+    // Calls that queue go to the lane (and so does any call while the lane has work: this thread calling the
+    // module at the same time would only contend with it for the module's locks).
+    if (fast && lanes && (this.#pending > 1 || lanes.inFlight > 0)) {
+      const onLane = laneMechanism(mechanism);
+      if (onLane) return this.#onLane(lanes, fn, key, onLane, input, output);
+    }
     if (fast && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
       await this.#yieldIfHogging();
       const started = performance.now();
@@ -100,9 +130,22 @@ export class CallScheduler {
     }
   }
 
+  /** On a lane; a lost session or login is recovered and the call run once more (as SessionPool.use does). */
+  async #onLane(lanes: HsmLanes, fn: LaneFn, key: Buffer, mechanism: NonNullable<ReturnType<typeof laneMechanism>>, input: Buffer, output: Buffer): Promise<Buffer> {
+    try {
+      return await lanes.run(fn, key, mechanism, input, output);
+    } catch (err) {
+      if (!this.#sessions.recover(err)) throw err;
+      return lanes.run(fn, key, mechanism, input, output, true);
+    }
+  }
+
   /** Moving average of the HSM's call time (µs). */
   #observe(started: number, weight = 1): void {
-    const micros = (performance.now() - started) * 1000 * weight;
+    this.#observeMicros((performance.now() - started) * 1000 * weight);
+  }
+
+  #observeMicros(micros: number): void {
     this.#callMicros += (micros - this.#callMicros) * CALL_TIME_SMOOTHING;
   }
 
