@@ -21,7 +21,9 @@ export const DEFAULT_CALL_SCHEDULER: CallSchedulerOptions = { asyncLanes: 2, syn
 /** Longest run of synchronous HSM work before the event loop gets a turn. */
 const SLICE_MS = 1;
 const CACHE_HITS_PER_CLOCK_CHECK = 64; // a power of two
-const CALL_TIME_SMOOTHING = 0.05;
+const CALL_TIME_WINDOW = 8;
+/** With a slow HSM, one call in this many still goes to the lane (which times the HSM alone). */
+const SLOW_PROBE_CALLS = 64;
 /**
  * Native lanes at most: SoftHSM serialises threads on its mutexes (two threads on one key: 1.0–1.5× one), and
  * the JS thread needs the other core to prepare calls.
@@ -39,6 +41,9 @@ export class CallScheduler {
   #sliceStart = -1;
   #cacheHits = 0;
   #callMicros = 0;
+  #windowMin = Infinity;
+  #windowCalls = 0;
+  #slowCalls = 0;
   readonly #lanes: HsmLanes | undefined;
 
   /** `library`: the module's path, for the native lanes (which find the loaded module again by it). */
@@ -83,31 +88,36 @@ export class CallScheduler {
    *   never waits on the HSM.
    * Failures are thrown as pkcs11js raised them: the caller maps them (ckr.ts).
    */
-  async crypt(fn: 'C_Encrypt' | 'C_Decrypt' | 'C_Sign', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
+  crypt(fn: LaneFn, key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
+    const lanes = this.#lanes;
+    // Calls that queue go to the lane, and so does any call while the lane has work: this thread calling the
+    // module at the same time would only contend with it for the module's locks. A slow HSM still sends every
+    // SLOW_PROBE_CALLS-th call there: the lane times the HSM alone, so a fast token misjudged once is seen again.
+    if (lanes && (this.#pending > 1 || lanes.inFlight > 0) && (this.#fast() || ++this.#slowCalls % SLOW_PROBE_CALLS === 0)) {
+      const onLane = laneMechanism(mechanism);
+      if (onLane) return this.#onLane(lanes, fn, key, onLane, input, output);
+    }
+    return this.#direct(fn, key, mechanism, input, output);
+  }
+
+  #fast(): boolean {
+    return this.#callMicros < this.#syncCallMaxMicros;
+  }
+
+  /** Synchronously on this thread, or *Async on the libuv pool (no lane, or a slow HSM). */
+  async #direct(fn: LaneFn, key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
     const module = this.#module;
     const init = (session: Buffer) => {
       if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
       else if (fn === 'C_Decrypt') module.C_DecryptInit(session, mechanism, key);
       else module.C_SignInit(session, mechanism, key);
     };
-    const callSync = (session: Buffer) =>
-      fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
-    const callAsync = (session: Buffer) =>
-      fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : fn === 'C_Decrypt' ? module.C_DecryptAsync(session, input, output) : module.C_SignAsync(session, input, output);
-    const fast = this.#callMicros < this.#syncCallMaxMicros;
-    const lanes = this.#lanes;
-    // Calls that queue go to the lane (and so does any call while the lane has work: this thread calling the
-    // module at the same time would only contend with it for the module's locks).
-    if (fast && lanes && (this.#pending > 1 || lanes.inFlight > 0)) {
-      const onLane = laneMechanism(mechanism);
-      if (onLane) return this.#onLane(lanes, fn, key, onLane, input, output);
-    }
-    if (fast && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
+    if (this.#fast() && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
       await this.#yieldIfHogging();
       const started = performance.now();
       const done = this.#sessions.tryUseSync((session) => {
         init(session);
-        return callSync(session);
+        return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
       });
       if (done) {
         this.#observe(started);
@@ -120,7 +130,11 @@ export class CallScheduler {
         init(session);
         const started = performance.now();
         // input and output stay referenced by this closure until the call settles.
-        const result = await callAsync(session);
+        const result = await (fn === 'C_Encrypt'
+          ? module.C_EncryptAsync(session, input, output)
+          : fn === 'C_Decrypt'
+            ? module.C_DecryptAsync(session, input, output)
+            : module.C_SignAsync(session, input, output));
         // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
         this.#observe(started, 0.5);
         return result;
@@ -140,13 +154,23 @@ export class CallScheduler {
     }
   }
 
-  /** Moving average of the HSM's call time (µs). */
+  /** One timed call (µs). */
   #observe(started: number, weight = 1): void {
     this.#observeMicros((performance.now() - started) * 1000 * weight);
   }
 
+  /**
+   * The HSM's call time is the fastest of each CALL_TIME_WINDOW calls: a call preempted on a loaded machine takes
+   * milliseconds (a moving average of every call read SoftHSM as a network HSM after one such call, and the *Async
+   * path it then took, timed with its event-loop latency, kept it there); a slow HSM is slow on every call.
+   */
   #observeMicros(micros: number): void {
-    this.#callMicros += (micros - this.#callMicros) * CALL_TIME_SMOOTHING;
+    if (micros < this.#windowMin) this.#windowMin = micros;
+    if (++this.#windowCalls === CALL_TIME_WINDOW) {
+      this.#callMicros = this.#windowMin;
+      this.#windowMin = Infinity;
+      this.#windowCalls = 0;
+    }
   }
 
   /**
