@@ -101,6 +101,10 @@ t.test('the addon checks its arguments', { skip: addon ? false : 'hsm_pkcs11 add
   t.throws(() => lane.submit(1, 3, handle, handle, 0x1087, 0, undefined, undefined, b, b), { constructor: TypeError }, 'unknown function');
   t.throws(() => lane.submit(1, 0, handle, handle, 0x1087, 2, b, 'aad', b, b), { constructor: TypeError }, 'GCM without aad bytes');
   t.throws(() => lane.submit(1, 0, handle, handle, 0x1087, 0, undefined, undefined, 'in', b), { constructor: TypeError }, 'input not bytes');
+  t.throws(() => (lane as unknown as { call(...a: unknown[]): number }).call(0, handle, handle, 0x1087, 1, 'iv', undefined, b, b), { constructor: TypeError }, 'call: iv not bytes');
+  const failed = (lane as unknown as { call(...a: unknown[]): number; lastError(): number[] }).call(0, handle, handle, 0x1087, 0, undefined, undefined, b, b);
+  t.equal(failed, -1, 'call on a session that does not exist fails');
+  t.same((lane as unknown as { lastError(): number[] }).lastError(), [0xb3, 0, 1], 'CKR_SESSION_HANDLE_INVALID from C_EncryptInit');
   lane.close();
   t.throws(() => lane.submit(1, 0, handle, handle, 0x1087, 0, undefined, undefined, b, b), { constructor: Error, message: /closed/ });
 });

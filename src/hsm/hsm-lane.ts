@@ -13,6 +13,10 @@ import type { SessionPool } from './session-pool.js';
 interface NativeLane {
   submit(id: number, fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): void;
   close(): void;
+  /** The same call synchronously on this thread: the output length, or -1 (then lastError()). */
+  call(fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): number;
+  /** [CK_RV low, CK_RV high, 1 when the *Init call failed] of the last failed call(). */
+  lastError(): [number, number, number];
   /** [calls run, times the thread slept, CPU seconds of the thread]. */
   stats(): [number, number, number];
 }
@@ -62,6 +66,12 @@ export function laneMechanism(mechanism: pkcs11js.Mechanism): LaneMechanism | un
   return undefined;
 }
 
+/** The error pkcs11js raises for a CK_RV (same class and fields), so ckr.ts maps it like any other. */
+function laneError(fn: LaneFn, rvLow: number, rvHigh: number, initFailed: boolean): Error {
+  const exact = (BigInt(rvHigh) << 32n) | BigInt(rvLow);
+  return new pkcs11js.Pkcs11Error(`${ckrName(exact)}:${exact}`, rvHigh * 0x1_0000_0000 + rvLow, initFailed ? INIT_OF[fn] : fn);
+}
+
 interface Lease {
   session: Buffer;
   inFlight: number;
@@ -103,6 +113,14 @@ class Lane {
     return this.#native.stats();
   }
 
+  /** Synchronously on this thread, on a session the caller holds. */
+  callSync(fn: LaneFn, session: Buffer, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer): Buffer {
+    const length = this.#native.call(FN_CODES[fn], session, key, mechanism.type, mechanism.kind, mechanism.iv, mechanism.aad, input, output);
+    if (length >= 0) return output.subarray(0, length);
+    const [rvLow, rvHigh, initFailed] = this.#native.lastError();
+    throw laneError(fn, rvLow, rvHigh, initFailed === 1);
+  }
+
   async run(id: number, fn: LaneFn, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer, live: boolean): Promise<Buffer> {
     const lease = this.#current ?? (await (this.#leasing ??= this.#lease(live)));
     return new Promise<Buffer>((resolve, reject) => {
@@ -139,10 +157,7 @@ class Lane {
       if (rvLow === 0 && rvHigh === 0) {
         call.resolve(call.output.subarray(0, words[at + 3]!));
       } else {
-        const rv = rvHigh * 0x1_0000_0000 + rvLow;
-        const exact = (BigInt(rvHigh) << 32n) | BigInt(rvLow);
-        // The same error class and fields pkcs11js raises, so ckr.ts maps it like any other.
-        const err = new pkcs11js.Pkcs11Error(`${ckrName(exact)}:${exact}`, rv, words[at + 3] === 1 ? INIT_OF[call.fn] : call.fn);
+        const err = laneError(call.fn, rvLow, rvHigh, words[at + 3] === 1);
         if (leavesSessionUnusable(err)) {
           lease.healthy = false;
           this.#retire(lease);
@@ -211,6 +226,14 @@ export class HsmLanes {
     const sum: [number, number, number] = [0, 0, 0];
     for (const lane of this.#lanes) lane.stats().forEach((v, i) => (sum[i] += v));
     return sum;
+  }
+
+  /**
+   * One Init + single-part call synchronously on this thread, through the addon (not pkcs11js's marshalling), on a
+   * session the caller holds; failures thrown as pkcs11js would.
+   */
+  callSync(fn: LaneFn, session: Buffer, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer): Buffer {
+    return this.#lanes[0]!.callSync(fn, session, key, mechanism, input, output);
   }
 
   /**
