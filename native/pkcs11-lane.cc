@@ -5,14 +5,14 @@
 // mostly wait for each other. One thread fed by a queue keeps the module busy while the JS thread only prepares
 // calls; results come back in batches through one uv_async_t (one event-loop wake-up for many calls).
 //
-//   new Lane(libraryPath, onResults)   the library must be loaded already (dlopen RTLD_NOLOAD: same instance,
+//   new Lane(libraryPath, onResults, resultWords)  the library must be loaded already (dlopen RTLD_NOLOAD: same instance,
 //                                      same function list, so session and object handles are the ones pkcs11js gave)
 //   lane.submit(id, fn, session, key, mechanism, paramKind, iv, aad, input, output)
 //       fn 0 C_Encrypt, 1 C_Decrypt, 2 C_Sign; paramKind 0 none, 1 raw bytes (iv), 2 CK_GCM_PARAMS v2.40 (iv, aad,
 //       128-bit tag); session and key are pkcs11js handles (8-byte buffers). The caller keeps every buffer alive
 //       and unchanged until its result arrives.
-//   onResults(Uint32Array)             5 words a call: id, CK_RV low, CK_RV high, output length (on failure: 1 when
-//                                      the *Init call failed), nanoseconds taken
+//   onResults(count)                   `count` results in resultWords (a Uint32Array), 5 words a call: id, CK_RV low,
+//                                      CK_RV high, output length (on failure: 1 when the *Init call failed), ns taken
 //   lane.call(fn, session, key, …)     the same call synchronously on the JS thread: output length, or -1 and
 //                                      lane.lastError() = [CK_RV low, CK_RV high, *Init failed]
 //   lane.close()                       stops the thread once its queue is empty (call when nothing is pending)
@@ -21,6 +21,7 @@
 #include <napi.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -88,8 +89,10 @@ class Lane : public Napi::ObjectWrap<Lane> {
 
   explicit Lane(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Lane>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsFunction()) {
-      Napi::TypeError::New(env, "Lane(libraryPath, onResults)").ThrowAsJavaScriptException();
+    if (info.Length() < 3 || !info[0].IsString() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[2].As<Napi::Uint32Array>().ElementLength() < kResultWords) {
+      Napi::TypeError::New(env, "Lane(libraryPath, onResults, resultWords: Uint32Array)").ThrowAsJavaScriptException();
       return;
     }
     std::string path = info[0].As<Napi::String>();
@@ -121,6 +124,12 @@ class Lane : public Napi::ObjectWrap<Lane> {
     async_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    // Results are written into this one array (JS's): no ArrayBuffer (an external backing store the GC tracks) per
+    // delivery.
+    auto words = info[2].As<Napi::Uint32Array>();
+    result_words_ref_ = Napi::Persistent(words);
+    result_words_ = words.Data();
+    result_capacity_ = words.ElementLength() / kResultWords;
     context_ = std::make_unique<Napi::AsyncContext>(env, "hsm-lane");
     env_ = env;
     napi_add_env_cleanup_hook(env, &Lane::Cleanup, this);
@@ -347,18 +356,23 @@ class Lane : public Napi::ObjectWrap<Lane> {
     if (pending_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
-    auto buffer = Napi::ArrayBuffer::New(env, words.size() * sizeof(uint32_t));
-    std::memcpy(buffer.Data(), words.data(), words.size() * sizeof(uint32_t));
-    auto view = Napi::Uint32Array::New(env, words.size(), buffer, 0);
-    // MakeCallback: microtasks (the callers' continuations) run when it returns, as after any I/O callback.
-    callback_.MakeCallback(env.Global(), {view}, *context_);
-    if (env.IsExceptionPending()) napi_fatal_exception(env_, env.GetAndClearPendingException().Value());
+    for (size_t done = 0; done < calls;) {
+      size_t n = std::min(calls - done, result_capacity_);
+      std::memcpy(result_words_, words.data() + done * kResultWords, n * kResultWords * sizeof(uint32_t));
+      done += n;
+      // MakeCallback: microtasks (the callers' continuations) run when it returns, as after any I/O callback.
+      callback_.MakeCallback(env.Global(), {Napi::Number::New(env, static_cast<double>(n))}, *context_);
+      if (env.IsExceptionPending()) napi_fatal_exception(env_, env.GetAndClearPendingException().Value());
+    }
   }
 
   void* library_ = nullptr;
   CK_FUNCTION_LIST_PTR functions_ = nullptr;
   uv_async_t* async_ = nullptr;
   Napi::FunctionReference callback_;
+  Napi::Reference<Napi::Uint32Array> result_words_ref_;
+  uint32_t* result_words_ = nullptr;
+  size_t result_capacity_ = 0;
   std::unique_ptr<Napi::AsyncContext> context_;
   napi_env env_ = nullptr;
   size_t pending_ = 0;  // JS thread only

@@ -90,10 +90,12 @@ t.test('no lane with HCE_HSM_ASYNC_LANES=0 or HCE_HSM_LANE=0: the same results o
 t.test('the addon checks its arguments', { skip: addon ? false : 'hsm_pkcs11 addon not built' }, async (t) => {
   const Lane = addon!.Lane;
   t.throws(() => new Lane(), { constructor: TypeError });
-  t.throws(() => new Lane(token.library, 'not a function'), { constructor: TypeError });
-  t.throws(() => new Lane('/nonexistent/libnothing.so', () => {}), { constructor: Error, message: /not loaded/ });
+  t.throws(() => new Lane(token.library, 'not a function', new Uint32Array(5)), { constructor: TypeError });
+  const words = new Uint32Array(5 * 16);
+  t.throws(() => new Lane(token.library, () => {}, new Uint8Array(80)), { constructor: TypeError }, 'result words not a Uint32Array');
+  t.throws(() => new Lane('/nonexistent/libnothing.so', () => {}, words), { constructor: Error, message: /not loaded/ });
   await CryptoEngine.open(engineOptions()).then((e) => e.close()); // the module is loaded from here on
-  const lane = new Lane(token.library, () => {});
+  const lane = new Lane(token.library, () => {}, words);
   t.teardown(() => lane.close());
   const handle = Buffer.alloc(8);
   const b = Buffer.alloc(16);

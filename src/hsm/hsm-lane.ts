@@ -22,7 +22,7 @@ interface NativeLane {
 }
 
 interface Addon {
-  Lane: new (library: string, onResults: (words: Uint32Array) => void) => NativeLane;
+  Lane: new (library: string, onResults: (count: number) => void, resultWords: Uint32Array) => NativeLane;
 }
 
 const ADDON_PATH = '../../native/build/Release/hsm_pkcs11.node'; // from dist/hsm/ to the package root
@@ -41,6 +41,8 @@ export type LaneFn = 'C_Encrypt' | 'C_Decrypt' | 'C_Sign';
 const FN_CODES: Record<LaneFn, number> = { C_Encrypt: 0, C_Decrypt: 1, C_Sign: 2 };
 const INIT_OF: Record<LaneFn, string> = { C_Encrypt: 'C_EncryptInit', C_Decrypt: 'C_DecryptInit', C_Sign: 'C_SignInit' };
 const RESULT_WORDS = 5;
+/** Results the native side hands over per callback (more arrive in further callbacks of the same turn). */
+const RESULTS_PER_DELIVERY = 256;
 const PARAM_NONE = 0;
 const PARAM_BYTES = 1;
 const PARAM_GCM = 2;
@@ -102,7 +104,8 @@ class Lane {
   constructor(library: string, sessions: SessionPool, onCallMicros: (micros: number) => void) {
     this.#sessions = sessions;
     this.#onCallMicros = onCallMicros;
-    this.#native = new addon!.Lane(library, (words) => this.#results(words));
+    const words = new Uint32Array(RESULT_WORDS * RESULTS_PER_DELIVERY);
+    this.#native = new addon!.Lane(library, (count) => this.#results(words, count * RESULT_WORDS), words);
   }
 
   get inFlight(): number {
@@ -140,11 +143,11 @@ class Lane {
     }
   }
 
-  #results(words: Uint32Array): void {
+  #results(words: Uint32Array, end: number): void {
     // The fastest call of the delivery stands for the HSM's call time: a call preempted on a loaded machine takes
     // milliseconds and must not make a local token look like a network HSM; a slow HSM is slow on every call.
     let nanos = Infinity;
-    for (let at = 0; at < words.length; at += RESULT_WORDS) {
+    for (let at = 0; at < end; at += RESULT_WORDS) {
       const id = words[at]!;
       const call = this.#pending.get(id);
       if (!call) continue;
