@@ -2,8 +2,11 @@
 //   node bench/hsm.mjs [--seconds 1] [--rounds 5]
 // Single-caller rows (raw loop, engine at concurrency 1, cached unwrap) are op rates from benchmark.js (ops/s ± rme,
 // at most rounds × seconds each); the concurrency 8/64 rows keep a timed loop (medians of rounds × seconds).
-// Goals (issue #2): engine ≥ 0.9× raw at concurrency 1; > raw single-session at concurrency ≥ 8;
+// Goals (issue #2, #13): engine ≥ 0.9× raw at concurrency 1; ≥ raw single-session at concurrency ≥ 8;
 // event-loop delay p99 < 5 ms; cached unwrap ≥ 1M ops/s. Writes bench/results/hsm.json.
+// The concurrency rows run A/B in one process, interleaved round by round: the engine with its native HSM lane
+// (default) and a second engine without it (HCE_HSM_LANE=0: synchronous calls and *Async lanes); the lane rows
+// also give the lane thread's CPU per call and the whole process's, and the load average is recorded.
 //   node bench/hsm.mjs --providers [--seconds 0.5] [--rounds 3]
 // Per provider (SoftHSM, NSS softokn, openCryptoki: fresh tokens via test/peers/*.sh) and per wrap mechanism it
 // offers: engine wrap/unwrap (cache off, concurrency 1 and 8) vs a raw loop of the same calls on that provider.
@@ -16,6 +19,7 @@ if (process.argv.includes('--providers') || process.argv.includes('--peer')) {
 import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { fmt, fmtRate, median, opsRate, tempToken, writeResult } from './common.mjs';
 
 const args = process.argv.slice(2);
@@ -30,6 +34,10 @@ const pkcs11js = createRequire(import.meta.url)('pkcs11js');
 const pkcs11 = { library: token.library, tokenLabel: token.tokenLabel, pin: token.pin };
 const engine = await CryptoEngine.open({ pkcs11, dataKeyCache: false, threads: 1 });
 const cachedEngine = await CryptoEngine.open({ pkcs11, threads: 1 });
+process.env.HCE_HSM_LANE = '0'; // read when an engine opens
+const noLaneEngine = await CryptoEngine.open({ pkcs11, dataKeyCache: false, threads: 1 });
+delete process.env.HCE_HSM_LANE;
+if (!engine.keys.hsmLaneStats()) console.log('(no native HSM lane here: both engines take the same paths)');
 const key = await engine.keys.create({ alias: 'bench' });
 const dek = randomBytes(32);
 const aad = ['bucket', 'object'];
@@ -70,16 +78,29 @@ async function engineLoop(target, op, concurrency) {
   histogram.enable();
   const end = performance.now() + SECONDS * 1000;
   let ops = 0;
+  const lane0 = target.keys.hsmLaneStats();
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       await op(target);
       ops++;
     }
   }));
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const lane1 = target.keys.hsmLaneStats();
   // Let the loop turn once more: a starved loop records its delay only when its timer finally fires.
   await new Promise((resolve) => setTimeout(resolve, 5));
   histogram.disable();
-  return { opsPerSec: ops / SECONDS, loopP99Ms: histogram.percentile(99) / 1e6, loopMaxMs: histogram.max / 1e6 };
+  const laneCalls = lane1 ? lane1[0] - lane0[0] : 0;
+  return {
+    opsPerSec: ops / seconds,
+    loopP99Ms: histogram.percentile(99) / 1e6,
+    loopMaxMs: histogram.max / 1e6,
+    processCpuMicrosPerOp: (cpu.user + cpu.system) / ops,
+    ...(laneCalls > 0 ? { laneShare: laneCalls / ops, laneCpuMicrosPerCall: ((lane1[2] - lane0[2]) * 1e6) / laneCalls } : {}),
+  };
 }
 
 const wrapOp = (e) => e.keys.wrap(key.id, dek, { aad });
@@ -97,30 +118,41 @@ async function measureRate(name, fn, async) {
   return rate.opsPerSec;
 }
 
-async function measure(name, fn) {
-  const runs = [];
-  for (let r = 0; r < ROUNDS; r++) runs.push(await fn());
-  const opsPerSec = median(runs.map((x) => x.opsPerSec));
-  const loopP99Ms = median(runs.map((x) => x.loopP99Ms));
-  const loopMaxMs = median(runs.map((x) => x.loopMaxMs));
-  rows.push({ name, opsPerSec, loopP99Ms, loopMaxMs });
-  console.log(`${name.padEnd(34)} ${fmt(opsPerSec).padStart(12)} ops/s (median)   event-loop delay p99 ${loopP99Ms.toFixed(2)} ms, max ${loopMaxMs.toFixed(2)} ms`);
-  return opsPerSec;
+/** Rounds of each variant in turn (A, B, A, B …), so a change in machine load hits both alike; medians. */
+async function measureAB(variants) {
+  const runs = variants.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) for (const [i, [, fn]] of variants.entries()) runs[i].push(await fn());
+  return variants.map(([name], i) => {
+    const pick = (key) => (runs[i][0][key] === undefined ? undefined : median(runs[i].map((x) => x[key])));
+    const row = { name, opsPerSec: pick('opsPerSec'), loopP99Ms: pick('loopP99Ms'), loopMaxMs: pick('loopMaxMs'), processCpuMicrosPerOp: pick('processCpuMicrosPerOp') };
+    if (runs[i][0].laneShare !== undefined) Object.assign(row, { laneShare: pick('laneShare'), laneCpuMicrosPerCall: pick('laneCpuMicrosPerCall') });
+    rows.push(row);
+    const lane = row.laneShare === undefined ? '' : `, lane ${(row.laneShare * 100).toFixed(0)}% of calls at ${row.laneCpuMicrosPerCall.toFixed(1)} µs CPU`;
+    console.log(`${name.padEnd(40)} ${fmt(row.opsPerSec).padStart(10)} ops/s (median)  loop p99 ${row.loopP99Ms.toFixed(2)} ms, max ${row.loopMaxMs.toFixed(2)} ms; process ${row.processCpuMicrosPerOp.toFixed(1)} µs CPU/op${lane}`);
+    return row.opsPerSec;
+  });
 }
 
-console.log(`HSM benchmark: SoftHSM via pkcs11js, AES-256-GCM wrap of a 32-byte DEK, ${ROUNDS} rounds × ${SECONDS}s\n`);
+const loadBefore = loadavg();
+console.log(`HSM benchmark: SoftHSM via pkcs11js, AES-256-GCM wrap of a 32-byte DEK, ${ROUNDS} rounds × ${SECONDS}s; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}\n`);
 const rawWrap = await measureRate('raw pkcs11js wrap (1 session, sync)', rawOps.wrap, false);
 const rawUnwrap = await measureRate('raw pkcs11js unwrap (1 session, sync)', rawOps.unwrap, false);
 const result = { rawWrap, rawUnwrap, engine: {} };
 result.engine.wrap_c1 = await measureRate('engine.keys.wrap   concurrency 1', () => wrapOp(engine), true);
 result.engine.unwrap_c1 = await measureRate('engine.keys.unwrap concurrency 1', () => unwrapOp(engine), true);
 for (const concurrency of [8, 64]) {
-  result.engine[`wrap_c${concurrency}`] = await measure(`engine.keys.wrap   concurrency ${concurrency}`, () => engineLoop(engine, wrapOp, concurrency));
-  result.engine[`unwrap_c${concurrency}`] = await measure(`engine.keys.unwrap concurrency ${concurrency}`, () => engineLoop(engine, unwrapOp, concurrency));
+  for (const [opName, op] of [['wrap  ', wrapOp], ['unwrap', unwrapOp]]) {
+    const [withLane, withoutLane] = await measureAB([
+      [`engine.keys.${opName} concurrency ${concurrency}`, () => engineLoop(engine, op, concurrency)],
+      [`  same, no HSM lane (HCE_HSM_LANE=0)`, () => engineLoop(noLaneEngine, op, concurrency)],
+    ]);
+    result.engine[`${opName.trim()}_c${concurrency}`] = withLane;
+    result.engine[`${opName.trim()}_c${concurrency}_noLane`] = withoutLane;
+  }
 }
 const cached = await measureRate('engine.keys.unwrap cached (c1)', () => unwrapOp(cachedEngine), true);
 
-const p99 = Math.max(...rows.filter((r) => r.loopP99Ms !== undefined).map((r) => r.loopP99Ms));
+const p99 = Math.max(...rows.filter((r) => r.loopP99Ms !== undefined && !r.name.includes('no HSM lane')).map((r) => r.loopP99Ms));
 const goals = {
   wrapC1VsRaw: result.engine.wrap_c1 / rawWrap,
   unwrapC1VsRaw: result.engine.unwrap_c1 / rawUnwrap,
@@ -128,12 +160,20 @@ const goals = {
   unwrapC8VsRaw: result.engine.unwrap_c8 / rawUnwrap,
   wrapC64VsRaw: result.engine.wrap_c64 / rawWrap,
   unwrapC64VsRaw: result.engine.unwrap_c64 / rawUnwrap,
+  noLane: {
+    wrapC8VsRaw: result.engine.wrap_c8_noLane / rawWrap,
+    unwrapC8VsRaw: result.engine.unwrap_c8_noLane / rawUnwrap,
+    wrapC64VsRaw: result.engine.wrap_c64_noLane / rawWrap,
+    unwrapC64VsRaw: result.engine.unwrap_c64_noLane / rawUnwrap,
+  },
   worstEventLoopP99Ms: p99,
   cachedUnwrapOpsPerSec: cached,
 };
-console.log('\nratios vs raw loop (goal ≥ 0.9 at c1, > 1 at c ≥ 8):');
-for (const [k, v] of Object.entries(goals)) console.log(`  ${k.padEnd(24)} ${fmt(v)}`);
-writeResult('hsm', { seconds: SECONDS, rounds: ROUNDS, rows, goals });
+console.log('\nratios vs raw loop (goal ≥ 0.9 at c1, ≥ 1 at c ≥ 8):');
+for (const [k, v] of Object.entries(goals)) console.log(`  ${k.padEnd(24)} ${typeof v === 'number' ? fmt(v) : Object.entries(v).map(([a, b]) => `${a} ${fmt(b)}`).join(', ')}`);
+const loadAfter = loadavg();
+writeResult('hsm', { seconds: SECONDS, rounds: ROUNDS, loadAverage: { before: loadBefore, after: loadAfter }, rows, goals });
 p.C_CloseSession(session);
 await engine.close();
 await cachedEngine.close();
+await noLaneEngine.close();

@@ -1,11 +1,16 @@
-// How HSM encrypt/decrypt calls run: synchronously on this thread or *Async on the libuv pool, chosen from the
-// HSM's measured call time and how many calls wait; synchronous runs are cut into slices so the event loop turns.
+// How HSM encrypt/decrypt calls run: synchronously on this thread, on a native HSM lane (hsm-lane.ts) or *Async on
+// the libuv pool, chosen from the HSM's measured call time and how many calls wait; synchronous runs are cut into
+// slices so the event loop turns.
 import type pkcs11js from 'pkcs11js';
+import { HsmLanes, laneMechanism, type LaneFn } from './hsm-lane.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 
 export interface CallSchedulerOptions {
-  /** HSM calls run on the libuv pool at once while others wait; the rest run on this thread. Env HCE_HSM_ASYNC_LANES. */
+  /**
+   * Lanes off this thread for a fast HSM while calls queue (native HSM lanes; without the addon, *Async calls on
+   * the libuv pool, the rest on this thread); 0: all on this thread. Env HCE_HSM_ASYNC_LANES.
+   */
   asyncLanes: number;
   /** An HSM whose calls take longer than this (µs, moving average) is only called asynchronously. Env HCE_HSM_SYNC_MAX_US. */
   syncCallMaxMicros: number;
@@ -16,7 +21,20 @@ export const DEFAULT_CALL_SCHEDULER: CallSchedulerOptions = { asyncLanes: 2, syn
 /** Longest run of synchronous HSM work before the event loop gets a turn. */
 const SLICE_MS = 1;
 const CACHE_HITS_PER_CLOCK_CHECK = 64; // a power of two
-const CALL_TIME_SMOOTHING = 0.05;
+const CALL_TIME_WINDOW = 8;
+/**
+ * Calls waiting at once before they go to the lane. Measured here (2 vCPUs, bench/hsm.mjs A/B): at 8 waiting the
+ * lane lost to synchronous calls (0.65–0.80× vs 0.79–0.91× raw: the lane and this thread woke each other every few
+ * calls and mostly took turns on one core); from ~16 it pays (0.87–1.0× vs 0.77–0.93×).
+ */
+const LANE_MIN_PENDING = 16;
+/** With a slow HSM, one call in this many still goes to the lane (which times the HSM alone). */
+const SLOW_PROBE_CALLS = 64;
+/**
+ * Native lanes at most: SoftHSM serialises threads on its mutexes (two threads on one key: 1.0–1.5× one), and
+ * the JS thread needs the other core to prepare calls.
+ */
+const MAX_NATIVE_LANES = 1;
 
 export class CallScheduler {
   readonly #module: Pkcs11;
@@ -29,12 +47,28 @@ export class CallScheduler {
   #sliceStart = -1;
   #cacheHits = 0;
   #callMicros = 0;
+  #windowMin = Infinity;
+  #windowCalls = 0;
+  #slowCalls = 0;
+  readonly #lanes: HsmLanes | undefined;
 
-  constructor(module: Pkcs11, sessions: SessionPool, options: CallSchedulerOptions) {
+  /** `library`: the module's path, for the native lanes (which find the loaded module again by it). */
+  constructor(module: Pkcs11, sessions: SessionPool, options: CallSchedulerOptions, library?: string) {
     this.#module = module;
     this.#sessions = sessions;
     this.#asyncLanes = options.asyncLanes;
     this.#syncCallMaxMicros = options.syncCallMaxMicros;
+    this.#lanes = library === undefined ? undefined : HsmLanes.create(library, sessions, Math.min(options.asyncLanes, MAX_NATIVE_LANES), (micros) => this.#observeMicros(micros));
+  }
+
+  /** [calls run, sleeps, CPU seconds] of the native lanes, or undefined without them (benchmarks). */
+  laneStats(): [number, number, number] | undefined {
+    return this.#lanes?.stats();
+  }
+
+  /** Stops the native lanes; call once no call is in flight. */
+  close(): void {
+    this.#lanes?.close();
   }
 
   /** A public call begins (pair with `leave` in a finally): calls that overlap may go async. */
@@ -60,24 +94,39 @@ export class CallScheduler {
    *   never waits on the HSM.
    * Failures are thrown as pkcs11js raised them: the caller maps them (ckr.ts).
    */
-  async crypt(fn: 'C_Encrypt' | 'C_Decrypt' | 'C_Sign', key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
+  crypt(fn: LaneFn, key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
+    const lanes = this.#lanes;
+    // Calls that queue go to the lane, and so does any call while the lane has work: this thread calling the
+    // module at the same time would only contend with it for the module's locks. A slow HSM still sends every
+    // SLOW_PROBE_CALLS-th call there: the lane times the HSM alone, so a fast token misjudged once is seen again.
+    if (lanes && (this.#pending >= LANE_MIN_PENDING || lanes.inFlight > 0) && (this.#fast() || ++this.#slowCalls % SLOW_PROBE_CALLS === 0)) {
+      const onLane = laneMechanism(mechanism);
+      if (onLane) return this.#onLane(lanes, fn, key, onLane, input, output);
+    }
+    return this.#direct(fn, key, mechanism, input, output);
+  }
+
+  #fast(): boolean {
+    return this.#callMicros < this.#syncCallMaxMicros;
+  }
+
+  /** Synchronously on this thread, or *Async on the libuv pool (no lane, or a slow HSM). */
+  async #direct(fn: LaneFn, key: Buffer, mechanism: pkcs11js.Mechanism, input: Buffer, output: Buffer): Promise<Buffer> {
     const module = this.#module;
     const init = (session: Buffer) => {
       if (fn === 'C_Encrypt') module.C_EncryptInit(session, mechanism, key);
       else if (fn === 'C_Decrypt') module.C_DecryptInit(session, mechanism, key);
       else module.C_SignInit(session, mechanism, key);
     };
-    const callSync = (session: Buffer) =>
-      fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
-    const callAsync = (session: Buffer) =>
-      fn === 'C_Encrypt' ? module.C_EncryptAsync(session, input, output) : fn === 'C_Decrypt' ? module.C_DecryptAsync(session, input, output) : module.C_SignAsync(session, input, output);
-    const fast = this.#callMicros < this.#syncCallMaxMicros;
-    if (fast && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
+    if (this.#fast() && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
       await this.#yieldIfHogging();
       const started = performance.now();
+      const lanes = this.#lanes;
+      const direct = lanes && laneMechanism(mechanism);
       const done = this.#sessions.tryUseSync((session) => {
+        if (direct) return lanes.callSync(fn, session, key, direct, input, output);
         init(session);
-        return callSync(session);
+        return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
       });
       if (done) {
         this.#observe(started);
@@ -90,7 +139,11 @@ export class CallScheduler {
         init(session);
         const started = performance.now();
         // input and output stay referenced by this closure until the call settles.
-        const result = await callAsync(session);
+        const result = await (fn === 'C_Encrypt'
+          ? module.C_EncryptAsync(session, input, output)
+          : fn === 'C_Decrypt'
+            ? module.C_DecryptAsync(session, input, output)
+            : module.C_SignAsync(session, input, output));
         // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
         this.#observe(started, 0.5);
         return result;
@@ -100,10 +153,33 @@ export class CallScheduler {
     }
   }
 
-  /** Moving average of the HSM's call time (µs). */
+  /** On a lane; a lost session or login is recovered and the call run once more (as SessionPool.use does). */
+  async #onLane(lanes: HsmLanes, fn: LaneFn, key: Buffer, mechanism: NonNullable<ReturnType<typeof laneMechanism>>, input: Buffer, output: Buffer): Promise<Buffer> {
+    try {
+      return await lanes.run(fn, key, mechanism, input, output);
+    } catch (err) {
+      if (!this.#sessions.recover(err)) throw err;
+      return lanes.run(fn, key, mechanism, input, output, true);
+    }
+  }
+
+  /** One timed call (µs). */
   #observe(started: number, weight = 1): void {
-    const micros = (performance.now() - started) * 1000 * weight;
-    this.#callMicros += (micros - this.#callMicros) * CALL_TIME_SMOOTHING;
+    this.#observeMicros((performance.now() - started) * 1000 * weight);
+  }
+
+  /**
+   * The HSM's call time is the fastest of each CALL_TIME_WINDOW calls: a call preempted on a loaded machine takes
+   * milliseconds (a moving average of every call read SoftHSM as a network HSM after one such call, and the *Async
+   * path it then took, timed with its event-loop latency, kept it there); a slow HSM is slow on every call.
+   */
+  #observeMicros(micros: number): void {
+    if (micros < this.#windowMin) this.#windowMin = micros;
+    if (++this.#windowCalls === CALL_TIME_WINDOW) {
+      this.#callMicros = this.#windowMin;
+      this.#windowMin = Infinity;
+      this.#windowCalls = 0;
+    }
   }
 
   /**

@@ -87,7 +87,7 @@ export class KeyService {
     this.tokenRecords = new TokenRecords(module, sessions, caps);
     this.#store = new RootKeyStore(module, sessions, caps, this.tokenRecords, wrapMechanism);
     this.#records = new KeyRecords(this.#store, options.keyInfoMaxAgeMs, () => sessions.generation);
-    this.#calls = new CallScheduler(module, sessions, options.hsmCalls);
+    this.#calls = new CallScheduler(module, sessions, options.hsmCalls, caps.library);
     this.#wrapContext = { calls: this.#calls, kwp: caps.kwp };
     this.#importTokens = new ImportTokens(module, sessions, caps);
     this.#cache = options.dataKeyCache ? new DataKeyCache(options.dataKeyCache) : undefined;
@@ -178,6 +178,11 @@ export class KeyService {
   async registrations(idOrAlias: string): Promise<Registration[]> {
     const record = await this.#records.resolve(keyRefArg(idOrAlias), true);
     return (await this.#registrations.list(record.id)).map(({ bucket, store, createdAt }) => ({ bucket, store, createdAt: new Date(createdAt) }));
+  }
+
+  /** @internal Native HSM lane counters [calls run, sleeps, CPU seconds], or undefined when calls have no lane (benchmarks, tests). */
+  hsmLaneStats(): [number, number, number] | undefined {
+    return this.#calls.laneStats();
   }
 
   /** @internal For the bucket layer (engine.buckets). */
@@ -293,6 +298,7 @@ export class KeyService {
   /** Waits for calls in flight (new ones are refused), then forgets cached DEKs and import tokens. Sessions belong to the engine. */
   async close(): Promise<void> {
     await this.#gate.close();
+    this.#calls.close();
     this.#cache?.clear();
     await this.#importTokens.close();
   }

@@ -140,6 +140,19 @@ export class SessionPool {
   }
 
   /**
+   * A session held past one operation (an HSM lane's: calls it runs one after another share it): give it back with
+   * `unlease`, healthy or not. `live`: checked to be alive (for a retry after a lost session). Recovery is the
+   * holder's part (`recover`).
+   */
+  lease(live = false): Promise<Session> {
+    return live ? this.#acquireLive() : this.#acquire();
+  }
+
+  unlease(session: Session, healthy: boolean): void {
+    this.#release(session, healthy);
+  }
+
+  /**
    * After a failure: when it says the session or the login is gone, drop dead idle sessions and log in again.
    * True when something was recovered and the call is worth one more try. Synchronous, so concurrent failures
    * recover one after the other, and the later ones find everything in order.

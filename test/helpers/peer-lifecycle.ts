@@ -62,6 +62,13 @@ for (const peer of peers) {
       await t.rejects(engine.keys.unwrap(flipped, { aad }), DecryptionError, 'changed byte');
       const odd = randomBytes(17);
       t.same(Buffer.from(await engine.keys.unwrap(await engine.keys.wrap(key.id, odd), {})), odd, 'a 17-byte secret');
+      // Concurrent calls (the native HSM lane where it is built): the same answers as one at a time.
+      const deks = Array.from({ length: 24 }, (_, i) => randomBytes(1 + i * 3));
+      const many = await Promise.all(deks.map((d, i) => engine.keys.wrap(key.id, d, { aad: [String(i)] })));
+      const back = await Promise.all(many.map((w, i) => engine.keys.unwrap(w, { aad: [String(i)] })));
+      t.ok(back.every((b, i) => Buffer.from(b).equals(deks[i]!)), 'concurrent round trips');
+      const bad = await Promise.allSettled(many.map((w, i) => engine.keys.unwrap(w, { aad: [String(i + 1)] })));
+      t.ok(bad.every((r) => r.status === 'rejected' && r.reason instanceof DecryptionError), 'concurrent wrong aad: DecryptionError');
 
       const rotated = await engine.keys.rotate(key.id);
       t.equal(rotated.version, 2);

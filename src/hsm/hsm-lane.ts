@@ -1,0 +1,257 @@
+// HSM lanes (native/pkcs11-lane.cc): a native thread per lane runs queued Init + C_Encrypt/C_Decrypt/C_Sign calls
+// back to back while this thread only prepares them, and results come back many per event-loop turn. Why: SoftHSM
+// spends ~21 µs a call (half in the kernel) and serialises concurrent threads on its own mutexes, so calls from
+// this thread and libuv threads at once mostly waited for each other. A lane leases one session from the pool
+// while it has work (calls on one lane run one after another, so they may share it), gives it back when idle, and
+// retires a session a call found dead. Optional: without the addon (or with HCE_HSM_LANE=0) the scheduler keeps
+// its synchronous and *Async paths.
+import { createRequire } from 'node:module';
+import pkcs11js from 'pkcs11js';
+import { ckrName, leavesSessionUnusable } from './ckr.js';
+import type { SessionPool } from './session-pool.js';
+
+interface NativeLane {
+  submit(id: number, fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): void;
+  close(): void;
+  /** The same call synchronously on this thread: the output length, or -1 (then lastError()). */
+  call(fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): number;
+  /** [CK_RV low, CK_RV high, 1 when the *Init call failed] of the last failed call(). */
+  lastError(): [number, number, number];
+  /** [calls run, times the thread slept, CPU seconds of the thread]. */
+  stats(): [number, number, number];
+}
+
+interface Addon {
+  Lane: new (library: string, onResults: (count: number) => void, resultWords: Uint32Array) => NativeLane;
+}
+
+const ADDON_PATH = '../../native/build/Release/hsm_pkcs11.node'; // from dist/hsm/ to the package root
+
+function loadAddon(): Addon | null {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  } catch {
+    return null; // not built here: the scheduler's synchronous and *Async paths do the same work
+  }
+}
+
+const addon = loadAddon();
+
+export type LaneFn = 'C_Encrypt' | 'C_Decrypt' | 'C_Sign';
+const FN_CODES: Record<LaneFn, number> = { C_Encrypt: 0, C_Decrypt: 1, C_Sign: 2 };
+const INIT_OF: Record<LaneFn, string> = { C_Encrypt: 'C_EncryptInit', C_Decrypt: 'C_DecryptInit', C_Sign: 'C_SignInit' };
+const RESULT_WORDS = 5;
+/** Results the native side hands over per callback (more arrive in further callbacks of the same turn). */
+const RESULTS_PER_DELIVERY = 256;
+const PARAM_NONE = 0;
+const PARAM_BYTES = 1;
+const PARAM_GCM = 2;
+/** The lane always asks for 128-bit GCM tags (the only length the engine uses, templates.ts). */
+const LANE_GCM_TAG_BITS = 128;
+
+/** A call as the lane takes it, or undefined for a mechanism parameter it does not pass (then: another path). */
+interface LaneMechanism {
+  type: number;
+  kind: number;
+  iv: Buffer | undefined;
+  aad: Buffer | undefined;
+}
+
+export function laneMechanism(mechanism: pkcs11js.Mechanism): LaneMechanism | undefined {
+  const parameter = mechanism.parameter as unknown;
+  if (parameter === undefined || parameter === null) return { type: mechanism.mechanism, kind: PARAM_NONE, iv: undefined, aad: undefined };
+  if (Buffer.isBuffer(parameter)) return { type: mechanism.mechanism, kind: PARAM_BYTES, iv: parameter, aad: undefined };
+  const gcm = parameter as Partial<pkcs11js.GcmParams> & { type?: number };
+  if (gcm.type === pkcs11js.CK_PARAMS_AES_GCM_v240 && Buffer.isBuffer(gcm.iv) && gcm.ivBits === gcm.iv.length * 8 && gcm.tagBits === LANE_GCM_TAG_BITS) {
+    return { type: mechanism.mechanism, kind: PARAM_GCM, iv: gcm.iv, aad: Buffer.isBuffer(gcm.aad) ? gcm.aad : Buffer.alloc(0) };
+  }
+  return undefined;
+}
+
+/** The error pkcs11js raises for a CK_RV (same class and fields), so ckr.ts maps it like any other. */
+function laneError(fn: LaneFn, rvLow: number, rvHigh: number, initFailed: boolean): Error {
+  const exact = (BigInt(rvHigh) << 32n) | BigInt(rvLow);
+  return new pkcs11js.Pkcs11Error(`${ckrName(exact)}:${exact}`, rvHigh * 0x1_0000_0000 + rvLow, initFailed ? INIT_OF[fn] : fn);
+}
+
+interface Lease {
+  session: Buffer;
+  inFlight: number;
+  healthy: boolean;
+  retired: boolean;
+}
+
+interface Pending {
+  fn: LaneFn;
+  lease: Lease;
+  output: Buffer;
+  // Kept referenced until the result: the native thread reads and writes these.
+  keep: [Buffer, Buffer | undefined, Buffer | undefined, Buffer];
+  resolve: (value: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+/** One native lane and the session it holds. */
+class Lane {
+  readonly #native: NativeLane;
+  readonly #sessions: SessionPool;
+  readonly #pending = new Map<number, Pending>();
+  readonly #onCallMicros: (micros: number) => void;
+  #current: Lease | undefined;
+  #leasing: Promise<Lease> | undefined;
+  #idleCheck = false;
+
+  constructor(library: string, sessions: SessionPool, onCallMicros: (micros: number) => void) {
+    this.#sessions = sessions;
+    this.#onCallMicros = onCallMicros;
+    const words = new Uint32Array(RESULT_WORDS * RESULTS_PER_DELIVERY);
+    this.#native = new addon!.Lane(library, (count) => this.#results(words, count * RESULT_WORDS), words);
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  stats(): [number, number, number] {
+    return this.#native.stats();
+  }
+
+  /** Synchronously on this thread, on a session the caller holds. */
+  callSync(fn: LaneFn, session: Buffer, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer): Buffer {
+    const length = this.#native.call(FN_CODES[fn], session, key, mechanism.type, mechanism.kind, mechanism.iv, mechanism.aad, input, output);
+    if (length >= 0) return output.subarray(0, length);
+    const [rvLow, rvHigh, initFailed] = this.#native.lastError();
+    throw laneError(fn, rvLow, rvHigh, initFailed === 1);
+  }
+
+  async run(id: number, fn: LaneFn, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer, live: boolean): Promise<Buffer> {
+    const lease = this.#current ?? (await (this.#leasing ??= this.#lease(live)));
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#native.submit(id, FN_CODES[fn], lease.session, key, mechanism.type, mechanism.kind, mechanism.iv, mechanism.aad, input, output);
+      lease.inFlight++;
+      this.#pending.set(id, { fn, lease, output, keep: [input, mechanism.iv, mechanism.aad, output], resolve, reject });
+    });
+  }
+
+  async #lease(live: boolean): Promise<Lease> {
+    try {
+      const lease: Lease = { session: await this.#sessions.lease(live), inFlight: 0, healthy: true, retired: false };
+      this.#current = lease;
+      return lease;
+    } finally {
+      this.#leasing = undefined;
+    }
+  }
+
+  #results(words: Uint32Array, end: number): void {
+    // The fastest call of the delivery stands for the HSM's call time: a call preempted on a loaded machine takes
+    // milliseconds and must not make a local token look like a network HSM; a slow HSM is slow on every call.
+    let nanos = Infinity;
+    for (let at = 0; at < end; at += RESULT_WORDS) {
+      const id = words[at]!;
+      const call = this.#pending.get(id);
+      if (!call) continue;
+      this.#pending.delete(id);
+      nanos = Math.min(nanos, words[at + 4]!);
+      const lease = call.lease;
+      lease.inFlight--;
+      const rvLow = words[at + 1]!;
+      const rvHigh = words[at + 2]!;
+      if (rvLow === 0 && rvHigh === 0) {
+        call.resolve(call.output.subarray(0, words[at + 3]!));
+      } else {
+        const err = laneError(call.fn, rvLow, rvHigh, words[at + 3] === 1);
+        if (leavesSessionUnusable(err)) {
+          lease.healthy = false;
+          this.#retire(lease);
+        }
+        call.reject(err);
+      }
+      if (lease.retired && lease.inFlight === 0) this.#sessions.unlease(lease.session, lease.healthy);
+    }
+    if (nanos !== Infinity) this.#onCallMicros(nanos / 1000);
+    if (this.#pending.size === 0 && this.#current && !this.#idleCheck) {
+      // Give the session back once the lane stays idle for a turn of the event loop (callers usually submit the
+      // next call from the continuations of these results).
+      this.#idleCheck = true;
+      setImmediate(() => {
+        this.#idleCheck = false;
+        if (this.#pending.size === 0 && this.#current) this.#release();
+      });
+    }
+  }
+
+  #retire(lease: Lease): void {
+    lease.retired = true;
+    if (this.#current === lease) this.#current = undefined;
+  }
+
+  #release(): void {
+    const lease = this.#current!;
+    this.#retire(lease);
+    if (lease.inFlight === 0) this.#sessions.unlease(lease.session, lease.healthy);
+  }
+
+  /** Call only with nothing in flight (after the key service's gate closed). */
+  close(): void {
+    if (this.#current && this.#current.inFlight === 0) this.#release();
+    this.#native.close();
+  }
+}
+
+/** The lanes of one engine; undefined when the addon is missing or no lane is wanted. */
+export class HsmLanes {
+  readonly #lanes: Lane[];
+  #nextId = 1;
+
+  private constructor(lanes: Lane[]) {
+    this.#lanes = lanes;
+  }
+
+  static create(library: string, sessions: SessionPool, count: number, onCallMicros: (micros: number) => void): HsmLanes | undefined {
+    if (!addon || count < 1 || process.env.HCE_HSM_LANE === '0') return undefined;
+    try {
+      return new HsmLanes(Array.from({ length: count }, () => new Lane(library, sessions, onCallMicros)));
+    } catch {
+      return undefined; // the module is not one dlopen can find again (a static build): the other paths work
+    }
+  }
+
+  /** Calls submitted and not yet answered. */
+  get inFlight(): number {
+    let n = 0;
+    for (const lane of this.#lanes) n += lane.inFlight;
+    return n;
+  }
+
+  /** [calls run, sleeps, CPU seconds] summed over the lanes (benchmarks). */
+  stats(): [number, number, number] {
+    const sum: [number, number, number] = [0, 0, 0];
+    for (const lane of this.#lanes) lane.stats().forEach((v, i) => (sum[i] += v));
+    return sum;
+  }
+
+  /**
+   * One Init + single-part call synchronously on this thread, through the addon (not pkcs11js's marshalling), on a
+   * session the caller holds; failures thrown as pkcs11js would.
+   */
+  callSync(fn: LaneFn, session: Buffer, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer): Buffer {
+    return this.#lanes[0]!.callSync(fn, session, key, mechanism, input, output);
+  }
+
+  /**
+   * One Init + single-part call on the least busy lane; failures are thrown as pkcs11js would. `live`: lease a
+   * session checked to be alive (a retry after a lost session).
+   */
+  run(fn: LaneFn, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer, live = false): Promise<Buffer> {
+    let lane = this.#lanes[0]!;
+    for (let i = 1; i < this.#lanes.length; i++) if (this.#lanes[i]!.inFlight < lane.inFlight) lane = this.#lanes[i]!;
+    const id = this.#nextId;
+    this.#nextId = id >= 0xffff_fff0 ? 1 : id + 1;
+    return lane.run(id, fn, key, mechanism, input, output, live);
+  }
+
+  close(): void {
+    for (const lane of this.#lanes) lane.close();
+  }
+}
