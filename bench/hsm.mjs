@@ -32,6 +32,7 @@ const { CryptoEngine } = await import('../dist/index.js');
 const pkcs11js = createRequire(import.meta.url)('pkcs11js');
 
 const pkcs11 = { library: token.library, tokenLabel: token.tokenLabel, pin: token.pin };
+process.env.HCE_HSM_LANE = '1'; // the lane is opt-in; the first engine runs with it
 const engine = await CryptoEngine.open({ pkcs11, dataKeyCache: false, threads: 1 });
 const cachedEngine = await CryptoEngine.open({ pkcs11, threads: 1 });
 process.env.HCE_HSM_LANE = '0'; // read when an engine opens
@@ -143,8 +144,8 @@ result.engine.unwrap_c1 = await measureRate('engine.keys.unwrap concurrency 1', 
 for (const concurrency of [8, 64]) {
   for (const [opName, op] of [['wrap  ', wrapOp], ['unwrap', unwrapOp]]) {
     const [withLane, withoutLane] = await measureAB([
-      [`engine.keys.${opName} concurrency ${concurrency}`, () => engineLoop(engine, op, concurrency)],
-      [`  same, no HSM lane (HCE_HSM_LANE=0)`, () => engineLoop(noLaneEngine, op, concurrency)],
+      [`engine.keys.${opName} concurrency ${concurrency} (HCE_HSM_LANE=1)`, () => engineLoop(engine, op, concurrency)],
+      [`  same, default: no HSM lane`, () => engineLoop(noLaneEngine, op, concurrency)],
     ]);
     result.engine[`${opName.trim()}_c${concurrency}`] = withLane;
     result.engine[`${opName.trim()}_c${concurrency}_noLane`] = withoutLane;
@@ -153,6 +154,7 @@ for (const concurrency of [8, 64]) {
 const cached = await measureRate('engine.keys.unwrap cached (c1)', () => unwrapOp(cachedEngine), true);
 
 const p99 = Math.max(...rows.filter((r) => r.loopP99Ms !== undefined && !r.name.includes('no HSM lane')).map((r) => r.loopP99Ms));
+const p99Default = Math.max(...rows.filter((r) => r.loopP99Ms !== undefined && r.name.includes('no HSM lane')).map((r) => r.loopP99Ms));
 const goals = {
   wrapC1VsRaw: result.engine.wrap_c1 / rawWrap,
   unwrapC1VsRaw: result.engine.unwrap_c1 / rawUnwrap,
@@ -167,6 +169,7 @@ const goals = {
     unwrapC64VsRaw: result.engine.unwrap_c64_noLane / rawUnwrap,
   },
   worstEventLoopP99Ms: p99,
+  worstEventLoopP99MsDefault: p99Default,
   cachedUnwrapOpsPerSec: cached,
 };
 console.log('\nratios vs raw loop (goal ≥ 0.9 at c1, ≥ 1 at c ≥ 8):');

@@ -8,6 +8,7 @@ import { engineOptions, testToken } from './helpers/token.js';
 import { CryptoEngine, DecryptionError, KeyStateError } from '../dist/index.js';
 
 const token = testToken();
+process.env.HCE_HSM_LANE = '1'; // opt-in; read when an engine opens
 const require = createRequire(import.meta.url);
 let addon: { Lane: new (...args: unknown[]) => { submit(...args: unknown[]): void; close(): void } } | undefined;
 try {
@@ -68,6 +69,17 @@ for (const wrapMechanism of ['AES-GCM', 'AES-CBC-PAD+HMAC-SHA256'] as const) {
     t.ok((await roundTrips(engine, key.id, 16)).ok, 'enabled again');
   });
 }
+
+t.test('no lane unless HCE_HSM_LANE=1', async (t) => {
+  delete process.env.HCE_HSM_LANE;
+  try {
+    const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
+    t.equal(engine.keys.hsmLaneStats(), undefined, 'default: no lane');
+    await engine.close();
+  } finally {
+    process.env.HCE_HSM_LANE = '1';
+  }
+});
 
 t.test('no lane with HCE_HSM_ASYNC_LANES=0 or HCE_HSM_LANE=0: the same results on the other paths', async (t) => {
   for (const [name, value] of [['HCE_HSM_ASYNC_LANES', '0'], ['HCE_HSM_LANE', '0']] as const) {

@@ -45,6 +45,9 @@ export class CallScheduler {
   #pending = 0;
   #asyncInFlight = 0;
   #sliceStart = -1;
+  #turnScheduled = false;
+  /** Callers waiting for a slice, oldest first. */
+  readonly #waiters: Array<() => void> = [];
   #cacheHits = 0;
   #callMicros = 0;
   #windowMin = Infinity;
@@ -155,10 +158,11 @@ export class CallScheduler {
 
   /** On a lane; a lost session or login is recovered and the call run once more (as SessionPool.use does). */
   async #onLane(lanes: HsmLanes, fn: LaneFn, key: Buffer, mechanism: NonNullable<ReturnType<typeof laneMechanism>>, input: Buffer, output: Buffer): Promise<Buffer> {
+    const generation = this.#sessions.generation;
     try {
       return await lanes.run(fn, key, mechanism, input, output);
     } catch (err) {
-      if (!this.#sessions.recover(err)) throw err;
+      if (!this.#sessions.recoveredSince(generation, err)) throw err;
       return lanes.run(fn, key, mechanism, input, output, true);
     }
   }
@@ -184,18 +188,40 @@ export class CallScheduler {
 
   /**
    * Synchronous HSM calls (and cache hits) chained through promises never let the event loop turn: a caller
-   * looping over them would starve timers and I/O for as long as it runs. After SLICE_MS of that, yield once.
-   * A natural turn of the loop resets the slice (the setImmediate armed when the slice began).
+   * looping over them would starve timers and I/O for as long as it runs. A loop turn gets one slice of SLICE_MS;
+   * callers that find it spent queue up (FIFO) and are resumed at the next turn, while that turn's slice lasts.
+   * (Resuming them all at once, as before, let 64 waiting callers run 64 more calls in one turn: a 5 ms stall.)
    */
-  async #yieldIfHogging(): Promise<void> {
+  #yieldIfHogging(): Promise<void> | undefined {
     const now = performance.now();
     if (this.#sliceStart < 0) {
       this.#sliceStart = now;
-      setImmediate(() => {
-        this.#sliceStart = -1;
-      });
-    } else if (now - this.#sliceStart >= SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#scheduleTurn();
+      return undefined;
     }
+    if (now - this.#sliceStart < SLICE_MS) return undefined;
+    return new Promise<void>((resolve) => this.#waiters.push(resolve)); // a turn is scheduled while a slice runs
   }
+
+  #scheduleTurn(): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    setImmediate(this.#turn);
+  }
+
+  /** A loop turn: the slice ends; waiters, if any, get the next one. */
+  readonly #turn = (): void => {
+    this.#turnScheduled = false;
+    this.#sliceStart = -1;
+    if (this.#waiters.length === 0) return;
+    this.#sliceStart = performance.now();
+    this.#scheduleTurn();
+    this.#resumeWhileSliceLasts();
+  };
+
+  /** Resumes the oldest waiter; the next one after its call has run (a microtask later), while the slice lasts. */
+  readonly #resumeWhileSliceLasts = (): void => {
+    this.#waiters.shift()?.();
+    if (this.#waiters.length > 0 && performance.now() - this.#sliceStart < SLICE_MS) queueMicrotask(this.#resumeWhileSliceLasts);
+  };
 }

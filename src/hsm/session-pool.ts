@@ -101,6 +101,7 @@ export class SessionPool {
   async use<T>(operation: (session: Session) => Promise<T> | T, options?: UseOptions): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const session = attempt === 0 ? await this.#acquire() : await this.#acquireLive();
+      const generation = this.#generation;
       let healthy = true;
       try {
         const result = await operation(session);
@@ -108,7 +109,7 @@ export class SessionPool {
         return result;
       } catch (err) {
         healthy = !leavesSessionUnusable(err);
-        if (attempt > 0 || !this.recover(err, healthy ? session : undefined)) throw err;
+        if (attempt > 0 || !this.recoveredSince(generation, err, healthy ? session : undefined)) throw err;
       } finally {
         this.#release(session, healthy);
       }
@@ -153,12 +154,28 @@ export class SessionPool {
   }
 
   /**
-   * After a failure: when it says the session or the login is gone, drop dead idle sessions and log in again.
+   * After a failure: when it says the session or the login is gone (or the login is found gone: the failure may
+   * say something else), drop dead idle sessions and log in again.
    * True when something was recovered and the call is worth one more try. Synchronous, so concurrent failures
    * recover one after the other, and the later ones find everything in order.
    */
+  /**
+   * `recover`, or true when another call recovered since `generation` (read when this call began): a call that
+   * was under way while the session or login was lost fails with whatever the token says then, and by the time
+   * it is seen, the first failure may have put everything in order already.
+   */
+  recoveredSince(generation: number, err: unknown, session?: Session): boolean {
+    return this.recover(err, session) || (!this.#closed && this.#generation !== generation);
+  }
+
   recover(err: unknown, session?: Session): boolean {
-    if (this.#closed || !(lostSession(err) || lostLogin(err))) return false;
+    if (this.#closed) return false;
+    if (!(lostSession(err) || lostLogin(err))) {
+      // A call under way when another handle closed sessions or logged out can fail with something else (SoftHSM:
+      // C_Encrypt after an Init made while logged in gives CKR_GENERAL_ERROR): look whether that happened.
+      if (session !== undefined && !this.#isAlive(session)) session = undefined;
+      else if (!this.#loginLost(session)) return false;
+    }
     this.#generation++;
     for (const session of this.#idle.splice(0)) {
       if (this.#isAlive(session)) this.#idle.push(session);
@@ -199,6 +216,21 @@ export class SessionPool {
       return this.#module.C_GetSessionInfo(session).state === CKS_RW_USER_FUNCTIONS;
     } catch (err) {
       throw toHsmError('C_GetSessionInfo', err);
+    }
+  }
+
+  /** Whether the login is gone, seen on `held` (alive) or an idle session; false when there is none to ask. */
+  #loginLost(held?: Session): boolean {
+    let session = held ?? this.#idle.at(-1);
+    if (!session) {
+      session = this.#tryOpenSession();
+      if (!session) return false;
+      this.#idle.push(session);
+    }
+    try {
+      return this.#module.C_GetSessionInfo(session).state !== CKS_RW_USER_FUNCTIONS;
+    } catch {
+      return true; // that session is gone too
     }
   }
 
