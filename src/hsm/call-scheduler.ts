@@ -66,7 +66,7 @@ export class CallScheduler {
 
   /** [calls run, sleeps, CPU seconds] of the native lanes, or undefined without them (benchmarks). */
   laneStats(): [number, number, number] | undefined {
-    return this.#lanes?.stats();
+    return this.#lanes?.queued ? this.#lanes.stats() : undefined;
   }
 
   /** Stops the native lanes; call once no call is in flight. */
@@ -102,7 +102,7 @@ export class CallScheduler {
     // Calls that queue go to the lane, and so does any call while the lane has work: this thread calling the
     // module at the same time would only contend with it for the module's locks. A slow HSM still sends every
     // SLOW_PROBE_CALLS-th call there: the lane times the HSM alone, so a fast token misjudged once is seen again.
-    if (lanes && (this.#pending >= LANE_MIN_PENDING || lanes.inFlight > 0) && (this.#fast() || ++this.#slowCalls % SLOW_PROBE_CALLS === 0)) {
+    if (lanes?.queued && (this.#pending >= LANE_MIN_PENDING || lanes.inFlight > 0) && (this.#fast() || ++this.#slowCalls % SLOW_PROBE_CALLS === 0)) {
       const onLane = laneMechanism(mechanism);
       if (onLane) return this.#onLane(lanes, fn, key, onLane, input, output);
     }

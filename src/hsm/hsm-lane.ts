@@ -3,7 +3,7 @@
 // spends ~21 µs a call (half in the kernel) and serialises concurrent threads on its own mutexes, so calls from
 // this thread and libuv threads at once mostly waited for each other. A lane leases one session from the pool
 // while it has work (calls on one lane run one after another, so they may share it), gives it back when idle, and
-// retires a session a call found dead. Opt-in (HCE_HSM_LANE=1): without it (or the addon) the scheduler keeps
+// retires a session a call found dead. Queued calls go to it only with HCE_HSM_LANE=1 (HsmLanes.queued); without the addon (or with HCE_HSM_LANE=0) the scheduler keeps
 // its synchronous and *Async paths.
 import { createRequire } from 'node:module';
 import pkcs11js from 'pkcs11js';
@@ -204,14 +204,20 @@ export class HsmLanes {
   readonly #lanes: Lane[];
   #nextId = 1;
 
+  /**
+   * Whether queued calls go to the lane threads (opt-in, HCE_HSM_LANE=1: with SoftHSM 2.6.1, token-object writes
+   * such as C_GenerateKey racing a steady stream of crypt calls on another thread failed with CKR_GENERAL_ERROR
+   * about once in 20 runs of test/hsm-faults.test.ts). Without it the lane only makes direct synchronous calls
+   * (no thread is started).
+   */
+  readonly queued = process.env.HCE_HSM_LANE === '1';
+
   private constructor(lanes: Lane[]) {
     this.#lanes = lanes;
   }
 
   static create(library: string, sessions: SessionPool, count: number, onCallMicros: (micros: number) => void): HsmLanes | undefined {
-    // Opt-in (HCE_HSM_LANE=1): with SoftHSM 2.6.1, token-object writes (C_GenerateKey) racing a steady stream of
-    // crypt calls on another thread failed with CKR_GENERAL_ERROR about once in 20 runs of test/hsm-faults.test.ts.
-    if (!addon || count < 1 || process.env.HCE_HSM_LANE !== '1') return undefined;
+    if (!addon || count < 1 || process.env.HCE_HSM_LANE === '0') return undefined;
     try {
       return new HsmLanes(Array.from({ length: count }, () => new Lane(library, sessions, onCallMicros)));
     } catch {
