@@ -7,22 +7,12 @@ import { dirname, join } from 'node:path';
 import { ErasureError, FsShardStore, ObjectNotFoundError, StoreError } from '../dist/index.js';
 import { SHARD_HEADER_PROBE_BYTES, SHARD_FIXED_BYTES, MAX_OBJECT_ID_BYTES, MAC_BYTES } from '../dist/object/format.js';
 import { headerLengthFor } from '../dist/aead/header.js';
-import { ObjectService } from '../dist/object/object-service.js';
-import { WorkerPool } from '../dist/pool/pool.js';
-import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { pseudoRandom } from './helpers/aead-fixture.js';
 import { FaultStore } from './helpers/fault-store.js';
-import { MemoryKeyProvider } from './helpers/memory-keys.js';
+import { memoryObjects } from './helpers/memory-keys.js';
 import { collect, generationsOn, objectFolder, shardDirs, shardPath } from './helpers/shards.js';
 
-const keys = new MemoryKeyProvider();
-const keyId = keys.createKey('faults');
-const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
-const objects = new ObjectService({ keys, pool: () => pool, threads: 2 });
-t.teardown(async () => {
-  objects.close();
-  await pool.close();
-});
+const { keys, keyId, objects } = await memoryObjects(t, 'faults');
 const SEG = 1024;
 const read = (store: any, id: string) => collect(objects.getObject(id, { store }));
 const put = (store: any, id: string, data: Uint8Array, k = 10, m = 4) =>

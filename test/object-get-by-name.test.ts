@@ -5,22 +5,12 @@ import t from 'tap';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsShardStore, StoreError, type ListOptions, type ShardReader } from '../dist/index.js';
-import { ObjectService } from '../dist/object/object-service.js';
-import { WorkerPool } from '../dist/pool/pool.js';
-import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { pseudoRandom } from './helpers/aead-fixture.js';
 import { FaultStore, type FaultRule } from './helpers/fault-store.js';
-import { MemoryKeyProvider } from './helpers/memory-keys.js';
+import { memoryObjects } from './helpers/memory-keys.js';
 import { collect, generationsOn, objectFolder, shardDirs } from './helpers/shards.js';
 
-const keys = new MemoryKeyProvider();
-const keyId = keys.createKey('by-name');
-const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
-const objects = new ObjectService({ keys, pool: () => pool, threads: 2 });
-t.teardown(async () => {
-  objects.close();
-  await pool.close();
-});
+const { keys, keyId, objects } = await memoryObjects(t, 'by-name');
 const SEG = 1024;
 const K = 4;
 const M = 2;

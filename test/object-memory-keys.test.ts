@@ -4,21 +4,11 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecryptionError, ErasureError, KeyNotFoundError, KeyStateError } from '../dist/index.js';
-import { ObjectService } from '../dist/object/object-service.js';
-import { WorkerPool } from '../dist/pool/pool.js';
-import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { pseudoRandom } from './helpers/aead-fixture.js';
-import { MemoryKeyProvider } from './helpers/memory-keys.js';
+import { memoryObjects } from './helpers/memory-keys.js';
 import { collect, shardDirs, shardPath } from './helpers/shards.js';
 
-const keys = new MemoryKeyProvider();
-const keyId = keys.createKey('memory-root');
-const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
-const objects = new ObjectService({ keys, pool: () => pool, threads: 2 });
-t.teardown(async () => {
-  objects.close();
-  await pool.close();
-});
+const { keys, keyId, objects } = await memoryObjects(t, 'memory-root');
 const SEG = 512;
 const context = { bucket: 'b' };
 

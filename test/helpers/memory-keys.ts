@@ -147,3 +147,22 @@ export class MemoryKeyProvider implements DataKeyProvider<DataKeyAad> {
     }
   }
 }
+
+/**
+ * The object layer on a MemoryKeyProvider with one key and a 2-thread worker pool, both closed in `t`'s teardown:
+ * the set-up of the tests that exercise objects without an HSM.
+ */
+export async function memoryObjects(t: { teardown(fn: () => unknown): void }, keyName: string) {
+  const { ObjectService } = await import('../../dist/object/object-service.js');
+  const { WorkerPool } = await import('../../dist/pool/pool.js');
+  const { WORKER_ENTRY } = await import('../../dist/worker-entry.js');
+  const keys = new MemoryKeyProvider();
+  const keyId = keys.createKey(keyName);
+  const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
+  const objects = new ObjectService({ keys, pool: () => pool, threads: 2 });
+  t.teardown(async () => {
+    objects.close();
+    await pool.close();
+  });
+  return { keys, keyId, pool, objects };
+}
