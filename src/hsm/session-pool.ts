@@ -154,12 +154,6 @@ export class SessionPool {
   }
 
   /**
-   * After a failure: when it says the session or the login is gone (or the login is found gone: the failure may
-   * say something else), drop dead idle sessions and log in again.
-   * True when something was recovered and the call is worth one more try. Synchronous, so concurrent failures
-   * recover one after the other, and the later ones find everything in order.
-   */
-  /**
    * `recover`, or true when another call recovered since `generation` (read when this call began): a call that
    * was under way while the session or login was lost fails with whatever the token says then, and by the time
    * it is seen, the first failure may have put everything in order already.
@@ -168,6 +162,12 @@ export class SessionPool {
     return this.recover(err, session) || (!this.#closed && this.#generation !== generation);
   }
 
+  /**
+   * After a failure: when it says the session or the login is gone (or the login is found gone: the failure may
+   * say something else), drop dead idle sessions and log in again.
+   * True when something was recovered and the call is worth one more try. Synchronous, so concurrent failures
+   * recover one after the other, and the later ones find everything in order.
+   */
   recover(err: unknown, session?: Session): boolean {
     if (this.#closed) return false;
     if (!(lostSession(err) || lostLogin(err))) {

@@ -7,21 +7,13 @@ import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Sorted folder listings kept between list() pages, keyed by path and checked against the folder's mtime. */
 const LISTING_CACHE_ENTRIES = 64;
 /** Folders with at least this many entries are cached (smaller ones are read again: one readdir, no stat). */
 const CACHED_FOLDER_ENTRIES = 64;
-/**
- * The largest blob read whole at open when the caller asks (OpenReaderOptions.readAheadBytes). Small: it saves
- * thread-pool round trips only for small shards, and whole shards held from open cost memory (16 concurrent 8 MiB
- * gets with 1 MiB here: peak RSS 421–470 MiB against 367–380).
- */
-const MAX_READ_AHEAD_BYTES = 64 * 1024;
-/** What the first read of a read-ahead asks for (a blob shorter than this costs no fstat). */
-const FIRST_READ_BYTES = 64 * 1024;
-
 export interface FsShardStoreOptions {
   /** Create missing node folders on first write. Default false: a missing folder is a lost node (an unmounted disk). */
   createFolders?: boolean;
@@ -86,24 +78,8 @@ export class FsShardStore implements ShardStore {
     }
     try {
       // A caller that will read all of a small blob gets it with the open, and the file closed at once: a get's
-      // header, trailer and chunk reads then cost no call into the thread pool. A first read that comes back
-      // short has reached the end (a published blob never changes; were a read ever cut short, the shard would
-      // just look truncated, which its size and trailer checks catch): no fstat then.
-      const ahead = Math.min(options?.readAheadBytes ?? 0, MAX_READ_AHEAD_BYTES);
-      if (ahead > 0) {
-        const first = Buffer.allocUnsafe(Math.min(ahead, FIRST_READ_BYTES));
-        const { bytesRead } = await handle.read(first, 0, first.length, 0);
-        if (bytesRead < first.length) {
-          await handle.close();
-          return new BufferReader(Buffer.from(first.subarray(0, bytesRead)));
-        }
-      }
-      const size = (await handle.stat()).size;
-      if (!(size <= ahead)) return new FsShardReader(handle, size);
-      const bytes = Buffer.allocUnsafe(size);
-      const read = await new FsShardReader(handle, size).read(0, bytes);
-      await handle.close();
-      return new BufferReader(bytes.subarray(0, read));
+      // header, trailer and chunk reads then cost no call into the thread pool.
+      return await openFsReader(handle, options?.readAheadBytes);
     } catch {
       await handle.close().catch(() => {});
       return null;
@@ -235,48 +211,6 @@ function fsError(node: number, operation: string, err: unknown): StoreError {
   const e = err as NodeJS.ErrnoException;
   const reason = e?.code ?? 'IO';
   return new StoreError(node, operation, `node ${node}: ${operation} failed: ${reason} (${e?.syscall ?? 'fs'})`, { cause: err, reason });
-}
-
-/** A blob read whole at open. */
-class BufferReader implements ShardReader {
-  readonly size: number;
-  readonly #bytes: Buffer;
-
-  constructor(bytes: Buffer) {
-    this.#bytes = bytes;
-    this.size = bytes.length;
-  }
-
-  async read(offset: number, target: Uint8Array): Promise<number> {
-    if (offset >= this.size) return 0;
-    return this.#bytes.copy(target, 0, offset, Math.min(this.size, offset + target.length));
-  }
-
-  async close(): Promise<void> {}
-}
-
-class FsShardReader implements ShardReader {
-  readonly size: number;
-  readonly #handle: FileHandle;
-
-  constructor(handle: FileHandle, size: number) {
-    this.#handle = handle;
-    this.size = size;
-  }
-
-  async read(offset: number, target: Uint8Array): Promise<number> {
-    let done = 0;
-    while (done < target.length) {
-      const { bytesRead } = await this.#handle.read(target, done, target.length - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done;
-  }
-
-  async close(): Promise<void> {
-    await this.#handle.close();
-  }
 }
 
 class FsShardWriter implements ShardWriter {
