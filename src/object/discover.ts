@@ -131,14 +131,12 @@ async function byName(
     const tried = new Set(early.get(gen.id)?.keys() ?? []);
     const found = await decideByName(keys, store, ref, listing, gen, probes, tried, options, shards.parityShards).catch(() => undefined);
     if (!found) return { lists };
+    handedOver = true;
     if (found.header.m > shards.parityShards) {
       // The premise does not hold for this name: the full listing decides.
-      found.dek.fill(0);
-      found.keys.metaKey.fill(0);
-      found.keys.chunkKey.fill(0);
+      await release(found);
       return { lists };
     }
-    handedOver = true;
     return { found };
   } finally {
     if (!handedOver) await closeReaders({ readers: new Map([...probes].map(([j, p]) => [j, p.reader])) });
