@@ -116,6 +116,33 @@ t.test('abort leaves nothing; sweep never takes a live writer\'s temp file', asy
   await t.rejects(store.sweepTempFiles('x' as any), TypeError);
 });
 
+
+// Readers and writers hold plain descriptors, whose numbers the kernel hands out again at once: a call after close
+// must fail, not reach the file that got the number meanwhile.
+t.test('a closed reader or a committed writer refuses further calls; the next file opened is untouched', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  await put(store, 0, 'big', Buffer.alloc(200_000, 1));
+  const reader = (await store.openReader(0, 'big'))!;
+  await reader.close();
+  await reader.close(); // twice is harmless
+  const w = await store.openWriter(0, 'w');
+  await w.write(Buffer.from('first'));
+  await w.commit();
+  const other = await store.openWriter(0, 'other');
+  await t.rejects(reader.read(0, Buffer.alloc(4)), /closed/);
+  await t.rejects(w.write(Buffer.from('later')), /committed/);
+  await t.rejects(w.flush(), /committed/);
+  await other.write(Buffer.from('mine'));
+  await other.commit();
+  const back = (await store.openReader(0, 'other', { readAheadBytes: 1024 }))!;
+  const bytes = Buffer.alloc(back.size);
+  await back.read(0, bytes);
+  t.equal(bytes.toString(), 'mine');
+  const first = (await store.openReader(0, 'w', { readAheadBytes: 1024 }))!;
+  t.equal(first.size, 5);
+});
 t.test('bad arguments and a missing node folder are typed errors', async (t) => {
   const { root, dirs } = folders(2);
   t.teardown(() => rmSync(root, { recursive: true, force: true }));

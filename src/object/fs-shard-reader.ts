@@ -1,7 +1,7 @@
 // FsShardStore's readers: a blob read through its open file, or (OpenReaderOptions.readAheadBytes) a small blob
 // read whole at open with its file closed at once.
-import type { FileHandle } from 'node:fs/promises';
 import type { ShardReader } from './blob-store.js';
+import { closeFd, fstatFd, readFd } from './fs-calls.js';
 
 /**
  * The most read with the open when the caller asks. Small: it saves thread-pool round trips for small shards (read
@@ -11,30 +11,31 @@ import type { ShardReader } from './blob-store.js';
 const MAX_READ_AHEAD_BYTES = 64 * 1024;
 
 /**
- * A reader of the open file `handle` (closed by the reader, or here when the blob came whole). A first read that
+ * A reader of the open file `fd` (closed by the reader, or here when the blob came whole; the caller closes it when
+ * this throws). A first read that
  * comes back short has reached the end (a published blob never changes; were a read ever cut short, the shard would
  * just look truncated, which its size and trailer checks catch): no fstat then.
  */
-export async function openFsReader(handle: FileHandle, readAheadBytes = 0): Promise<ShardReader> {
+export async function openFsReader(fd: number, readAheadBytes = 0): Promise<ShardReader> {
   const ahead = Math.min(readAheadBytes, MAX_READ_AHEAD_BYTES);
   let head: Buffer | undefined;
   if (ahead > 0) {
     const first = Buffer.allocUnsafe(ahead);
-    const { bytesRead } = await handle.read(first, 0, ahead, 0);
+    const bytesRead = await readFd(fd, first, 0, ahead, 0);
     head = first.subarray(0, bytesRead);
     if (bytesRead < ahead) {
-      await handle.close();
+      await closeFd(fd);
       return new BufferReader(Buffer.from(head));
     }
   }
-  const size = (await handle.stat()).size;
+  const size = (await fstatFd(fd)).size;
   if (head && size === head.length) {
-    await handle.close();
+    await closeFd(fd);
     return new BufferReader(head);
   }
   // Larger than the read-ahead: its first bytes are not kept (holding them for every open shard of concurrent
   // large gets measured 376–407 MiB peak RSS in bench/put-pipeline.mjs against 330–355).
-  return new FsShardReader(handle, size);
+  return new FsShardReader(fd, size);
 }
 
 /** A blob read whole at open. */
@@ -57,17 +58,19 @@ class BufferReader implements ShardReader {
 
 class FsShardReader implements ShardReader {
   readonly size: number;
-  readonly #handle: FileHandle;
+  readonly #fd: number;
+  #closed = false;
 
-  constructor(handle: FileHandle, size: number) {
-    this.#handle = handle;
+  constructor(fd: number, size: number) {
+    this.#fd = fd;
     this.size = size;
   }
 
   async read(offset: number, target: Uint8Array): Promise<number> {
+    if (this.#closed) throw new Error('ShardReader.read: the reader is closed');
     let done = 0;
     while (done < target.length) {
-      const { bytesRead } = await this.#handle.read(target, done, target.length - done, offset + done);
+      const bytesRead = await readFd(this.#fd, target, done, target.length - done, offset + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -75,6 +78,8 @@ class FsShardReader implements ShardReader {
   }
 
   async close(): Promise<void> {
-    await this.#handle.close();
+    if (this.#closed) return; // a descriptor number is reused at once: closing it twice could close another file
+    this.#closed = true;
+    await closeFd(this.#fd);
   }
 }

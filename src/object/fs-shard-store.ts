@@ -2,11 +2,12 @@
 // folder. Writes go to a temp file in the node's folder, are fsynced, then renamed into place and the folder
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import { closeFd, fdatasyncFd, fsyncFd, openFd, readdirTyped, writeFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -56,9 +57,9 @@ export class FsShardStore implements ShardStore {
     const dir = this.dirs[node]!;
     if (this.#createFolders) await mkdir(dir, { recursive: true });
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(temp, 'wx', 0o600);
+      fd = await openFd(temp, 'wx', 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new StoreError(node, 'write', `node ${node}: write failed: folder ${dir} does not exist`, { cause: err, reason: 'ENOENT' });
@@ -66,22 +67,22 @@ export class FsShardStore implements ShardStore {
       throw fsError(node, 'write', err);
     }
     liveTempFiles.add(temp);
-    return new FsShardWriter(node, handle, temp, final, dir);
+    return new FsShardWriter(node, fd, temp, final, dir);
   }
 
   async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(this.path(node, key), 'r');
+      fd = await openFd(this.path(node, key), 'r');
     } catch {
       return null; // missing file, missing or unreadable folder: a lost shard
     }
     try {
       // A caller that will read all of a small blob gets it with the open, and the file closed at once: a get's
       // header, trailer and chunk reads then cost no call into the thread pool.
-      return await openFsReader(handle, options?.readAheadBytes);
+      return await openFsReader(fd, options?.readAheadBytes);
     } catch {
-      await handle.close().catch(() => {});
+      await closeFd(fd).catch(() => {});
       return null;
     }
   }
@@ -145,7 +146,7 @@ export class FsShardStore implements ShardStore {
     }
     let dirents;
     try {
-      dirents = await readdir(dir, { withFileTypes: true });
+      dirents = await readdirTyped(dir);
     } catch {
       return [];
     }
@@ -215,27 +216,27 @@ function fsError(node: number, operation: string, err: unknown): StoreError {
 
 class FsShardWriter implements ShardWriter {
   readonly #node: number;
-  readonly #handle: FileHandle;
+  readonly #fd: number;
   readonly #temp: string;
   readonly #final: string;
   readonly #root: string;
   #closed = false;
   #done = false;
 
-  constructor(node: number, handle: FileHandle, temp: string, final: string, root: string) {
+  constructor(node: number, fd: number, temp: string, final: string, root: string) {
     this.#node = node;
-    this.#handle = handle;
+    this.#fd = fd;
     this.#temp = temp;
     this.#final = final;
     this.#root = root;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
+    this.#checkOpen('write');
     try {
       let done = 0;
       while (done < bytes.length) {
-        const { bytesWritten } = await this.#handle.write(bytes, done, bytes.length - done);
-        done += bytesWritten;
+        done += await writeFd(this.#fd, bytes, done, bytes.length - done);
       }
     } catch (err) {
       throw fsError(this.#node, 'write', err);
@@ -243,8 +244,9 @@ class FsShardWriter implements ShardWriter {
   }
 
   async flush(): Promise<void> {
+    this.#checkOpen('flush');
     try {
-      await this.#handle.datasync();
+      await fdatasyncFd(this.#fd);
     } catch (err) {
       throw fsError(this.#node, 'flush', err);
     }
@@ -287,10 +289,15 @@ class FsShardWriter implements ShardWriter {
     liveTempFiles.delete(this.#temp);
   }
 
+  /** A descriptor number is reused at once: once closed, this writer's number may be another file's. */
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new Error(`ShardWriter.${what}: the writer is ${this.#done ? 'committed' : 'closed'}`);
+  }
+
   async #close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#handle.close();
+    await closeFd(this.#fd);
   }
 }
 
@@ -325,10 +332,10 @@ function syncFolder(dir: string): Promise<void> {
 }
 
 async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  const fd = await openFd(dir, 'r');
   try {
-    await handle.sync();
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
 }
