@@ -181,10 +181,11 @@ async function finish(
   for (let i = 0; i < total; i++) if (!probes.has(i) && !spare.has(i)) missing.add(i);
   for (const p of probes.values()) if (p.index < total && !group.includes(p)) corrupt.add(p.index);
 
-  // Trailers: every shard of the group should vouch for the same length.
+  // Trailers: every shard of the group should vouch for the same length (identical trailers: one MAC check).
   const lengths = new Map<number, number>();
+  const checked = new Map<string, number | undefined>();
   await Promise.all(group.map(async (p) => {
-    const length = await trailerLength(p, keys.metaKey);
+    const length = await trailerLength(p, keys.metaKey, checked);
     if (length === undefined) corrupt.add(p.index);
     else lengths.set(p.index, length);
   }));
@@ -203,10 +204,17 @@ async function finish(
   };
 }
 
-/** The length a shard's trailer vouches for under the meta key, or undefined when it does not verify. */
-export async function trailerLength(p: Probe, metaKey: Uint8Array): Promise<number | undefined> {
+/**
+ * The length a shard's trailer vouches for under the meta key, or undefined when it does not verify. `checked`
+ * keeps the answers for trailer bytes already verified under this key (one generation's trailers are identical).
+ */
+export async function trailerLength(p: Probe, metaKey: Uint8Array, checked?: Map<string, number | undefined>): Promise<number | undefined> {
   const trailer = new Uint8Array(TRAILER_BYTES);
   const read = p.size >= TRAILER_BYTES ? await p.reader.read(p.size - TRAILER_BYTES, trailer).catch(() => null) : null;
-  return read === TRAILER_BYTES ? parseTrailer(metaKey, trailer) : undefined;
+  if (read !== TRAILER_BYTES) return undefined;
+  if (!checked) return parseTrailer(metaKey, trailer);
+  const id = Buffer.from(trailer).toString('latin1');
+  if (!checked.has(id)) checked.set(id, parseTrailer(metaKey, trailer));
+  return checked.get(id);
 }
 

@@ -18,11 +18,16 @@ export function readFd(fd: number, target: Uint8Array, offset: number, length: n
   });
 }
 
-/** Writes source[offset…offset+length) at the file's position; resolves with the count written. */
-export function writeFd(fd: number, source: Uint8Array, offset: number, length: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.write(fd, source, offset, length, null, (err, written) => (err ? reject(err) : resolve(written)));
-  });
+/** Writes every byte of `parts`, in order, at the file's position: one writev, more only when the kernel takes less. */
+export async function writeAllFd(fd: number, parts: Uint8Array[]): Promise<void> {
+  let rest = parts.filter((p) => p.length > 0);
+  while (rest.length > 0) {
+    let written = await new Promise<number>((resolve, reject) => {
+      fs.writev(fd, rest as NodeJS.ArrayBufferView[], null, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+    while (rest.length > 0 && written >= rest[0]!.length) written -= rest.shift()!.length;
+    if (written > 0) rest[0] = rest[0]!.subarray(written);
+  }
 }
 
 /** A folder's entries with their types (no stat per entry: the kernel's d_type). */

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
-import { closeFd, fdatasyncFd, fsyncFd, openFd, readdirTyped, writeFd } from './fs-calls.js';
+import { closeFd, fdatasyncFd, fsyncFd, openFd, readdirTyped, writeAllFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -15,6 +15,11 @@ const TEMP_PREFIX = '.tmp-';
 const LISTING_CACHE_ENTRIES = 64;
 /** Folders with at least this many entries are cached (smaller ones are read again: one readdir, no stat). */
 const CACHED_FOLDER_ENTRIES = 64;
+/**
+ * Writes are gathered up to this many bytes and go out together (with the next large write, or at flush/commit):
+ * a small shard's header, chunk and trailer are one write call instead of three.
+ */
+const GATHER_BYTES = 64 * 1024;
 export interface FsShardStoreOptions {
   /** Create missing node folders on first write. Default false: a missing folder is a lost node (an unmounted disk). */
   createFolders?: boolean;
@@ -222,6 +227,9 @@ class FsShardWriter implements ShardWriter {
   readonly #root: string;
   #closed = false;
   #done = false;
+  /** Bytes written but not yet handed to the file (copies: the caller may reuse its buffer once write resolves). */
+  #gathered: Buffer | undefined;
+  #gatheredBytes = 0;
 
   constructor(node: number, fd: number, temp: string, final: string, root: string) {
     this.#node = node;
@@ -233,11 +241,22 @@ class FsShardWriter implements ShardWriter {
 
   async write(bytes: Uint8Array): Promise<void> {
     this.#checkOpen('write');
+    if (this.#gatheredBytes + bytes.length <= GATHER_BYTES) {
+      this.#gathered ??= Buffer.allocUnsafe(GATHER_BYTES);
+      this.#gathered.set(bytes, this.#gatheredBytes);
+      this.#gatheredBytes += bytes.length;
+      return;
+    }
+    await this.#writeOut(bytes);
+  }
+
+  /** The gathered bytes, then `more`, to the file. */
+  async #writeOut(more?: Uint8Array): Promise<void> {
+    const parts: Uint8Array[] = this.#gatheredBytes > 0 ? [this.#gathered!.subarray(0, this.#gatheredBytes)] : [];
+    if (more) parts.push(more);
+    this.#gatheredBytes = 0;
     try {
-      let done = 0;
-      while (done < bytes.length) {
-        done += await writeFd(this.#fd, bytes, done, bytes.length - done);
-      }
+      await writeAllFd(this.#fd, parts);
     } catch (err) {
       throw fsError(this.#node, 'write', err);
     }
@@ -245,6 +264,7 @@ class FsShardWriter implements ShardWriter {
 
   async flush(): Promise<void> {
     this.#checkOpen('flush');
+    await this.#writeOut();
     try {
       await fdatasyncFd(this.#fd);
     } catch (err) {
@@ -254,6 +274,7 @@ class FsShardWriter implements ShardWriter {
 
   async commit(): Promise<void> {
     try {
+      if (!this.#closed) await this.#writeOut();
       await this.#close();
       const parent = dirname(this.#final);
       // A concurrent remove() may prune an emptied folder between mkdir and rename: try again once.
