@@ -1,7 +1,8 @@
 // FsShardStore's readers: a blob read through its open file, or (OpenReaderOptions.readAheadBytes) a small blob
-// read whole at open with its file closed at once.
+// read whole at open with its file closed at once. Opens go through fs-batch.ts (batched with the turn's others).
 import type { ShardReader } from './blob-store.js';
-import { closeFd, fstatFd, readFd } from './fs-calls.js';
+import { readHead } from './fs-batch.js';
+import { closeFd, readFd } from './fs-calls.js';
 
 /**
  * The most read with the open when the caller asks. Small: it saves thread-pool round trips for small shards (read
@@ -11,31 +12,17 @@ import { closeFd, fstatFd, readFd } from './fs-calls.js';
 const MAX_READ_AHEAD_BYTES = 64 * 1024;
 
 /**
- * A reader of the open file `fd` (closed by the reader, or here when the blob came whole; the caller closes it when
- * this throws). A first read that
- * comes back short has reached the end (a published blob never changes; were a read ever cut short, the shard would
- * just look truncated, which its size and trailer checks catch): no fstat then.
+ * A reader of `path`: its first `readAheadBytes` (at most MAX_READ_AHEAD_BYTES) read with the open, and the file
+ * closed at once when that was all of it; else reads go through the open file (closed by the reader). A first read
+ * that comes back short has reached the end (a published blob never changes; were a read ever cut short, the shard
+ * would just look truncated, which its size and trailer checks catch): no fstat then. Rejects when the file cannot
+ * be opened.
  */
-export async function openFsReader(fd: number, readAheadBytes = 0): Promise<ShardReader> {
-  const ahead = Math.min(readAheadBytes, MAX_READ_AHEAD_BYTES);
-  let head: Buffer | undefined;
-  if (ahead > 0) {
-    const first = Buffer.allocUnsafe(ahead);
-    const bytesRead = await readFd(fd, first, 0, ahead, 0);
-    head = first.subarray(0, bytesRead);
-    if (bytesRead < ahead) {
-      await closeFd(fd);
-      return new BufferReader(Buffer.from(head));
-    }
-  }
-  const size = (await fstatFd(fd)).size;
-  if (head && size === head.length) {
-    await closeFd(fd);
-    return new BufferReader(head);
-  }
+export async function openFsReader(path: string, readAheadBytes = 0): Promise<ShardReader> {
   // Larger than the read-ahead: its first bytes are not kept (holding them for every open shard of concurrent
   // large gets measured 376–407 MiB peak RSS in bench/put-pipeline.mjs against 330–355).
-  return new FsShardReader(fd, size);
+  const head = await readHead(path, Math.max(1, Math.min(readAheadBytes, MAX_READ_AHEAD_BYTES)));
+  return 'bytes' in head ? new BufferReader(head.bytes) : new FsShardReader(head.fd, head.size);
 }
 
 /** A blob read whole at open. */

@@ -7,7 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
-import { closeFd, fdatasyncFd, fsyncFd, openFd, readdirTyped, writeAllFd } from './fs-calls.js';
+import { listFolder } from './fs-batch.js';
+import { closeFd, fdatasyncFd, fsyncFd, openFd, writeAllFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -76,19 +77,13 @@ export class FsShardStore implements ShardStore {
   }
 
   async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {
-    let fd: number;
-    try {
-      fd = await openFd(this.path(node, key), 'r');
-    } catch {
-      return null; // missing file, missing or unreadable folder: a lost shard
-    }
+    const path = this.path(node, key);
     try {
       // A caller that will read all of a small blob gets it with the open, and the file closed at once: a get's
       // header, trailer and chunk reads then cost no call into the thread pool.
-      return await openFsReader(fd, options?.readAheadBytes);
+      return await openFsReader(path, options?.readAheadBytes);
     } catch {
-      await closeFd(fd).catch(() => {});
-      return null;
+      return null; // missing file, missing or unreadable folder: a lost shard
     }
   }
 
@@ -149,15 +144,14 @@ export class FsShardStore implements ShardStore {
         return [];
       }
     }
-    let dirents;
+    let names;
     try {
-      dirents = await readdirTyped(dir);
+      names = await listFolder(dir);
     } catch {
       return [];
     }
-    const entries = dirents
-      .filter((d) => !d.name.startsWith(TEMP_PREFIX) && (d.isDirectory() || d.isFile()))
-      .map((d) => (d.isDirectory() ? `${d.name}/` : d.name))
+    const entries = names
+      .filter((name) => !name.startsWith(TEMP_PREFIX))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     // Large folders (a namespace's names, read page by page) are cached, small ones (an object's generations and
     // shards: what every get lists) cost a readdir and no stat. The mtime is taken after the readdir, and only a

@@ -1,0 +1,52 @@
+// FsShardStore's batched folder reads and opens (native/fs-batch.cc) against the same calls through node:fs:
+// identical results for every file size around the read-ahead, folders of every kind of entry, and errors.
+import t from 'tap';
+import { closeSync, mkdirSync, mkdtempSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listFolder, nativeFsBatch, readHead, viaNodeFs, type Head } from '../dist/object/fs-batch.js';
+
+t.ok(nativeFsBatch || process.env.HSM_FS_NATIVE === '0', 'the addon is built (HSM_FS_NATIVE=0 turns it off)');
+
+const root = mkdtempSync(join(tmpdir(), 'hce-fsb-'));
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
+const AHEAD = 4096;
+const sizes = [0, 1, AHEAD - 1, AHEAD, AHEAD + 1, 3 * AHEAD + 7];
+for (const n of sizes) writeFileSync(join(root, `f${n}`), Buffer.alloc(n, n % 251));
+mkdirSync(join(root, 'sub'));
+symlinkSync(join(root, 'f1'), join(root, 'link')); // neither file nor folder to a listing
+
+/** What a head says, with an open descriptor read back and closed. */
+function describe(h: Head) {
+  if ('bytes' in h) return { whole: h.bytes.toString('hex') };
+  const b = Buffer.alloc(h.size);
+  readSync(h.fd, b, 0, h.size, 0);
+  closeSync(h.fd);
+  return { size: h.size, bytes: b.toString('hex') };
+}
+
+for (const [name, calls] of [['batched', { listFolder, readHead }], ['node:fs', viaNodeFs]] as const) {
+  t.test(`${name}: heads and listings`, async (t) => {
+    for (const n of sizes) {
+      const h = describe(await calls.readHead(join(root, `f${n}`), AHEAD));
+      if (n <= AHEAD) t.same(h, { whole: Buffer.alloc(n, n % 251).toString('hex') }, `${n} B comes whole`);
+      else t.same(h, { size: n, bytes: Buffer.alloc(n, n % 251).toString('hex') }, `${n} B comes open`);
+    }
+    t.same((await calls.listFolder(root)).sort(), [...sizes.map((n) => `f${n}`), 'sub/'].sort());
+    t.same(await calls.listFolder(join(root, 'sub')), []);
+    await t.rejects(calls.readHead(join(root, 'missing'), AHEAD), { code: 'ENOENT' });
+    await t.rejects(calls.listFolder(join(root, 'missing')), { code: 'ENOENT' });
+    await t.rejects(calls.listFolder(join(root, 'f1')), { code: 'ENOTDIR' });
+  });
+}
+
+t.test('many calls in one turn: every one answered, each with its own result', async (t) => {
+  const calls = Array.from({ length: 300 }, (_, i) => (i % 3 === 0
+    ? listFolder(join(root, i % 2 ? 'sub' : 'missing')).then((x) => x.length, (e) => e.code)
+    : readHead(join(root, `f${sizes[i % sizes.length]}`), AHEAD).then(describe)));
+  const results = await Promise.all(calls);
+  for (const [i, r] of results.entries()) {
+    if (i % 3 === 0) t.equal(r, i % 2 ? 0 : 'ENOENT');
+    else t.same(r, describe(await viaNodeFs.readHead(join(root, `f${sizes[i % sizes.length]}`), AHEAD)));
+  }
+});
