@@ -4,10 +4,18 @@
 // a wake-up of a pool thread and a completion of its own, which cost more CPU than the call itself (a 4 KiB get
 // made 18 of them). No N-API types cross to the worker side; results are built on the JS thread.
 //
-//   batch(kinds: Uint8Array, paths: string[], maxBytes: number, callback(results: unknown[]))
-//     kind 0, list: the folder's entries, folders with a trailing '/', other types left out; or -errno.
-//     kind 1, read: the file opened; its first maxBytes read. A file no longer than that comes back whole as a
-//       Buffer (closed); a longer one as [fd, size] (open, the caller closes it); or -errno.
+//   batch(kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | undefined)[], maxBytes,
+//         callback(results: unknown[]))   — per op, by kind; -errno when it failed:
+//     0 list(path): the folder's entries, folders with a trailing '/', other types left out.
+//     1 read(path): the file opened, its first maxBytes read. A file no longer than that comes back whole as a
+//       Buffer (closed); a longer one as [fd, size] (open: the caller closes it).
+//     2 create(path): a new file (O_EXCL, mode 0600) opened for writing: its fd.
+//     3 write(fd, bytes): every byte appended, then fdatasync: 0.
+//     4 publish(fd, path = temp, bytes = final path as UTF-8): fd closed (unless -1), the final path's folder made
+//       (mkdir -p), temp renamed to it: the number of folders made. A rename that finds the folder gone (pruned
+//       meanwhile by a remove) makes it again, three times at most.
+//     5 syncFolder(path): the folder opened, fsynced, closed: 0.
+// Buffers passed in are referenced until the callback has run.
 #include <napi.h>
 
 #include <dirent.h>
@@ -16,6 +24,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -25,11 +34,20 @@ namespace {
 
 constexpr int kList = 0;
 constexpr int kRead = 1;
-constexpr int kThreads = 2;
+constexpr int kCreate = 2;
+constexpr int kWrite = 3;
+constexpr int kPublish = 4;
+constexpr int kSyncFolder = 5;
+// As many as libuv's pool: a batch's fdatasyncs of one put run side by side on a real disk.
+constexpr int kThreads = 4;
 
 struct Op {
   int kind = kList;
   std::string path;
+  int in_fd = -1;
+  const uint8_t* in = nullptr;  // a referenced JS buffer (write), or the final path (publish)
+  size_t in_len = 0;
+  int result = 0;
   int error = 0;  // errno, 0 when it succeeded
   std::vector<std::string> entries;
   std::vector<char> bytes;
@@ -101,6 +119,83 @@ void ReadFile(Op& op, size_t max_bytes) {
   op.size = st.st_size;
 }
 
+void Create(Op& op) {
+  int fd;
+  do fd = open(op.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) op.error = errno;
+  else op.result = fd;
+}
+
+void WriteAll(Op& op) {
+  size_t done = 0;
+  while (done < op.in_len) {
+    ssize_t n = write(op.in_fd, op.in + done, op.in_len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      op.error = errno;
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fdatasync(op.in_fd) != 0) op.error = errno;
+}
+
+// mkdir -p of `dir`: the number of folders it made, or -errno.
+int MakeFolders(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0777) == 0) {
+    return 1;
+  }
+  if (errno == EEXIST) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    return -ENOTDIR;
+  }
+  if (errno != ENOENT) return -errno;
+  const size_t cut = dir.find_last_of('/');
+  if (cut == std::string::npos || cut == 0) return -ENOENT;
+  const int above = MakeFolders(dir.substr(0, cut));
+  if (above < 0) return above;
+  if (mkdir(dir.c_str(), 0777) == 0) return above + 1;
+  return errno == EEXIST ? above : -errno;
+}
+
+void Publish(Op& op) {
+  if (op.in_fd >= 0 && close(op.in_fd) != 0 && errno != EINTR) {
+    op.error = errno;
+    return;
+  }
+  const std::string final_path(reinterpret_cast<const char*>(op.in), op.in_len);
+  const size_t cut = final_path.find_last_of('/');
+  const std::string parent = cut == std::string::npos ? std::string(".") : final_path.substr(0, cut);
+  int made = 0;
+  for (int attempt = 0;; attempt++) {
+    const int m = MakeFolders(parent);
+    if (m < 0) {
+      op.error = -m;
+      return;
+    }
+    made += m;
+    if (rename(op.path.c_str(), final_path.c_str()) == 0) break;
+    if (errno == ENOENT && attempt < 3) continue;
+    op.error = errno;
+    return;
+  }
+  op.result = made;
+}
+
+void SyncFolder(Op& op) {
+  int fd;
+  do fd = open(op.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    op.error = errno;
+    return;
+  }
+  if (fsync(fd) != 0) op.error = errno;
+  close(fd);
+}
+
 class BatchJob : public hsmexec::AsyncJob {
  public:
   BatchJob(std::vector<Op> ops, size_t max_bytes)
@@ -108,8 +203,14 @@ class BatchJob : public hsmexec::AsyncJob {
 
   void Run(size_t i) override {
     Op& op = ops_[i];
-    if (op.kind == kList) ListFolder(op);
-    else ReadFile(op, max_bytes_);
+    switch (op.kind) {
+      case kList: ListFolder(op); break;
+      case kRead: ReadFile(op, max_bytes_); break;
+      case kCreate: Create(op); break;
+      case kWrite: WriteAll(op); break;
+      case kPublish: Publish(op); break;
+      default: SyncFolder(op); break;
+    }
   }
 
   std::vector<napi_value> Results(Napi::Env env) override {
@@ -118,6 +219,8 @@ class BatchJob : public hsmexec::AsyncJob {
       Op& op = ops_[i];
       if (op.error != 0) {
         out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, -op.error));
+      } else if (op.kind >= kCreate) {
+        out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, op.result));
       } else if (op.kind == kList) {
         Napi::Array names = Napi::Array::New(env, op.entries.size());
         for (size_t j = 0; j < op.entries.size(); j++) names.Set(static_cast<uint32_t>(j), Napi::String::New(env, op.entries[j]));
@@ -141,31 +244,57 @@ class BatchJob : public hsmexec::AsyncJob {
 
 Napi::Value Batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsNumber() || !info[3].IsFunction()) {
-    Napi::TypeError::New(env, "batch(kinds, paths, maxBytes, callback)").ThrowAsJavaScriptException();
+  if (info.Length() < 6 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsTypedArray() || !info[3].IsArray() ||
+      !info[4].IsNumber() || !info[5].IsFunction()) {
+    Napi::TypeError::New(env, "batch(kinds, paths, fds, bytes, maxBytes, callback)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Uint8Array kinds = info[0].As<Napi::Uint8Array>();
   Napi::Array paths = info[1].As<Napi::Array>();
-  const double max_bytes = info[2].As<Napi::Number>().DoubleValue();
-  if (kinds.ElementLength() != paths.Length() || !(max_bytes >= 1 && max_bytes <= 16 * 1024 * 1024)) {
-    Napi::RangeError::New(env, "batch: kinds and paths differ in length, or maxBytes is out of range").ThrowAsJavaScriptException();
+  Napi::TypedArray fds_value = info[2].As<Napi::TypedArray>();
+  Napi::Array bytes = info[3].As<Napi::Array>();
+  const double max_bytes = info[4].As<Napi::Number>().DoubleValue();
+  const size_t n = kinds.ElementLength();
+  if (fds_value.TypedArrayType() != napi_int32_array || paths.Length() != n || fds_value.ElementLength() != n ||
+      bytes.Length() != n || !(max_bytes >= 1 && max_bytes <= 16 * 1024 * 1024)) {
+    Napi::RangeError::New(env, "batch: arguments differ in length, or maxBytes is out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::vector<Op> ops(paths.Length());
-  for (uint32_t i = 0; i < paths.Length(); i++) {
+  Napi::Int32Array fds = info[2].As<Napi::Int32Array>();
+  std::vector<Op> ops(n);
+  std::vector<Napi::Value> keep;
+  for (uint32_t i = 0; i < n; i++) {
     Napi::Value p = paths.Get(i);
-    if (!p.IsString() || kinds[i] > kRead) {
-      Napi::TypeError::New(env, "batch: a path is not a string, or a kind is unknown").ThrowAsJavaScriptException();
+    Napi::Value b = bytes.Get(i);
+    if (!p.IsString() || kinds[i] > kSyncFolder || !(b.IsUndefined() || b.IsTypedArray())) {
+      Napi::TypeError::New(env, "batch: a path is not a string, a kind is unknown, or bytes are not a typed array").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     ops[i].kind = kinds[i];
     ops[i].path = p.As<Napi::String>().Utf8Value();
+    ops[i].in_fd = fds[i];
+    if (b.IsTypedArray()) {
+      // The view's own data pointer (offset applied): also right for views of a SharedArrayBuffer.
+      napi_typedarray_type type;
+      size_t length;
+      void* data;
+      if (napi_get_typedarray_info(env, b, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+        Napi::TypeError::New(env, "batch: bytes must be Uint8Arrays").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      ops[i].in = static_cast<const uint8_t*>(data);
+      ops[i].in_len = length;
+      keep.push_back(b);
+    } else if (ops[i].kind == kPublish) {
+      Napi::TypeError::New(env, "batch: publish needs the final path").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
   }
   hsmexec::Runtime* rt = hsmexec::GetRuntime(env, "hsm_fs batch");
   if (!rt) return env.Undefined();
   auto* job = new BatchJob(std::move(ops), static_cast<size_t>(max_bytes));
-  job->SetCallback(info[3].As<Napi::Function>());
+  for (const Napi::Value& v : keep) job->Keep(v);
+  job->SetCallback(info[5].As<Napi::Function>());
   rt->executor.EnsureThreads(kThreads);
   hsmexec::AsyncJob::Start(env, rt, job);
   return env.Undefined();

@@ -1,10 +1,12 @@
 // FsShardStore's batched folder reads and opens (native/fs-batch.cc) against the same calls through node:fs:
 // identical results for every file size around the read-ahead, folders of every kind of entry, and errors.
 import t from 'tap';
-import { closeSync, mkdirSync, mkdtempSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listFolder, nativeFsBatch, readHead, viaNodeFs, type Head } from '../dist/object/fs-batch.js';
+import {
+  createFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
+} from '../dist/object/fs-batch.js';
 
 t.ok(nativeFsBatch || process.env.HSM_FS_NATIVE === '0', 'the addon is built (HSM_FS_NATIVE=0 turns it off)');
 
@@ -25,7 +27,8 @@ function describe(h: Head) {
   return { size: h.size, bytes: b.toString('hex') };
 }
 
-for (const [name, calls] of [['batched', { listFolder, readHead }], ['node:fs', viaNodeFs]] as const) {
+const batched = { listFolder, readHead, createFile, writeDurably, publishFile, syncFolderNow };
+for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as const) {
   t.test(`${name}: heads and listings`, async (t) => {
     for (const n of sizes) {
       const h = describe(await calls.readHead(join(root, `f${n}`), AHEAD));
@@ -37,6 +40,26 @@ for (const [name, calls] of [['batched', { listFolder, readHead }], ['node:fs', 
     await t.rejects(calls.readHead(join(root, 'missing'), AHEAD), { code: 'ENOENT' });
     await t.rejects(calls.listFolder(join(root, 'missing')), { code: 'ENOENT' });
     await t.rejects(calls.listFolder(join(root, 'f1')), { code: 'ENOTDIR' });
+  });
+
+  t.test(`${name}: create, write durably, publish into new folders, sync`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hce-fsb-w-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const temp = join(dir, '.tmp-1');
+    const fd = await calls.createFile(temp);
+    await t.rejects(calls.createFile(temp), { code: 'EEXIST' }, 'never over an existing file');
+    await calls.writeDurably(fd, Buffer.from('abc'));
+    await calls.writeDurably(fd, new Uint8Array(new SharedArrayBuffer(4)).fill(100)); // a stripe buffer's kind of view
+    await calls.writeDurably(fd, Buffer.alloc(0));
+    t.equal(await calls.publishFile(fd, temp, join(dir, 'a', 'b', 'c', 'x')), 3, 'three folders made');
+    t.equal(readFileSync(join(dir, 'a', 'b', 'c', 'x'), 'utf8'), 'abcdddd');
+    t.notOk(existsSync(temp));
+    const fd2 = await calls.createFile(temp);
+    t.equal(await calls.publishFile(fd2, temp, join(dir, 'a', 'b', 'y')), 0, 'no folder made');
+    await t.rejects(calls.publishFile(-1, temp, join(dir, 'a', 'z')), { code: 'ENOENT' }, 'the temp file is gone');
+    await calls.syncFolderNow(join(dir, 'a'));
+    await t.rejects(calls.syncFolderNow(join(dir, 'missing')), { code: 'ENOENT' });
+    await t.rejects(calls.createFile(join(dir, 'missing', 'f')), { code: 'ENOENT' });
   });
 }
 

@@ -1,20 +1,30 @@
-// FsShardStore's folder reads and small-file opens, batched (native/fs-batch.cc): the calls queued in one turn of
-// the event loop go to the addon as one job and come back with one completion, where node:fs makes a thread-pool
-// round trip of each (a 4 KiB get made 18). Without the addon (not built, or HSM_FS_NATIVE=0) each call goes
-// through node:fs's callback API, with the same results.
+// FsShardStore's small file-system calls, batched (native/fs-batch.cc): folder reads, opens of shards, and a small
+// blob's create, write + fdatasync, publish (close, mkdir -p, rename) and folder fsync. The calls queued in one turn
+// of the event loop go to the addon as one job and come back with one completion, where node:fs makes a
+// thread-pool round trip of each (a 4 KiB get made 18, a put of 6 shards about 60). Without the addon (not built,
+// or HSM_FS_NATIVE=0) each call goes through node:fs, with the same results.
+import { mkdir, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { closeFd, fstatFd, openFd, readdirTyped, readFd } from './fs-calls.js';
+import { dirname } from 'node:path';
+import { closeFd, fdatasyncFd, fstatFd, fsyncFd, openFd, readdirTyped, readFd, writeAllFd } from './fs-calls.js';
 
 /** A file opened by `readHead`: whole when it was no longer than asked, else open for reading through `fd`. */
 export type Head = { bytes: Buffer } | { fd: number; size: number };
 
 interface FsAddon {
-  batch(kinds: Uint8Array, paths: string[], maxBytes: number, callback: (results: unknown[]) => void): void;
+  batch(
+    kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | undefined)[], maxBytes: number,
+    callback: (results: unknown[]) => void,
+  ): void;
 }
 
 const ADDON_PATH = '../../native/build/Release/hsm_fs.node'; // from dist/object/ to the package root
 const LIST = 0;
 const READ = 1;
+const CREATE = 2;
+const WRITE = 3;
+const PUBLISH = 4;
+const SYNC_FOLDER = 5;
 
 function load(): FsAddon | null {
   if (process.env.HSM_FS_NATIVE === '0' || process.platform === 'win32') return null;
@@ -32,6 +42,8 @@ export const nativeFsBatch = addon !== null;
 interface Queued {
   kind: number;
   path: string;
+  fd: number;
+  bytes: Uint8Array | undefined;
   maxBytes: number;
   resolve: (result: unknown) => void;
 }
@@ -48,23 +60,34 @@ function flush(): void {
   }
   for (const [maxBytes, group] of bySize) {
     const kinds = Uint8Array.from(group, (op) => op.kind);
-    addon!.batch(kinds, group.map((op) => op.path), maxBytes, (results) => {
+    const fds = Int32Array.from(group, (op) => op.fd);
+    addon!.batch(kinds, group.map((op) => op.path), fds, group.map((op) => op.bytes), maxBytes, (results) => {
       for (let i = 0; i < group.length; i++) group[i]!.resolve(results[i]);
     });
   }
 }
 
-function enqueue(kind: number, path: string, maxBytes: number): Promise<unknown> {
+function enqueue(kind: number, path: string, maxBytes = 1, fd = -1, bytes?: Uint8Array): Promise<unknown> {
   return new Promise((resolve) => {
     if (queue.length === 0) queueMicrotask(flush);
-    queue.push({ kind, path, maxBytes, resolve });
+    queue.push({ kind, path, fd, bytes, maxBytes, resolve });
   });
 }
+
+/** A numeric result, or the errno error it stands for. */
+async function numeric(result: Promise<unknown>, syscall: string): Promise<number> {
+  const n = (await result) as number;
+  if (n < 0) throw errnoError(n, syscall);
+  return n;
+}
+
+/** Linux errno numbers of the codes callers tell apart (others are reported as EIO, their number in the message). */
+const ERRNO_CODES: Record<number, string> = { 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 28: 'ENOSPC', 30: 'EROFS', 39: 'ENOTEMPTY' };
 
 function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`${syscall} failed: errno ${-code}`);
   err.errno = code;
-  err.code = code === -2 ? 'ENOENT' : code === -20 ? 'ENOTDIR' : code === -13 ? 'EACCES' : 'EIO';
+  err.code = ERRNO_CODES[-code] ?? 'EIO';
   err.syscall = syscall;
   return err;
 }
@@ -72,7 +95,7 @@ function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
 /** A folder's files and folders (folders with a trailing '/'), in no particular order; rejects when unreadable. */
 export async function listFolder(dir: string): Promise<string[]> {
   if (!addon) return viaNodeFs.listFolder(dir);
-  const result = await enqueue(LIST, dir, 1);
+  const result = await enqueue(LIST, dir);
   if (typeof result === 'number') throw errnoError(result, 'scandir');
   return result as string[];
 }
@@ -86,6 +109,32 @@ export async function readHead(path: string, maxBytes: number): Promise<Head> {
   return { bytes: result as Buffer };
 }
 
+/** A new file (mode 0600; fails when it exists) open for writing: its descriptor. */
+export function createFile(path: string): Promise<number> {
+  return addon ? numeric(enqueue(CREATE, path), 'open') : viaNodeFs.createFile(path);
+}
+
+/** Appends all of `bytes` to the file at `fd`, then fdatasync. */
+export async function writeDurably(fd: number, bytes: Uint8Array): Promise<void> {
+  if (!addon) return viaNodeFs.writeDurably(fd, bytes);
+  await numeric(enqueue(WRITE, '', 1, fd, bytes), 'write');
+}
+
+/**
+ * Closes `fd` (unless -1), makes the final path's folder (mkdir -p) and renames `temp` to `final`: resolves with the
+ * number of folders made. A folder pruned meanwhile by a remove is made again (three times at most).
+ */
+export async function publishFile(fd: number, temp: string, final: string): Promise<number> {
+  if (!addon) return viaNodeFs.publishFile(fd, temp, final);
+  return numeric(enqueue(PUBLISH, temp, 1, fd, Buffer.from(final, 'utf8')), 'rename');
+}
+
+/** fsync of a folder (a new name in it survives a crash). */
+export async function syncFolderNow(dir: string): Promise<void> {
+  if (!addon) return viaNodeFs.syncFolderNow(dir);
+  await numeric(enqueue(SYNC_FOLDER, dir), 'fsync');
+}
+
 /** The same calls through node:fs (no addon); exported for the tests that hold both paths to the same results. */
 export const viaNodeFs = {
   async listFolder(dir: string): Promise<string[]> {
@@ -93,6 +142,34 @@ export const viaNodeFs = {
     return dirents.filter((d) => d.isDirectory() || d.isFile()).map((d) => (d.isDirectory() ? `${d.name}/` : d.name));
   },
   readHead: readHeadFs,
+  createFile: (path: string): Promise<number> => openFd(path, 'wx', 0o600),
+  async writeDurably(fd: number, bytes: Uint8Array): Promise<void> {
+    await writeAllFd(fd, [bytes]);
+    await fdatasyncFd(fd);
+  },
+  async publishFile(fd: number, temp: string, final: string): Promise<number> {
+    if (fd >= 0) await closeFd(fd);
+    const parent = dirname(final);
+    let made = 0;
+    for (let attempt = 0; ; attempt++) {
+      const created = await mkdir(parent, { recursive: true });
+      if (created !== undefined) for (let dir = parent, top = dirname(created); dir !== top; dir = dirname(dir)) made++;
+      try {
+        await rename(temp, final);
+        return made;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  },
+  async syncFolderNow(dir: string): Promise<void> {
+    const fd = await openFd(dir, 'r');
+    try {
+      await fsyncFd(fd);
+    } finally {
+      await closeFd(fd);
+    }
+  },
 };
 
 async function readHeadFs(path: string, maxBytes: number): Promise<Head> {

@@ -2,13 +2,13 @@
 // folder. Writes go to a temp file in the node's folder, are fsynced, then renamed into place and the folder
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
-import { listFolder } from './fs-batch.js';
-import { closeFd, fdatasyncFd, fsyncFd, openFd, writeAllFd } from './fs-calls.js';
+import { createFile, listFolder, publishFile, syncFolderNow, writeDurably } from './fs-batch.js';
+import { closeFd, writeAllFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -65,7 +65,7 @@ export class FsShardStore implements ShardStore {
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let fd: number;
     try {
-      fd = await openFd(temp, 'wx', 0o600);
+      fd = await createFile(temp);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new StoreError(node, 'write', `node ${node}: write failed: folder ${dir} does not exist`, { cause: err, reason: 'ENOENT' });
@@ -258,9 +258,10 @@ class FsShardWriter implements ShardWriter {
 
   async flush(): Promise<void> {
     this.#checkOpen('flush');
-    await this.#writeOut();
+    const gathered = this.#gatheredBytes > 0 ? this.#gathered!.subarray(0, this.#gatheredBytes) : Buffer.alloc(0);
+    this.#gatheredBytes = 0;
     try {
-      await fdatasyncFd(this.#fd);
+      await writeDurably(this.#fd, gathered); // the rest and the fdatasync: one batched call
     } catch (err) {
       throw fsError(this.#node, 'flush', err);
     }
@@ -268,26 +269,18 @@ class FsShardWriter implements ShardWriter {
 
   async commit(): Promise<void> {
     try {
-      if (!this.#closed) await this.#writeOut();
-      await this.#close();
+      if (this.#closed) throw new Error(`ShardWriter.commit: the writer is ${this.#done ? 'committed' : 'closed'}`);
+      if (this.#gatheredBytes > 0) await this.#writeOut(); // committed without a flush: written, not synced
+      this.#closed = true; // publishFile closes the descriptor first
+      const made = await publishFile(this.#fd, this.#temp, this.#final);
+      // The new name, and every folder made for it, must survive a crash: fsync each folder from the new name's
+      // parent up to the parent of the first folder made.
       const parent = dirname(this.#final);
-      // A concurrent remove() may prune an emptied folder between mkdir and rename: try again once.
-      for (let attempt = 0; ; attempt++) {
-        const created = await mkdir(parent, { recursive: true });
-        try {
-          await rename(this.#temp, this.#final);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
-          throw err;
-        }
-        // The new name, and every folder made for it, must survive a crash: fsync each folder from the new
-        // name's parent up to the parent of the first folder mkdir created.
-        const top = created ? dirname(created) : parent;
-        for (let dir = parent; ; dir = dirname(dir)) {
-          await syncFolder(dir);
-          if (dir === top || dir.length <= this.#root.length) break;
-        }
-        break;
+      let top = parent;
+      for (let i = 0; i < made; i++) top = dirname(top);
+      for (let dir = parent; ; dir = dirname(dir)) {
+        await syncFolder(dir);
+        if (dir === top || dir.length <= this.#root.length) break;
       }
       this.#done = true;
       liveTempFiles.delete(this.#temp);
@@ -335,7 +328,7 @@ function syncFolder(dir: string): Promise<void> {
   const s = state;
   const run = s.tail.then(() => {
     s.queued = undefined; // from here on a new caller needs a newer sync
-    return syncDir(dir);
+    return syncFolderNow(dir);
   });
   s.queued = run;
   const tail = run.then(() => {}, () => {});
@@ -346,11 +339,4 @@ function syncFolder(dir: string): Promise<void> {
   return run;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fd = await openFd(dir, 'r');
-  try {
-    await fsyncFd(fd);
-  } finally {
-    await closeFd(fd);
-  }
-}
+
