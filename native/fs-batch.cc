@@ -15,6 +15,7 @@
 //       (mkdir -p), temp renamed to it: the number of folders made. A rename that finds the folder gone (pruned
 //       meanwhile by a remove) makes it again, three times at most.
 //     5 syncFolder(path): the folder opened, fsynced, closed: 0.
+//     6 append(fd, bytes): every byte appended (no sync): 0.
 // Buffers passed in are referenced until the callback has run.
 #include <napi.h>
 
@@ -38,6 +39,7 @@ constexpr int kCreate = 2;
 constexpr int kWrite = 3;
 constexpr int kPublish = 4;
 constexpr int kSyncFolder = 5;
+constexpr int kAppend = 6;
 // As many as libuv's pool: a batch's fdatasyncs of one put run side by side on a real disk.
 constexpr int kThreads = 4;
 
@@ -127,7 +129,7 @@ void Create(Op& op) {
   else op.result = fd;
 }
 
-void WriteAll(Op& op) {
+void WriteAll(Op& op, bool sync) {
   size_t done = 0;
   while (done < op.in_len) {
     ssize_t n = write(op.in_fd, op.in + done, op.in_len - done);
@@ -138,7 +140,7 @@ void WriteAll(Op& op) {
     }
     done += static_cast<size_t>(n);
   }
-  if (fdatasync(op.in_fd) != 0) op.error = errno;
+  if (sync && fdatasync(op.in_fd) != 0) op.error = errno;
 }
 
 // mkdir -p of `dir`: the number of folders it made, or -errno.
@@ -207,9 +209,10 @@ class BatchJob : public hsmexec::AsyncJob {
       case kList: ListFolder(op); break;
       case kRead: ReadFile(op, max_bytes_); break;
       case kCreate: Create(op); break;
-      case kWrite: WriteAll(op); break;
+      case kWrite: WriteAll(op, true); break;
+      case kAppend: WriteAll(op, false); break;
       case kPublish: Publish(op); break;
-      default: SyncFolder(op); break;
+      case kSyncFolder: SyncFolder(op); break;
     }
   }
 
@@ -266,7 +269,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value p = paths.Get(i);
     Napi::Value b = bytes.Get(i);
-    if (!p.IsString() || kinds[i] > kSyncFolder || !(b.IsUndefined() || b.IsTypedArray())) {
+    if (!p.IsString() || kinds[i] > kAppend || !(b.IsUndefined() || b.IsTypedArray())) {
       Napi::TypeError::New(env, "batch: a path is not a string, a kind is unknown, or bytes are not a typed array").ThrowAsJavaScriptException();
       return env.Undefined();
     }

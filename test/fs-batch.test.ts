@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
+  append, createFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
 } from '../dist/object/fs-batch.js';
 
 t.ok(nativeFsBatch || process.env.HSM_FS_NATIVE === '0', 'the addon is built (HSM_FS_NATIVE=0 turns it off)');
@@ -27,7 +27,7 @@ function describe(h: Head) {
   return { size: h.size, bytes: b.toString('hex') };
 }
 
-const batched = { listFolder, readHead, createFile, writeDurably, publishFile, syncFolderNow };
+const batched = { listFolder, readHead, createFile, append, writeDurably, publishFile, syncFolderNow };
 for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as const) {
   t.test(`${name}: heads and listings`, async (t) => {
     for (const n of sizes) {
@@ -48,7 +48,8 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
     const temp = join(dir, '.tmp-1');
     const fd = await calls.createFile(temp);
     await t.rejects(calls.createFile(temp), { code: 'EEXIST' }, 'never over an existing file');
-    await calls.writeDurably(fd, Buffer.from('abc'));
+    await calls.append(fd, Buffer.from('a'));
+    await calls.writeDurably(fd, Buffer.from('bc'));
     await calls.writeDurably(fd, new Uint8Array(new SharedArrayBuffer(4)).fill(100)); // a stripe buffer's kind of view
     await calls.writeDurably(fd, Buffer.alloc(0));
     t.equal(await calls.publishFile(fd, temp, join(dir, 'a', 'b', 'c', 'x')), 3, 'three folders made');

@@ -25,6 +25,7 @@ const CREATE = 2;
 const WRITE = 3;
 const PUBLISH = 4;
 const SYNC_FOLDER = 5;
+const APPEND = 6;
 
 function load(): FsAddon | null {
   if (process.env.HSM_FS_NATIVE === '0' || process.platform === 'win32') return null;
@@ -120,6 +121,12 @@ export async function writeDurably(fd: number, bytes: Uint8Array): Promise<void>
   await numeric(enqueue(WRITE, '', 1, fd, bytes), 'write');
 }
 
+/** Appends all of `bytes` to the file at `fd` (no sync). */
+export async function append(fd: number, bytes: Uint8Array): Promise<void> {
+  if (!addon) return viaNodeFs.append(fd, bytes);
+  await numeric(enqueue(APPEND, '', 1, fd, bytes), 'write');
+}
+
 /**
  * Closes `fd` (unless -1), makes the final path's folder (mkdir -p) and renames `temp` to `final`: resolves with the
  * number of folders made. A folder pruned meanwhile by a remove is made again (three times at most).
@@ -143,6 +150,7 @@ export const viaNodeFs = {
   },
   readHead: readHeadFs,
   createFile: (path: string): Promise<number> => openFd(path, 'wx', 0o600),
+  append: (fd: number, bytes: Uint8Array): Promise<void> => writeAllFd(fd, [bytes]),
   async writeDurably(fd: number, bytes: Uint8Array): Promise<void> {
     await writeAllFd(fd, [bytes]);
     await fdatasyncFd(fd);

@@ -7,8 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
-import { createFile, listFolder, publishFile, syncFolderNow, writeDurably } from './fs-batch.js';
-import { closeFd, writeAllFd } from './fs-calls.js';
+import { append, createFile, listFolder, publishFile, syncFolderNow, writeDurably } from './fs-batch.js';
+import { closeFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -246,11 +246,11 @@ class FsShardWriter implements ShardWriter {
 
   /** The gathered bytes, then `more`, to the file. */
   async #writeOut(more?: Uint8Array): Promise<void> {
-    const parts: Uint8Array[] = this.#gatheredBytes > 0 ? [this.#gathered!.subarray(0, this.#gatheredBytes)] : [];
-    if (more) parts.push(more);
+    const gathered = this.#gatheredBytes;
     this.#gatheredBytes = 0;
     try {
-      await writeAllFd(this.#fd, parts);
+      if (gathered > 0) await append(this.#fd, this.#gathered!.subarray(0, gathered));
+      if (more) await append(this.#fd, more);
     } catch (err) {
       throw fsError(this.#node, 'write', err);
     }
