@@ -16,6 +16,8 @@
 //       meanwhile by a remove) makes it again, three times at most.
 //     5 syncFolder(path): the folder opened, fsynced, closed: 0.
 //     6 append(fd, bytes): every byte appended (no sync): 0.
+//     7 remove(path, bytes = the node's folder as UTF-8): the file unlinked (a missing one is no error), then the
+//       folders it leaves empty, up to (not including) the node's folder: 0.
 // Buffers passed in are referenced until the callback has run.
 #include <napi.h>
 
@@ -40,6 +42,7 @@ constexpr int kWrite = 3;
 constexpr int kPublish = 4;
 constexpr int kSyncFolder = 5;
 constexpr int kAppend = 6;
+constexpr int kRemove = 7;
 // As many as libuv's pool: a batch's fdatasyncs of one put run side by side on a real disk.
 constexpr int kThreads = 4;
 
@@ -198,6 +201,22 @@ void SyncFolder(Op& op) {
   close(fd);
 }
 
+void Remove(Op& op) {
+  if (unlink(op.path.c_str()) != 0 && errno != ENOENT) {
+    op.error = errno;
+    return;
+  }
+  const std::string root(reinterpret_cast<const char*>(op.in), op.in_len);
+  std::string dir = op.path;
+  for (;;) {
+    const size_t cut = dir.find_last_of('/');
+    if (cut == std::string::npos) break;
+    dir.resize(cut);
+    // A racing writer re-creates what it needs; a folder not empty (or gone) ends the pruning.
+    if (dir.size() <= root.size() || dir.compare(0, root.size(), root) != 0 || rmdir(dir.c_str()) != 0) break;
+  }
+}
+
 class BatchJob : public hsmexec::AsyncJob {
  public:
   BatchJob(std::vector<Op> ops, size_t max_bytes)
@@ -211,6 +230,7 @@ class BatchJob : public hsmexec::AsyncJob {
       case kCreate: Create(op); break;
       case kWrite: WriteAll(op, true); break;
       case kAppend: WriteAll(op, false); break;
+      case kRemove: Remove(op); break;
       case kPublish: Publish(op); break;
       case kSyncFolder: SyncFolder(op); break;
     }
@@ -269,7 +289,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value p = paths.Get(i);
     Napi::Value b = bytes.Get(i);
-    if (!p.IsString() || kinds[i] > kAppend || !(b.IsUndefined() || b.IsTypedArray())) {
+    if (!p.IsString() || kinds[i] > kRemove || !(b.IsUndefined() || b.IsTypedArray())) {
       Napi::TypeError::New(env, "batch: a path is not a string, a kind is unknown, or bytes are not a typed array").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -288,8 +308,8 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
       ops[i].in = static_cast<const uint8_t*>(data);
       ops[i].in_len = length;
       keep.push_back(b);
-    } else if (ops[i].kind == kPublish) {
-      Napi::TypeError::New(env, "batch: publish needs the final path").ThrowAsJavaScriptException();
+    } else if (ops[i].kind == kPublish || ops[i].kind == kRemove) {
+      Napi::TypeError::New(env, "batch: publish and remove need their second path").ThrowAsJavaScriptException();
       return env.Undefined();
     }
   }

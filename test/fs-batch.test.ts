@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  append, createFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
+  append, createFile, removeFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
 } from '../dist/object/fs-batch.js';
 
 t.ok(nativeFsBatch || process.env.HSM_FS_NATIVE === '0', 'the addon is built (HSM_FS_NATIVE=0 turns it off)');
@@ -27,7 +27,7 @@ function describe(h: Head) {
   return { size: h.size, bytes: b.toString('hex') };
 }
 
-const batched = { listFolder, readHead, createFile, append, writeDurably, publishFile, syncFolderNow };
+const batched = { listFolder, readHead, createFile, append, writeDurably, publishFile, syncFolderNow, removeFile };
 for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as const) {
   t.test(`${name}: heads and listings`, async (t) => {
     for (const n of sizes) {
@@ -61,6 +61,16 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
     await calls.syncFolderNow(join(dir, 'a'));
     await t.rejects(calls.syncFolderNow(join(dir, 'missing')), { code: 'ENOENT' });
     await t.rejects(calls.createFile(join(dir, 'missing', 'f')), { code: 'ENOENT' });
+    // remove: the emptied folders go up to the root given, a folder still holding something stays.
+    await calls.removeFile(join(dir, 'a', 'b', 'c', 'x'), dir);
+    t.notOk(existsSync(join(dir, 'a', 'b', 'c')), 'emptied folder pruned');
+    t.ok(existsSync(join(dir, 'a', 'b', 'y')), 'a folder holding a file stays');
+    await calls.removeFile(join(dir, 'a', 'b', 'y'), dir);
+    t.notOk(existsSync(join(dir, 'a')), 'pruned up to the root');
+    t.ok(existsSync(dir), 'the root stays');
+    await calls.removeFile(join(dir, 'never'), dir); // missing: no error
+    mkdirSync(join(dir, 'd'));
+    await t.rejects(calls.removeFile(join(dir, 'd'), dir), 'a folder is not removed as a file');
   });
 }
 

@@ -3,7 +3,7 @@
 // of the event loop go to the addon as one job and come back with one completion, where node:fs makes a
 // thread-pool round trip of each (a 4 KiB get made 18, a put of 6 shards about 60). Without the addon (not built,
 // or HSM_FS_NATIVE=0) each call goes through node:fs, with the same results.
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { closeFd, fdatasyncFd, fstatFd, fsyncFd, openFd, readdirTyped, readFd, writeAllFd } from './fs-calls.js';
@@ -26,6 +26,7 @@ const WRITE = 3;
 const PUBLISH = 4;
 const SYNC_FOLDER = 5;
 const APPEND = 6;
+const REMOVE = 7;
 
 function load(): FsAddon | null {
   if (process.env.HSM_FS_NATIVE === '0' || process.platform === 'win32') return null;
@@ -136,6 +137,15 @@ export async function publishFile(fd: number, temp: string, final: string): Prom
   return numeric(enqueue(PUBLISH, temp, 1, fd, Buffer.from(final, 'utf8')), 'rename');
 }
 
+/**
+ * Unlinks `path` (a missing file is no error), then removes the folders it leaves empty up to, not including,
+ * `root` (a racing writer re-creates what it needs).
+ */
+export async function removeFile(path: string, root: string): Promise<void> {
+  if (!addon) return viaNodeFs.removeFile(path, root);
+  await numeric(enqueue(REMOVE, path, 1, -1, Buffer.from(root, 'utf8')), 'unlink');
+}
+
 /** fsync of a folder (a new name in it survives a crash). */
 export async function syncFolderNow(dir: string): Promise<void> {
   if (!addon) return viaNodeFs.syncFolderNow(dir);
@@ -167,6 +177,20 @@ export const viaNodeFs = {
         return made;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  },
+  async removeFile(path: string, root: string): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (let dir = dirname(path); dir.length > root.length && dir.startsWith(root); dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break; // not empty, or gone
       }
     }
   },

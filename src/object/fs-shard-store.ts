@@ -2,12 +2,12 @@
 // folder. Writes go to a temp file in the node's folder, are fsynced, then renamed into place and the folder
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, normalize, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
 import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
-import { append, createFile, listFolder, publishFile, syncFolderNow, writeDurably } from './fs-batch.js';
+import { append, createFile, listFolder, publishFile, removeFile, syncFolderNow, writeDurably } from './fs-batch.js';
 import { closeFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
 
@@ -90,18 +90,10 @@ export class FsShardStore implements ShardStore {
   async remove(node: number, key: string): Promise<void> {
     const path = this.path(node, key);
     try {
-      await rm(path, { force: true });
+      // Empty folders left behind go too, up to the node's folder (as the path spells it: normalized).
+      await removeFile(path, normalize(this.dirs[node]!).replace(/(.)\/+$/, '$1'));
     } catch (err) {
       throw fsError(node, 'remove', err);
-    }
-    // Empty folders left behind are removed up to the node's folder (a racing writer re-creates what it needs).
-    const root = this.dirs[node]!;
-    for (let dir = dirname(path); dir.length > root.length && dir.startsWith(root); dir = dirname(dir)) {
-      try {
-        await rmdir(dir);
-      } catch {
-        break; // not empty, or gone
-      }
     }
   }
 
