@@ -1,11 +1,13 @@
 // Streamed PUTs against real Ceph (test/peers/ceph.sh, three single-OSD clusters with radosgw on loopback): a writer
 // told the blob's length (`openWriter(node, key, { bytes })`) sends one PutObject whose body is fed by its writes.
 // Round trips with and without the length around the part boundary (and the requests each sends), wrong lengths,
-// abort mid-stream and after the last byte, a deadline that counts progress rather than duration, a node hung
-// mid-put (SIGSTOP), the put's options.size check, and the RSS of a long streamed blob fed from one reused buffer.
+// abort mid-stream and after the last byte, retries (only while no write resolved), a refusing node's answer, a
+// deadline that counts progress rather than duration, a node hung mid-put (SIGSTOP), the put's options.size check,
+// and the RSS of a long streamed blob fed from one reused buffer.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CryptoEngine, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
 import { objectPrefix } from '../dist/object/layout.js';
@@ -130,6 +132,65 @@ if (skip !== undefined) {
     await again.commit();
     await again.abort();
     t.ok((await get(store, 1, 'abort/all'))!.equals(data), 'the same key committed afterwards reads, abort after commit is a no-op');
+  });
+
+  /**
+   * A proxy in front of node 0 whose first connection is cut: after its first bytes arrive (`'data'`), or after 300 ms
+   * of not being read (`'stall'`: the client's socket buffers fill, a large write stays unflushed); later ones pass.
+   */
+  async function cuttingProxy(mode: 'data' | 'stall'): Promise<{ store: S3ShardStore; connections: () => number }> {
+    const target = new URL(nodes[0]!.endpoint);
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      sockets.add(client);
+      if (++connections === 1) {
+        if (mode === 'data') client.once('data', () => client.resetAndDestroy());
+        else {
+          client.pause();
+          setTimeout(() => client.resetAndDestroy(), 300);
+        }
+        return;
+      }
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = (): void => { client.destroy(); upstream.destroy(); };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => { for (const s of sockets) s.destroy(); proxy.close(); });
+    const via = open([{ ...toOptions(nodes[0]!), endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` }]);
+    return { store: via, connections: () => connections };
+  }
+
+  t.test('retries: a request cut before any write resolved is sent again; one cut after fails the writer', async (t) => {
+    // One 48 MiB write: the socket takes a few MiB before the stalled connection is cut, so the write never resolved.
+    const stalled = await cuttingProxy('stall');
+    const data = randomBytes(48 * MiB);
+    await put(stalled.store, 0, 'retry/k', data, data.length, data.length);
+    t.equal(stalled.connections(), 2, 'the first connection was cut, the second carried the PUT');
+    t.ok((await get(store, 0, 'retry/k'))!.equals(data), 'and the blob reads back');
+    // Writes of 1 MiB: the first resolves as soon as the socket takes it, before the cut; nothing can be sent again.
+    const cut = await cuttingProxy('data');
+    const err = await put(cut.store, 0, 'retry/cut', data.subarray(0, 3 * MiB), 3 * MiB, MiB).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof StoreError, `cut after a write resolved: StoreError (${(err as Error)?.message})`);
+    t.match(err, { node: 0, reason: 'ECONNRESET' });
+    t.equal(cut.connections(), 1, 'not retried');
+    await sleep(200);
+    t.equal(await store.openReader(0, 'retry/cut'), null, 'nothing published');
+  });
+
+  t.test('a node that refuses a streamed PUT: its answer (403), below and above the 100-continue size', async (t) => {
+    const wrong = { accessKeyId: nodes[0]!.credentials.accessKeyId, secretAccessKey: 'wrongSecretWrongSecretWrongSecret0005' };
+    const bad = open([{ ...toOptions(nodes[0]!), credentials: wrong }]);
+    for (const size of [MiB + MiB / 2, 3 * MiB]) {
+      const err = await put(bad, 0, `refused/${size}`, randomBytes(size), size).then(() => undefined, (e: unknown) => e);
+      t.ok(err instanceof StoreError, `${size} bytes: StoreError (${(err as Error)?.message})`);
+      t.match(err, { node: 0, status: 403 });
+      t.notMatch((err as Error).message, /wrongSecret/, 'no secret in the message');
+    }
   });
 
   t.test('the deadline is about progress: a streamed PUT that lasts longer than requestTimeoutMs succeeds', async (t) => {

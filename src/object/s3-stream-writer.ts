@@ -207,11 +207,9 @@ export class S3StreamWriter implements ShardWriter {
   }
 
   #flushed(attempt: number, slice: Slice, err: Error | null | undefined): void {
-    if (attempt !== this.#current || this.#failure !== null) return;
-    if (err) {
-      this.#attemptFailed(attempt, err);
-      return;
-    }
+    // A write that fails means the request failed: that comes through send(), with the node's answer when it gave
+    // one (a 403 sent before the node stopped reading says more than the EPIPE of the next write).
+    if (attempt !== this.#current || this.#failure !== null || err) return;
     slice.flushed = true;
     this.#progress();
     // Callbacks come in order on one socket. A write whose slices are all flushed resolves and its slices leave;
