@@ -9,7 +9,7 @@ export * from './erasure/index.js';
 export * from './aead/index.js';
 export { FsShardStore, type FsShardStoreOptions } from './object/fs-shard-store.js';
 export { S3ShardStore, type S3ShardStoreOptions, type S3NodeOptions, type S3Credentials } from './object/s3-shard-store.js';
-export type { ShardStore, ShardWriter, ShardReader, ListOptions, OpenReaderOptions } from './object/blob-store.js';
+export type { ShardStore, ShardWriter, ShardReader, ListOptions, OpenReaderOptions, OpenWriterOptions } from './object/blob-store.js';
 export type {
   ObjectInfo, ObjectSource, PutObjectOptions, GetObjectOptions, RepairObjectOptions, RepairReport, RewrapObjectOptions, RewrapReport,
   DeleteObjectOptions, DeleteReport, ListObjectsOptions, StoreOptions,

@@ -68,6 +68,36 @@ t.test('bad node indexes and keys are refused before any request', async (t) => 
   await w.abort();
 });
 
+t.test('openWriter options: bytes checked on both stores; a writer given a length refuses more before any request', async (t) => {
+  const { FsShardStore } = await import('../dist/index.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const s3 = make({ nodes: [node()] });
+  t.teardown(() => s3.close());
+  const fs = new FsShardStore([mkdtempSync(join(tmpdir(), 'writer-opts-'))]);
+  for (const store of [s3, fs]) {
+    const name = store === s3 ? 'S3' : 'FS';
+    await t.rejects(store.openWriter(0, 'a', 5 as never), TypeError, `${name}: options not an object`);
+    await t.rejects(store.openWriter(0, 'a', { bytes: '5' as never }), { constructor: TypeError, message: /^options\.bytes must be a non-negative integer/ }, `${name}: bytes a string`);
+    for (const bytes of [-1, 1.5, 2 ** 53]) {
+      await t.rejects(store.openWriter(0, 'a', { bytes }), { constructor: RangeError, message: /^options\.bytes must be a non-negative integer/ }, `${name}: bytes ${bytes}`);
+    }
+    await (await store.openWriter(0, 'a', {})).abort();
+    await (await store.openWriter(0, 'a', { bytes: undefined })).abort();
+  }
+  for (const [bytes, write] of [[0, 1], [3, 4]] as const) {
+    const w = await s3.openWriter(0, 'a', { bytes });
+    const err = await w.write(Buffer.alloc(write)).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof RangeError, `announced ${bytes}, wrote ${write}: RangeError`);
+    t.match(err, { message: /^bytes: the writer was opened for/ });
+    await t.rejects(w.commit(), err as Error, 'the writer stays failed');
+    await w.abort();
+  }
+  const empty = await s3.openWriter(0, 'a', { bytes: 2 });
+  await t.rejects(empty.commit(), RangeError, 'announced 2, committed after none');
+});
+
 t.test('id: s3: + endpoint/bucket per node, stable, secret-free; exported from the package entry', async (t) => {
   const { S3ShardStore: Exported } = await import('../dist/index.js');
   t.equal(Exported, S3ShardStore, 'the package entry exports S3ShardStore');

@@ -45,7 +45,7 @@ export interface BucketObjectInfo {
 }
 
 export interface BucketPutOptions {
-  /** Expected size, only for onProgress's total when the source is a stream. */
+  /** The source's length in bytes when known (onProgress's total; told to the store): another count fails with a RangeError. */
   size?: number;
   signal?: AbortSignal;
   onProgress?: Progress;

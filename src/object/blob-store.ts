@@ -2,6 +2,7 @@
 // immutable once published (no in-place overwrite, which S3 lacks): the object layer names every version of a
 // shard apart (generations) and decides what to read, so a store only has to publish atomically and list.
 // FsShardStore (local folders) and S3ShardStore (S3-compatible endpoints) implement it; services may add their own.
+import { nonNegativeIntegerArg, optionsArg } from '../validate.js';
 
 /** Appends one blob; nothing is visible under its key until `commit()`. */
 export interface ShardWriter {
@@ -37,6 +38,16 @@ export interface OpenReaderOptions {
   readAheadBytes?: number;
 }
 
+/** Hints for opening a writer; a store may ignore them. */
+export interface OpenWriterOptions {
+  /**
+   * The blob's exact length in bytes, when the caller knows it: a store may then send it in one request as it is
+   * written (S3ShardStore: one streamed PUT). A writer that uses it fails with a RangeError when more or fewer bytes
+   * are written, and publishes nothing.
+   */
+  bytes?: number;
+}
+
 export interface ListOptions {
   /** Only keys that start with this. */
   prefix: string;
@@ -51,7 +62,7 @@ export interface ShardStore {
   readonly nodes: number;
   /** A stable description of where the store is (no secrets), recorded in bucket registrations; e.g. 'fs:/a,/b'. */
   readonly id?: string;
-  openWriter(node: number, key: string): Promise<ShardWriter>;
+  openWriter(node: number, key: string, options?: OpenWriterOptions): Promise<ShardWriter>;
   /** The blob, or null when there is none. A node that is down may answer null or throw: both are a lost shard. */
   openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null>;
   /** Removes a blob; a missing one is not an error. */
@@ -95,6 +106,12 @@ export function nodeArg(node: unknown, nodes: number): number {
     throw new RangeError(`node must be an integer from 0 to ${nodes - 1}`);
   }
   return node;
+}
+
+/** Writer hints, checked (TypeError/RangeError naming `options.bytes`) whether or not the store uses them. */
+export function openWriterArg(options: OpenWriterOptions | undefined): OpenWriterOptions {
+  const { bytes } = optionsArg(options);
+  return bytes === undefined ? {} : { bytes: nonNegativeIntegerArg(bytes, 'options.bytes') };
 }
 
 export function listArg(options: unknown): Required<Pick<ListOptions, 'prefix' | 'limit'>> & { startAfter: string } {

@@ -6,7 +6,9 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, normalize, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { nonNegativeIntegerArg } from '../validate.js';
-import { keyArg, listArg, nodeArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import {
+  keyArg, listArg, nodeArg, openWriterArg, type ListOptions, type OpenReaderOptions, type OpenWriterOptions, type ShardReader, type ShardStore, type ShardWriter,
+} from './blob-store.js';
 import { append, createFile, listFolder, publishFile, removeFile, syncFolderNow, writeDurably } from './fs-batch.js';
 import { closeFd } from './fs-calls.js';
 import { openFsReader } from './fs-shard-reader.js';
@@ -58,7 +60,9 @@ export class FsShardStore implements ShardStore {
     return join(this.dirs[nodeArg(node, this.nodes)]!, ...keyArg(key).split('/'));
   }
 
-  async openWriter(node: number, key: string): Promise<ShardWriter> {
+  /** `options.bytes` is checked and otherwise unused (a file grows as it is written; nothing to preallocate for). */
+  async openWriter(node: number, key: string, options?: OpenWriterOptions): Promise<ShardWriter> {
+    openWriterArg(options);
     const final = this.path(node, key);
     const dir = this.dirs[node]!;
     if (this.#createFolders) await mkdir(dir, { recursive: true });

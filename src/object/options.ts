@@ -28,7 +28,10 @@ export interface PutObjectOptions extends StoreOptions {
   parityShards: number;
   /** Plaintext bytes per segment (and so per data chunk); default 256 KiB. */
   segmentBytes?: number;
-  /** Expected size, only for onProgress's total when the source is a stream. */
+  /**
+   * The source's length in bytes, when known: onProgress's total, and the shard lengths the store is told (a store
+   * may then send each shard in one request). A source that gives another number of bytes fails with a RangeError.
+   */
   size?: number;
   signal?: AbortSignal;
   onProgress?: Progress;
@@ -195,7 +198,8 @@ export function resolvePutObjectOptions(objectId: unknown, options: PutObjectOpt
     throw new RangeError(`options.segmentBytes × (2·dataShards + parityShards) must stay under ${MAX_STRIPE_BUFFER_BYTES / 1048576} MiB (a stripe in memory)`);
   }
   const context = canonicalContext(options.context ?? {});
-  return { ...call, keyId, k, m, segmentBytes, context, size: options.size };
+  const size = options.size === undefined ? undefined : nonNegativeIntegerArg(options.size, 'options.size');
+  return { ...call, keyId, k, m, segmentBytes, context, size };
 }
 
 /**

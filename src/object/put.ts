@@ -60,6 +60,9 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   let plaintextBytes = 0;
   let stripe = 0;
   const total = size ?? (source instanceof Uint8Array ? source.length : NaN);
+  if (size !== undefined && source instanceof Uint8Array && size !== source.length) {
+    throw new RangeError(`options.size must be the source's length (${source.length}) when given with a Uint8Array`);
+  }
   // The generation, the shard header (its MAC binds the generation) and the writers wait for the listing: the new
   // generation sorts above every one listed for the name, whatever the clock says. Sealing does not wait for them.
   let before: ObjectListing | undefined;
@@ -70,7 +73,9 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     gen = newGeneration(before.gens.map((g) => g.id));
     const mac = geometryMac(shardKeys.metaKey, k, m, ref, gen, sealedHeader);
     const h = (header = encodeShardHeader(k, m, 0, ref.name, mac, sealedHeader));
-    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(before.prefix, gen, j)));
+    // A known size gives every shard's length: a store may then send each shard in one request as it is written.
+    const hint = Number.isNaN(total) ? undefined : { bytes: geometry(k, m, segmentBytes, total, h.length).shardBytes };
+    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(before.prefix, gen, j), hint));
     await Promise.all(writers.map((w, j) => w.write(withShardIndex(h, j))));
   };
   let opening: Promise<void> | undefined;
@@ -85,12 +90,15 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       const { buffer, plain, chunkBytes } = await window.shift();
       const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
       const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
-      while (writing.full) await writing.shift();
-      writing.push(Promise.all(writes).then(() => {
+      const written = Promise.all(writes).then(() => {
         buffers.release(buffer);
         buffers.release(plain);
         deps.budget.give(holder, stripePlainBytes + bufferBytes);
-      }));
+      });
+      // Observed before waiting for room: an earlier stripe's failure thrown here would otherwise leave it unobserved.
+      written.catch(() => {});
+      while (writing.full) await writing.shift();
+      writing.push(written);
     };
     const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
       signal?.throwIfAborted();
@@ -122,7 +130,11 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
     let plain = await takePlain();
     let filled = 0;
+    let received = 0;
     for await (const chunk of chunksOf(source)) {
+      received += chunk.length;
+      // The shard lengths announced to the store follow from options.size: a source that disagrees fails here.
+      if (size !== undefined && received > size) throw new RangeError(`options.size is ${size} but the source gave more bytes`);
       for (let at = 0; at < chunk.length; ) {
         if (filled === stripePlainBytes) {
           await dispatch(plain, filled, false);
@@ -135,6 +147,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
         at += n;
       }
     }
+    if (size !== undefined && received !== size) throw new RangeError(`options.size is ${size} but the source gave ${received} bytes`);
     await dispatch(plain, filled, true);
     while (window.size > 0) await writeOut();
     while (writing.size > 0) await writing.shift();

@@ -54,7 +54,9 @@ export async function repairObject(
     }
     const writers = new Map<number, ShardWriter>();
     try {
-      for (const j of bad) writers.set(j, await store.openWriter(j % store.nodes, shardKey(d.listing.prefix, d.gen.id, j)));
+      // The geometry gives the rebuilt shard's length (header, stripes, trailer): told to the store, as a put does.
+      const hint = { bytes: g.shardBytes };
+      for (const j of bad) writers.set(j, await store.openWriter(j % store.nodes, shardKey(d.listing.prefix, d.gen.id, j), hint));
       await Promise.all(bad.map((j) => writers.get(j)!.write(withShardIndex(d.headerBytes, j))));
       for (let t = 0; t < g.stripes; t++) {
         signal?.throwIfAborted();

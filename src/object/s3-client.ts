@@ -33,6 +33,12 @@ type Loaded = [typeof import('@aws-sdk/client-s3'), typeof import('@smithy/node-
 let loading: Promise<Loaded> | undefined;
 const loadSdk = () => (loading ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/node-http-handler')]));
 
+// Silent: with its default (no-op) logger the SDK still prints some notes to the console, e.g. on every failed
+// streamed request ("non-retryable streaming request", though retries are ours); a logger of our own stops that, and
+// its error() must be silent too (the SDK logs each failed command's input there). Failures reach the caller as
+// StoreErrors.
+const QUIET_LOGGER = { trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
 export class LazyS3Client {
   readonly #settings: S3ClientSettings;
   #client: Sdk.S3Client | undefined;
@@ -41,11 +47,15 @@ export class LazyS3Client {
     this.#settings = settings;
   }
 
-  async send<K extends S3CommandName>(name: K, input: Commands[K][0], options: { abortSignal?: AbortSignal }): Promise<Commands[K][1]> {
+  /**
+   * Sends one command. `requestTimeout` overrides the handler's total-duration timeout for this request (0: none, for
+   * a streamed body whose deadline the caller keeps by progress instead: s3-stream-writer.ts).
+   */
+  async send<K extends S3CommandName>(name: K, input: Commands[K][0], options: { abortSignal?: AbortSignal; requestTimeout?: number }): Promise<Commands[K][1]> {
     const [s3, http] = await loadSdk();
     const client = (this.#client ??= this.#make(s3, http));
     const Command = s3[`${name}Command`] as unknown as new (input: Commands[K][0]) => unknown;
-    const send = client.send.bind(client) as unknown as (command: unknown, opts: { abortSignal?: AbortSignal }) => Promise<Commands[K][1]>;
+    const send = client.send.bind(client) as unknown as (command: unknown, opts: { abortSignal?: AbortSignal; requestTimeout?: number }) => Promise<Commands[K][1]>;
     return send(new Command(input), options);
   }
 
@@ -68,6 +78,7 @@ export class LazyS3Client {
       // SDK defaults send bodies aws-chunked with trailing checksums, which RGW answers with 411.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      logger: QUIET_LOGGER,
       requestHandler: new http.NodeHttpHandler({
         requestTimeout: o.requestTimeoutMs,
         connectionTimeout: o.requestTimeoutMs,

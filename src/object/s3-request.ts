@@ -64,17 +64,26 @@ export async function s3Request<T>(
       if (err instanceof StoreError) throw err;
       if (signal.aborted) throw timeoutError(node, operation, policy);
       const { reason, status } = describe(err);
-      const retryable = (status !== undefined && (status >= 500 || status === 429)) || RETRYABLE_REASONS.has(reason);
-      if (!retryable || n >= policy.maxAttempts) {
+      if (!isRetryable(reason, status) || n >= policy.maxAttempts) {
         if (TIMEOUT_REASONS.has(reason) && status === undefined) throw timeoutError(node, operation, policy);
         throw storeError(node, operation, reason, status);
       }
-      const backoffMs = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+      const wait = backoffMs(n);
       // Waiting out the backoff must not outlive the deadline either; give up now if too little would remain.
-      if (call.at - performance.now() < backoffMs + MIN_ATTEMPT_MS) throw storeError(node, operation, reason, status);
-      await sleep(backoffMs, undefined, { signal }).catch(() => {});
+      if (call.at - performance.now() < wait + MIN_ATTEMPT_MS) throw storeError(node, operation, reason, status);
+      await sleep(wait, undefined, { signal }).catch(() => {});
     }
   }
+}
+
+/** Whether a failure with this reason and status is worth another attempt: 5xx, throttling, socket errors. */
+export function isRetryable(reason: string, status: number | undefined): boolean {
+  return (status !== undefined && (status >= 500 || status === 429)) || RETRYABLE_REASONS.has(reason);
+}
+
+/** The backoff before attempt n + 1 (jittered, capped). */
+export function backoffMs(n: number): number {
+  return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
 }
 
 export function storeError(node: S3Node, operation: string, reason: string, status?: number, detail?: string): StoreError {
@@ -83,7 +92,7 @@ export function storeError(node: S3Node, operation: string, reason: string, stat
   return new StoreError(node.index, operation, detail ? `${message}: ${detail}` : message, { reason, status });
 }
 
-function timeoutError(node: S3Node, operation: string, policy: RetryPolicy): StoreError {
+export function timeoutError(node: S3Node, operation: string, policy: RetryPolicy): StoreError {
   return storeError(node, operation, 'Timeout', undefined, `no answer within ${policy.timeoutMs} ms`);
 }
 

@@ -1,5 +1,6 @@
 // A v2 ShardStore over S3-compatible endpoints (Ceph RGW, MinIO, AWS S3): node i is one bucket, a key is the object
-// key in it. Writers (s3-writer.ts) go up in one PUT when small, as a multipart upload otherwise; readers
+// key in it. Writers told the blob's length stream it in one PUT (s3-stream-writer.ts); others (s3-writer.ts) go up
+// in one PUT when small, as a multipart upload otherwise; readers
 // (s3-reader.ts) open with one ranged GET that also gives the size, then fetch exactly the bytes asked (a span the
 // caller will read in order in streamed GETs). No request waits longer than requestTimeoutMs for its answer
 // (s3-request.ts); failures are StoreErrors.
@@ -8,8 +9,11 @@ import { integerArg, optionsArg, positiveIntegerArg } from '../validate.js';
 import { LazyS3Client } from './s3-client.js';
 import { resolveS3Options, type ResolvedS3Options, type S3ShardStoreOptions } from './s3-options.js';
 import { deadline, isNotFound, s3Request, type RetryPolicy, type S3Node } from './s3-request.js';
-import { keyPrefixArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type ShardReader, type ShardStore, type ShardWriter } from './blob-store.js';
+import {
+  keyPrefixArg, openWriterArg, shardKeyArg, type ListOptions, type OpenReaderOptions, type OpenWriterOptions, type ShardReader, type ShardStore, type ShardWriter,
+} from './blob-store.js';
 import { openS3Reader } from './s3-reader.js';
+import { MAX_PUT_BYTES, S3StreamWriter } from './s3-stream-writer.js';
 import { PartPool, S3ShardWriter } from './s3-writer.js';
 
 export type { S3ShardStoreOptions, S3NodeOptions, S3Credentials } from './s3-options.js';
@@ -47,9 +51,16 @@ export class S3ShardStore implements ShardStore {
     });
   }
 
-  async openWriter(node: number, key: string): Promise<ShardWriter> {
+  /**
+   * With `options.bytes` (up to S3's 5 GiB single-PUT limit) the blob goes up as one streamed PUT of that length
+   * (s3-stream-writer.ts); without it, or longer, buffered: one PUT up to partBytes, else a multipart upload.
+   */
+  async openWriter(node: number, key: string, options?: OpenWriterOptions): Promise<ShardWriter> {
     const n = this.#node(node);
-    return new S3ShardWriter(n, this.#policy, shardKeyArg(key), this.#parts);
+    const k = shardKeyArg(key);
+    const { bytes } = openWriterArg(options);
+    if (bytes !== undefined && bytes <= MAX_PUT_BYTES) return new S3StreamWriter(n, this.#policy, k, bytes);
+    return new S3ShardWriter(n, this.#policy, k, this.#parts);
   }
 
   async openReader(node: number, key: string, options?: OpenReaderOptions): Promise<ShardReader | null> {

@@ -1,7 +1,7 @@
 // A ShardStore wrapper for fault injection: counts every call by kind and, past a chosen count, fails it
 // (StoreError, as a real node would) or stalls it (a promise that settles only on release()). An onCall hook
 // sees every call first (the crash child SIGKILLs itself at call N). The store underneath is the real one.
-import { StoreError, type ListOptions, type ShardReader, type ShardStore, type ShardWriter } from '../../dist/index.js';
+import { StoreError, type ListOptions, type OpenWriterOptions, type ShardReader, type ShardStore, type ShardWriter } from '../../dist/index.js';
 
 export type Op = 'openWriter' | 'write' | 'flush' | 'commit' | 'abort' | 'openReader' | 'read' | 'remove' | 'list';
 /** A kind of call, or a group of them: writes (openWriter, write, flush, commit), reads (openReader, read). */
@@ -63,9 +63,9 @@ export class FaultStore implements ShardStore {
     }
   }
 
-  async openWriter(node: number, key: string): Promise<ShardWriter> {
+  async openWriter(node: number, key: string, options?: OpenWriterOptions): Promise<ShardWriter> {
     await this.#gate('openWriter', node);
-    const w = await this.inner.openWriter(node, key);
+    const w = await this.inner.openWriter(node, key, options);
     return {
       write: async (bytes) => { await this.#gate('write', node); return w.write(bytes); },
       flush: async () => { await this.#gate('flush', node); return w.flush(); },

@@ -46,8 +46,8 @@ export class CountingStore implements ShardStore {
   get nodes() {
     return this.inner.nodes;
   }
-  openWriter(node: number, key: string) {
-    return this.inner.openWriter(node, key);
+  openWriter(node: number, key: string, options?: { bytes?: number }) {
+    return this.inner.openWriter(node, key, options);
   }
   async openReader(node: number, key: string) {
     const reader = await this.inner.openReader(node, key);
