@@ -188,8 +188,14 @@ if (skip !== undefined) {
     for (const size of [MiB + MiB / 2, 3 * MiB]) {
       const err = await put(bad, 0, `refused/${size}`, randomBytes(size), size).then(() => undefined, (e: unknown) => e);
       t.ok(err instanceof StoreError, `${size} bytes: StoreError (${(err as Error)?.message})`);
-      t.match(err, { node: 0, status: 403 });
+      // The node answers 403 and closes while the body is still going: the client sees the answer, or (when the
+      // close wins the race, as it does now and then on a loaded machine) the broken pipe. Either way a typed
+      // failure naming the node, and nothing published.
+      const e = err as StoreError & { status?: number; reason?: string };
+      t.equal(e.node, 0);
+      t.ok(e.status === 403 || /EPIPE|ECONNRESET/.test(e.message), `the node's 403 or the connection it cut (${e.status ?? e.message})`);
       t.notMatch((err as Error).message, /wrongSecret/, 'no secret in the message');
+      t.equal(await store.openReader(0, `refused/${size}`), null, 'nothing published');
     }
   });
 
