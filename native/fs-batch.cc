@@ -6,7 +6,8 @@
 //
 //   batch(kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | undefined)[], maxBytes,
 //         callback(results: unknown[]))   — per op, by kind; -errno when it failed:
-//     0 list(path): the folder's entries, folders with a trailing '/', other types left out.
+//     0 list(path, bytes = optional name prefix as UTF-8): the folder's entries (only those whose name starts with
+//       the prefix), folders with a trailing '/', other types left out.
 //     1 read(path): the file opened, its first maxBytes read. A file no longer than that comes back whole as a
 //       Buffer (closed); a longer one as [fd, size] (open: the caller closes it).
 //     2 create(path): a new file (O_EXCL, mode 0600) opened for writing: its fd.
@@ -26,8 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -69,6 +72,8 @@ void ListFolder(Op& op) {
   for (errno = 0; dirent* e = readdir(dir); errno = 0) {
     const char* name = e->d_name;
     if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    // A filtered listing (a name's entries in a folder of many): the rest never become JS strings.
+    if (op.in_len > 0 && strncmp(name, reinterpret_cast<const char*>(op.in), op.in_len) != 0) continue;
     unsigned char type = e->d_type;
     if (type == DT_UNKNOWN) {  // file systems without d_type: ask
       struct stat st;
@@ -220,7 +225,7 @@ void Remove(Op& op) {
 class BatchJob : public hsmexec::AsyncJob {
  public:
   BatchJob(std::vector<Op> ops, size_t max_bytes)
-      : AsyncJob(ops.size(), kThreads), ops_(std::move(ops)), max_bytes_(max_bytes) {}
+      : AsyncJob(ops.size(), static_cast<int>(std::min<size_t>(ops.size(), kThreads))), ops_(std::move(ops)), max_bytes_(max_bytes) {}
 
   void Run(size_t i) override {
     Op& op = ops_[i];

@@ -37,6 +37,9 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
     }
     t.same((await calls.listFolder(root)).sort(), [...sizes.map((n) => `f${n}`), 'sub/'].sort());
     t.same(await calls.listFolder(join(root, 'sub')), []);
+    t.same((await calls.listFolder(root, 'f4')).sort(), ['f4095', 'f4096', 'f4097'], 'filtered by name prefix');
+    t.same(await calls.listFolder(root, 'su'), ['sub/']);
+    t.same(await calls.listFolder(root, 'nothing'), []);
     await t.rejects(calls.readHead(join(root, 'missing'), AHEAD), { code: 'ENOENT' });
     await t.rejects(calls.listFolder(join(root, 'missing')), { code: 'ENOENT' });
     await t.rejects(calls.listFolder(join(root, 'f1')), { code: 'ENOTDIR' });

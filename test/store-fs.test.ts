@@ -185,3 +185,16 @@ t.test('gathered writes: small and large in any order read back exactly; reused 
   await r.close();
   t.ok(back.equals(Buffer.concat(expected)));
 });
+
+// A name's entries among a folder of many (a bucket's listing): the folder is filtered where it is read.
+t.test('list: a partial last segment in a folder of many entries, whole and paged', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const keys = Array.from({ length: 100 }, (_, i) => `big/k${String(i).padStart(3, '0')}`);
+  for (const k of keys) await put(store, 0, k, Buffer.from(k));
+  await put(store, 0, 'big/k05/deeper', Buffer.from('x'));
+  t.same(await listAll(store, 0, 'big/k05', 3), [...keys.filter((k) => k.startsWith('big/k05')), 'big/k05/deeper'].sort());
+  t.same(await listAll(store, 0, 'big/', 7), [...keys, 'big/k05/deeper'].sort());
+  t.same(await store.list(0, { prefix: 'big/zz', limit: 5 }), []);
+});

@@ -56,8 +56,9 @@ function flush(): void {
   const ops = queue;
   queue = [];
   const bySize = new Map<number, Queued[]>();
+  const anySize = ops.find((o) => o.kind === READ)?.maxBytes ?? 1; // only reads care: the rest join the first group
   for (const op of ops) {
-    const size = op.kind === READ ? op.maxBytes : (ops.find((o) => o.kind === READ)?.maxBytes ?? 1);
+    const size = op.kind === READ ? op.maxBytes : anySize;
     bySize.get(size)?.push(op) ?? bySize.set(size, [op]);
   }
   for (const [maxBytes, group] of bySize) {
@@ -94,10 +95,13 @@ function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
   return err;
 }
 
-/** A folder's files and folders (folders with a trailing '/'), in no particular order; rejects when unreadable. */
-export async function listFolder(dir: string): Promise<string[]> {
-  if (!addon) return viaNodeFs.listFolder(dir);
-  const result = await enqueue(LIST, dir);
+/**
+ * A folder's files and folders (folders with a trailing '/'), only those whose name starts with `startsWith`, in no
+ * particular order; rejects when unreadable.
+ */
+export async function listFolder(dir: string, startsWith = ''): Promise<string[]> {
+  if (!addon) return viaNodeFs.listFolder(dir, startsWith);
+  const result = await enqueue(LIST, dir, 1, -1, startsWith === '' ? undefined : Buffer.from(startsWith, 'utf8'));
   if (typeof result === 'number') throw errnoError(result, 'scandir');
   return result as string[];
 }
@@ -154,9 +158,11 @@ export async function syncFolderNow(dir: string): Promise<void> {
 
 /** The same calls through node:fs (no addon); exported for the tests that hold both paths to the same results. */
 export const viaNodeFs = {
-  async listFolder(dir: string): Promise<string[]> {
+  async listFolder(dir: string, startsWith = ''): Promise<string[]> {
     const dirents = await readdirTyped(dir);
-    return dirents.filter((d) => d.isDirectory() || d.isFile()).map((d) => (d.isDirectory() ? `${d.name}/` : d.name));
+    return dirents
+      .filter((d) => d.name.startsWith(startsWith) && (d.isDirectory() || d.isFile()))
+      .map((d) => (d.isDirectory() ? `${d.name}/` : d.name));
   },
   readHead: readHeadFs,
   createFile: (path: string): Promise<number> => openFd(path, 'wx', 0o600),

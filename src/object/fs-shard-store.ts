@@ -109,12 +109,16 @@ export class FsShardStore implements ShardStore {
     const cut = prefix.lastIndexOf('/');
     const base = cut < 0 ? '' : prefix.slice(0, cut + 1);
     if (base !== '' && !isValidFolderPrefix(base)) return out;
-    await this.#walk(join(this.dirs[node]!, ...base.split('/').filter(Boolean)), base, prefix, startAfter, limit, out);
+    const dir = join(this.dirs[node]!, ...base.split('/').filter(Boolean));
+    await this.#walk(dir, base, prefix, startAfter, limit, out, prefix.slice(base.length));
     return out;
   }
 
-  async #walk(dir: string, keyPrefix: string, prefix: string, startAfter: string, limit: number, out: string[]): Promise<void> {
-    for (const entry of await this.#sortedEntries(dir)) {
+  /** `partial`: the prefix's last segment, which only entries of this (the top) folder starting with it can match. */
+  async #walk(
+    dir: string, keyPrefix: string, prefix: string, startAfter: string, limit: number, out: string[], partial = '',
+  ): Promise<void> {
+    for (const entry of await (partial === '' ? this.#sortedEntries(dir) : this.#matchingEntries(dir, partial))) {
       if (out.length >= limit) return;
       const isDir = entry.endsWith('/');
       const key = keyPrefix + entry;
@@ -127,6 +131,22 @@ export class FsShardStore implements ShardStore {
         out.push(key);
       }
     }
+  }
+
+  /**
+   * The entries starting with `partial` (a name's entries among a bucket's many), in key byte order: the folder is
+   * filtered where it is read (only the matches become strings), and neither cached nor stat'ed.
+   */
+  async #matchingEntries(dir: string, partial: string): Promise<string[]> {
+    const cached = this.#listings.get(dir);
+    if (cached) return this.#sortedEntries(dir); // a folder being paged through: its cached listing is cheaper
+    let names;
+    try {
+      names = await listFolder(dir, partial);
+    } catch {
+      return [];
+    }
+    return names.filter((name) => !name.startsWith(TEMP_PREFIX)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** A folder's entries (folders with a trailing '/'), temp files left out, in key byte order. */
