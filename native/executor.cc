@@ -171,7 +171,7 @@ void Executor::Loop() {
     // Nothing to do: poll a little (a new job is usually moments away), then sleep. The budget is time spent
     // polling on a core: on a busy machine the thread may be descheduled mid-poll, and a gap of a scheduler
     // slice must not use it up (else it sleeps right when it gets the core back, and the next job pays a wake-up).
-    auto left = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(SpinMicros()));
+    auto left = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(spin_us_ >= 0 ? spin_us_ : SpinMicros()));
     auto last = Clock::now();
     spinning_.fetch_add(1, std::memory_order_relaxed);
     while (epoch_.load(std::memory_order_acquire) == seen) {

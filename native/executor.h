@@ -79,8 +79,11 @@ class Executor {
 
   ExecutorStats stats() const;
 
-  // How long an idle thread polls for new work before it sleeps (microseconds).
+  // How long an idle thread polls for new work before it sleeps (microseconds): HSM_NATIVE_SPIN_US, default 50.
   static int SpinMicros();
+  // This executor's own polling time instead (before its threads start): 0 for threads that mostly wait on the
+  // kernel (file calls), where polling only takes the core from the JS thread.
+  void SetSpinMicros(int us) { spin_us_ = us; }
 
  private:
   void Loop();
@@ -98,6 +101,7 @@ class Executor {
   std::atomic<uint64_t> epoch_{0};  // bumped on every submit: what spinning threads watch
   std::atomic<int> spinning_{0};    // threads awake and polling for work right now
   int sleepers_ = 0;
+  int spin_us_ = -1;  // -1: SpinMicros()
   bool stop_ = false;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> helped_{0}, caller_items_{0}, pool_items_{0}, wakes_{0}, blocked_{0};
