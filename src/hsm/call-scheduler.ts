@@ -150,7 +150,7 @@ export class CallScheduler {
         // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
         this.#observe(started, 0.5);
         return result;
-      });
+      }, { shared: true });
     } finally {
       this.#asyncInFlight--;
     }

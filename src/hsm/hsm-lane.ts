@@ -124,13 +124,38 @@ class Lane {
     throw laneError(fn, rvLow, rvHigh, initFailed === 1);
   }
 
+  /**
+   * The session first, then a share of the module's gate (so a call holding the module never waits for the
+   * lane's session); the share is given back with the call's result.
+   */
   async run(id: number, fn: LaneFn, key: Buffer, mechanism: LaneMechanism, input: Buffer, output: Buffer, live: boolean): Promise<Buffer> {
-    const lease = this.#current ?? (await (this.#leasing ??= this.#lease(live)));
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#native.submit(id, FN_CODES[fn], lease.session, key, mechanism.type, mechanism.kind, mechanism.iv, mechanism.aad, input, output);
-      lease.inFlight++;
-      this.#pending.set(id, { fn, lease, output, keep: [input, mechanism.iv, mechanism.aad, output], resolve, reject });
-    });
+    const gate = this.#sessions.gate;
+    for (;;) {
+      const lease = this.#current ?? (await (this.#leasing ??= this.#lease(live)));
+      if (live && !lease.retired && !this.#sessions.alive(lease.session)) {
+        // A retry after a lost session must not run on the lane's current one unchecked: it may be dead too.
+        lease.healthy = false;
+        this.#retire(lease);
+        if (lease.inFlight === 0) this.#sessions.unlease(lease.session, false);
+        continue;
+      }
+      const wait = gate.share();
+      if (wait) await wait;
+      if (lease.retired) {
+        gate.release(); // given back (idle, or found dead) while this call waited: lease again
+        continue;
+      }
+      return new Promise<Buffer>((resolve, reject) => {
+        try {
+          this.#native.submit(id, FN_CODES[fn], lease.session, key, mechanism.type, mechanism.kind, mechanism.iv, mechanism.aad, input, output);
+        } catch (err) {
+          gate.release();
+          throw err;
+        }
+        lease.inFlight++;
+        this.#pending.set(id, { fn, lease, output, keep: [input, mechanism.iv, mechanism.aad, output], resolve, reject });
+      });
+    }
   }
 
   async #lease(live: boolean): Promise<Lease> {
@@ -152,6 +177,7 @@ class Lane {
       const call = this.#pending.get(id);
       if (!call) continue;
       this.#pending.delete(id);
+      this.#sessions.gate.release();
       nanos = Math.min(nanos, words[at + 4]!);
       const lease = call.lease;
       lease.inFlight--;
