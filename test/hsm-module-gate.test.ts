@@ -43,6 +43,21 @@ t.test('an exclusive call waits for the shares in flight and holds new ones back
   gate.release();
 });
 
+t.test('opened(): a synchronous call waits for the module to open without taking a share', async (t) => {
+  const gate = new ModuleGate();
+  await gate.opened(); // open: resolves at once
+  gate.share();
+  const exclusive = gate.exclusive(() => 'done');
+  let opened = false;
+  const wait = gate.opened().then(() => (opened = gate.open));
+  t.equal(gate.state.waiting, 2, 'the exclusive call and the opened() waiter');
+  gate.release();
+  t.equal(await exclusive, 'done');
+  await wait;
+  t.ok(opened, 'open when it resolves');
+  t.same(gate.state, { shared: 0, exclusive: false, waiting: 0 }, 'no share taken');
+});
+
 t.test('exclusive calls run one at a time, across awaits, and a failure releases the module', async (t) => {
   const gate = new ModuleGate();
   let running = 0;

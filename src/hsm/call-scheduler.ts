@@ -2,7 +2,7 @@
 // the libuv pool, chosen from the HSM's measured call time and how many calls wait; synchronous runs are cut into
 // slices so the event loop turns.
 import type pkcs11js from 'pkcs11js';
-import { HsmLanes, laneMechanism, type LaneFn } from './hsm-lane.js';
+import { HsmLanes, laneMechanism, type LaneFn, type LaneStats } from './hsm-lane.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 
@@ -23,11 +23,11 @@ const SLICE_MS = 1;
 const CACHE_HITS_PER_CLOCK_CHECK = 64; // a power of two
 const CALL_TIME_WINDOW = 8;
 /**
- * Calls waiting at once before they go to the lane. Measured here (2 vCPUs, bench/hsm.mjs A/B): at 8 waiting the
- * lane lost to synchronous calls (0.65–0.80× vs 0.79–0.91× raw: the lane and this thread woke each other every few
- * calls and mostly took turns on one core); from ~16 it pays (0.87–1.0× vs 0.77–0.93×).
+ * Calls waiting at once before they go to the lane. Measured here (2 vCPUs, raw loop interleaved, c8, medians of 7
+ * rounds): from 4 waiting the lane beats synchronous calls (wrap 1.15× vs 0.94× raw, unwrap 0.92× vs 0.74×; from 2
+ * or 8 about as good). Before the lane's calls left the GC alone (slots, not a Map), it lost at 8 and paid from 16.
  */
-const LANE_MIN_PENDING = 16;
+const LANE_MIN_PENDING = 4;
 /** With a slow HSM, one call in this many still goes to the lane (which times the HSM alone). */
 const SLOW_PROBE_CALLS = 64;
 /**
@@ -64,8 +64,8 @@ export class CallScheduler {
     this.#lanes = library === undefined ? undefined : HsmLanes.create(library, sessions, Math.min(options.asyncLanes, MAX_NATIVE_LANES), (micros) => this.#observeMicros(micros));
   }
 
-  /** [calls run, sleeps, CPU seconds] of the native lanes, or undefined without them (benchmarks). */
-  laneStats(): [number, number, number] | undefined {
+  /** LaneStats of the native lanes, or undefined without them (benchmarks). */
+  laneStats(): LaneStats | undefined {
     return this.#lanes?.queued ? this.#lanes.stats() : undefined;
   }
 
@@ -122,7 +122,12 @@ export class CallScheduler {
       else module.C_SignInit(session, mechanism, key);
     };
     if (this.#fast() && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
+      // While object management holds or waits for the module (module-gate.ts), wait rather than go *Async: calls
+      // diverted there took every session and kept later calls *Async long after (c64 ran 56 % *Async: 0.4× raw).
+      const gate = this.#sessions.gate;
+      if (!gate.open) await gate.opened();
       await this.#yieldIfHogging();
+      while (!gate.open) await gate.opened();
       const started = performance.now();
       const lanes = this.#lanes;
       const direct = lanes && laneMechanism(mechanism);

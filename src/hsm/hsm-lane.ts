@@ -10,6 +10,9 @@ import pkcs11js from 'pkcs11js';
 import { ckrName, leavesSessionUnusable } from './ckr.js';
 import type { SessionPool } from './session-pool.js';
 
+/** [calls run, times the thread slept, CPU seconds of the thread, seconds it spent in the module's calls]. */
+export type LaneStats = [number, number, number, number];
+
 interface NativeLane {
   submit(id: number, fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): void;
   close(): void;
@@ -17,8 +20,7 @@ interface NativeLane {
   call(fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): number;
   /** [CK_RV low, CK_RV high, 1 when the *Init call failed] of the last failed call(). */
   lastError(): [number, number, number];
-  /** [calls run, times the thread slept, CPU seconds of the thread]. */
-  stats(): [number, number, number];
+  stats(): LaneStats;
 }
 
 interface Addon {
@@ -129,7 +131,7 @@ class Lane {
     return this.#inFlight;
   }
 
-  stats(): [number, number, number] {
+  stats(): LaneStats {
     return this.#native.stats();
   }
 
@@ -291,9 +293,9 @@ export class HsmLanes {
     return n;
   }
 
-  /** [calls run, sleeps, CPU seconds] summed over the lanes (benchmarks). */
-  stats(): [number, number, number] {
-    const sum: [number, number, number] = [0, 0, 0];
+  /** LaneStats summed over the lanes (benchmarks). */
+  stats(): LaneStats {
+    const sum: LaneStats = [0, 0, 0, 0];
     for (const lane of this.#lanes) lane.stats().forEach((v, i) => (sum[i] += v));
     return sum;
   }

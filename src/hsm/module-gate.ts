@@ -19,6 +19,8 @@ export class ModuleGate {
   #exclusive = false;
   readonly #writers: Array<() => void> = [];
   readonly #readers: Array<() => void> = [];
+  /** Synchronous crypt calls waiting for the module to open (they take no share). */
+  readonly #openWaiters: Array<() => void> = [];
 
   /**
    * A share for one crypt call: undefined when taken at once, else a promise that resolves once it is taken (an
@@ -34,6 +36,14 @@ export class ModuleGate {
    */
   get open(): boolean {
     return !this.#exclusive && this.#writers.length === 0;
+  }
+
+  /**
+   * Resolves when crypt calls are admitted again (at once when open): for a synchronous call, which checks `open`
+   * again before it runs — another object-management call may have taken the module meanwhile.
+   */
+  opened(): Promise<void> {
+    return this.open ? Promise.resolve() : new Promise<void>((resolve) => this.#openWaiters.push(resolve));
   }
 
   /** A share taken only if it can be at once. */
@@ -61,7 +71,7 @@ export class ModuleGate {
 
   /** Crypt calls holding a share, and object-management calls holding or waiting (tests). */
   get state(): { shared: number; exclusive: boolean; waiting: number } {
-    return { shared: this.#shared, exclusive: this.#exclusive, waiting: this.#writers.length + this.#readers.length };
+    return { shared: this.#shared, exclusive: this.#exclusive, waiting: this.#writers.length + this.#readers.length + this.#openWaiters.length };
   }
 
   /**
@@ -71,7 +81,7 @@ export class ModuleGate {
    */
   #admit(afterExclusive: boolean): void {
     if (this.#exclusive || this.#shared > 0) return;
-    if (afterExclusive && this.#readers.length > 0) return this.#admitReaders();
+    if (afterExclusive && (this.#readers.length > 0 || this.#openWaiters.length > 0)) return this.#admitReaders();
     const writer = this.#writers.shift();
     if (writer) {
       this.#exclusive = true;
@@ -83,6 +93,7 @@ export class ModuleGate {
     const readers = this.#readers.splice(0);
     this.#shared += readers.length;
     for (const resolve of readers) resolve();
+    for (const resolve of this.#openWaiters.splice(0)) resolve();
   }
 }
 
