@@ -103,7 +103,7 @@ async function engineLoop(target, op, concurrency) {
     loopP99Ms: histogram.percentile(99) / 1e6,
     loopMaxMs: histogram.max / 1e6,
     processCpuMicrosPerOp: (cpu.user + cpu.system) / ops,
-    ...(laneCalls > 0 ? { laneShare: laneCalls / ops, laneCpuMicrosPerCall: ((lane1[2] - lane0[2]) * 1e6) / laneCalls, laneBusy: (lane1[3] - lane0[3]) / seconds } : {}),
+    ...(laneCalls > 0 ? { laneShare: laneCalls / ops, laneCpuMicrosPerCall: ((lane1[2] - lane0[2]) * 1e6) / laneCalls, laneBusy: (lane1[3] - lane0[3]) / seconds, laneDryPer1kCalls: ((lane1[4] - lane0[4]) * 1000) / laneCalls } : {}),
   };
 }
 
@@ -152,9 +152,9 @@ async function measureAB(raw, variants) {
   return variants.map(([name], i) => {
     const pick = (key) => (runs[i][0][key] === undefined ? undefined : median(runs[i].map((x) => x[key])));
     const row = { name, opsPerSec: pick('opsPerSec'), vsRawInterleaved: pick('vsRaw'), rawOpsPerSec: median(raws), loopP99Ms: pick('loopP99Ms'), loopMaxMs: pick('loopMaxMs'), processCpuMicrosPerOp: pick('processCpuMicrosPerOp') };
-    if (runs[i][0].laneShare !== undefined) Object.assign(row, { laneShare: pick('laneShare'), laneCpuMicrosPerCall: pick('laneCpuMicrosPerCall'), laneBusy: pick('laneBusy') });
+    if (runs[i][0].laneShare !== undefined) Object.assign(row, { laneShare: pick('laneShare'), laneCpuMicrosPerCall: pick('laneCpuMicrosPerCall'), laneBusy: pick('laneBusy'), laneDryPer1kCalls: pick('laneDryPer1kCalls') });
     rows.push(row);
-    const lane = row.laneShare === undefined ? '' : `, lane ${(row.laneShare * 100).toFixed(0)}% of calls at ${row.laneCpuMicrosPerCall.toFixed(1)} µs CPU, busy ${(row.laneBusy * 100).toFixed(0)}%`;
+    const lane = row.laneShare === undefined ? '' : `, lane ${(row.laneShare * 100).toFixed(0)}% of calls at ${row.laneCpuMicrosPerCall.toFixed(1)} µs CPU, busy ${(row.laneBusy * 100).toFixed(0)}%, ran dry ${row.laneDryPer1kCalls.toFixed(1)}× per 1k calls`;
     console.log(`${name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s = ${fmt(row.vsRawInterleaved)}× raw (medians)  loop p99 ${row.loopP99Ms.toFixed(2)} ms, max ${row.loopMaxMs.toFixed(2)} ms; process ${row.processCpuMicrosPerOp.toFixed(1)} µs CPU/op${lane}`);
     return row.vsRawInterleaved;
   });

@@ -43,19 +43,22 @@ t.test('an exclusive call waits for the shares in flight and holds new ones back
   gate.release();
 });
 
-t.test('opened(): a synchronous call waits for the module to open without taking a share', async (t) => {
+t.test('an exclusive call queued behind another runs when nothing else waits (no share lost)', async (t) => {
   const gate = new ModuleGate();
-  await gate.opened(); // open: resolves at once
-  gate.share();
-  const exclusive = gate.exclusive(() => 'done');
-  let opened = false;
-  const wait = gate.opened().then(() => (opened = gate.open));
-  t.equal(gate.state.waiting, 2, 'the exclusive call and the opened() waiter');
+  const order: string[] = [];
+  let releaseFirst!: () => void;
+  const first = gate.exclusive(() => new Promise<void>((resolve) => (releaseFirst = resolve)).then(() => void order.push('first')));
+  await turn();
+  const second = gate.exclusive(() => void order.push('second'));
+  const share = gate.share();
+  t.ok(share, 'a share waits behind them');
+  releaseFirst();
+  await share;
+  order.push('share');
   gate.release();
-  t.equal(await exclusive, 'done');
-  await wait;
-  t.ok(opened, 'open when it resolves');
-  t.same(gate.state, { shared: 0, exclusive: false, waiting: 0 }, 'no share taken');
+  await Promise.all([first, second]);
+  t.same(order, ['first', 'share', 'second'], 'turns: the waiting share after the first, then the second');
+  t.same(gate.state, { shared: 0, exclusive: false, waiting: 0 });
 });
 
 t.test('exclusive calls run one at a time, across awaits, and a failure releases the module', async (t) => {

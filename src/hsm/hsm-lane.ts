@@ -3,15 +3,20 @@
 // spends ~21 µs a call (half in the kernel) and serialises concurrent threads on its own mutexes, so calls from
 // this thread and libuv threads at once mostly waited for each other. A lane leases one session from the pool
 // while it has work (calls on one lane run one after another, so they may share it), gives it back when idle, and
-// retires a session a call found dead. Queued calls go to it only with HCE_HSM_LANE=1 (HsmLanes.queued); without the addon (or with HCE_HSM_LANE=0) the scheduler keeps
-// its synchronous and *Async paths.
+// retires a session a call found dead. Each call holds a share of the module gate (module-gate.ts) from submit to
+// result, so object management never runs while the lane is inside the module. Queued calls go to it only with
+// HCE_HSM_LANE=1 (HsmLanes.queued); without the addon (or with HCE_HSM_LANE=0) the scheduler keeps its synchronous
+// and *Async paths.
 import { createRequire } from 'node:module';
 import pkcs11js from 'pkcs11js';
 import { ckrName, leavesSessionUnusable } from './ckr.js';
 import type { SessionPool } from './session-pool.js';
 
-/** [calls run, times the thread slept, CPU seconds of the thread, seconds it spent in the module's calls]. */
-export type LaneStats = [number, number, number, number];
+/**
+ * [calls run, times the thread slept, CPU seconds of the thread, seconds it spent in the module's calls, times it
+ * found its queue empty (ran dry)].
+ */
+export type LaneStats = [number, number, number, number, number];
 
 interface NativeLane {
   submit(id: number, fn: number, session: Buffer, key: Buffer, mechanism: number, paramKind: number, iv: Buffer | undefined, aad: Buffer | undefined, input: Buffer, output: Buffer): void;
@@ -266,10 +271,10 @@ export class HsmLanes {
   readonly #lanes: Lane[];
 
   /**
-   * Whether queued calls go to the lane threads (opt-in, HCE_HSM_LANE=1: with SoftHSM 2.6.1, token-object writes
-   * such as C_GenerateKey racing a steady stream of crypt calls on another thread failed with CKR_GENERAL_ERROR
-   * about once in 20 runs of test/hsm-faults.test.ts). Without it the lane only makes direct synchronous calls
-   * (no thread is started).
+   * Whether queued calls go to the lane threads (opt-in, HCE_HSM_LANE=1). The races with object management that
+   * kept it opt-in are closed by the module gate; what is left is that at 8 concurrent unwraps it stays just short
+   * of the raw loop (0.94–0.96×, README "HSM lane"). Without it the lane only makes direct synchronous calls (no
+   * thread is started).
    */
   readonly queued = process.env.HCE_HSM_LANE === '1';
 
@@ -295,7 +300,7 @@ export class HsmLanes {
 
   /** LaneStats summed over the lanes (benchmarks). */
   stats(): LaneStats {
-    const sum: LaneStats = [0, 0, 0, 0];
+    const sum: LaneStats = [0, 0, 0, 0, 0];
     for (const lane of this.#lanes) lane.stats().forEach((v, i) => (sum[i] += v));
     return sum;
   }

@@ -19,8 +19,6 @@ export class ModuleGate {
   #exclusive = false;
   readonly #writers: Array<() => void> = [];
   readonly #readers: Array<() => void> = [];
-  /** Synchronous crypt calls waiting for the module to open (they take no share). */
-  readonly #openWaiters: Array<() => void> = [];
 
   /**
    * A share for one crypt call: undefined when taken at once, else a promise that resolves once it is taken (an
@@ -30,20 +28,9 @@ export class ModuleGate {
     return this.tryShare() ? undefined : new Promise<void>((resolve) => this.#readers.push(resolve));
   }
 
-  /**
-   * Whether a crypt call may start now (no object-management call holds or waits for the module). A call made
-   * synchronously on this thread needs no share: nothing else can take the module before it returns.
-   */
+  /** Whether a crypt call may start now (no object-management call holds or waits for the module). */
   get open(): boolean {
     return !this.#exclusive && this.#writers.length === 0;
-  }
-
-  /**
-   * Resolves when crypt calls are admitted again (at once when open): for a synchronous call, which checks `open`
-   * again before it runs — another object-management call may have taken the module meanwhile.
-   */
-  opened(): Promise<void> {
-    return this.open ? Promise.resolve() : new Promise<void>((resolve) => this.#openWaiters.push(resolve));
   }
 
   /** A share taken only if it can be at once. */
@@ -71,7 +58,7 @@ export class ModuleGate {
 
   /** Crypt calls holding a share, and object-management calls holding or waiting (tests). */
   get state(): { shared: number; exclusive: boolean; waiting: number } {
-    return { shared: this.#shared, exclusive: this.#exclusive, waiting: this.#writers.length + this.#readers.length + this.#openWaiters.length };
+    return { shared: this.#shared, exclusive: this.#exclusive, waiting: this.#writers.length + this.#readers.length };
   }
 
   /**
@@ -81,7 +68,7 @@ export class ModuleGate {
    */
   #admit(afterExclusive: boolean): void {
     if (this.#exclusive || this.#shared > 0) return;
-    if (afterExclusive && (this.#readers.length > 0 || this.#openWaiters.length > 0)) return this.#admitReaders();
+    if (afterExclusive && this.#readers.length > 0) return this.#admitReaders();
     const writer = this.#writers.shift();
     if (writer) {
       this.#exclusive = true;
@@ -93,7 +80,6 @@ export class ModuleGate {
     const readers = this.#readers.splice(0);
     this.#shared += readers.length;
     for (const resolve of readers) resolve();
-    for (const resolve of this.#openWaiters.splice(0)) resolve();
   }
 }
 

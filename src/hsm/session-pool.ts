@@ -149,12 +149,12 @@ export class SessionPool {
   }
 
   /**
-   * Runs crypt call `operation` synchronously if a session is (or can be made) idle right now and the module is
-   * not held or awaited by object management (ModuleGate), else returns undefined.
+   * Runs crypt call `operation` synchronously if a session is (or can be made) idle right now, else returns
+   * undefined. The caller holds a share of the gate.
    */
   tryUseSync<T>(operation: (session: Session) => T): { value: T } | undefined {
     for (let attempt = 0; ; attempt++) {
-      if (this.#closed || !this.#gate.open) return undefined;
+      if (this.#closed) return undefined;
       // Open another session rather than fall back to the async path: otherwise sessions held by async calls
       // (released only when the event loop turns) push every later call onto the slower async path too.
       if (this.#idle.length === 0 && this.#all.size < this.#maxSessions) {
