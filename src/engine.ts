@@ -11,6 +11,7 @@ import { ErasureService } from './erasure/service.js';
 import { tokenCapabilities, type WrapMechanismName } from './hsm/capabilities.js';
 import { KeyService } from './hsm/key-service.js';
 import type { OaepHash } from './hsm/templates.js';
+import { moduleGate } from './hsm/module-gate.js';
 import { findSlot, loadModule, tokenSessionCap } from './hsm/module.js';
 import { SessionPool } from './hsm/session-pool.js';
 import { ObjectService } from './object/object-service.js';
@@ -86,6 +87,7 @@ export class CryptoEngine {
       maxSessions: resolved.maxSessions,
       sessionWaitMs: resolved.sessionWaitMs,
       loginKey,
+      gate: moduleGate(pkcs11.library),
     });
     try {
       const cap = tokenSessionCap(module, slot);

@@ -6,11 +6,12 @@ import t from 'tap';
 import { createRequire } from 'node:module';
 import { engineOptions, testToken } from './helpers/token.js';
 import { CryptoEngine, DecryptionError, KeyStateError } from '../dist/index.js';
+import { moduleGate } from '../dist/hsm/module-gate.js';
 
 const token = testToken();
 process.env.HCE_HSM_LANE = '1'; // opt-in; read when an engine opens
 const require = createRequire(import.meta.url);
-let addon: { Lane: new (...args: unknown[]) => { submit(...args: unknown[]): void; close(): void } } | undefined;
+let addon: { Lane: new (...args: any[]) => { submit(...args: unknown[]): void; close(): void } } | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
 try {
   addon = require('../native/build/Release/hsm_pkcs11.node');
 } catch {
@@ -69,6 +70,155 @@ for (const wrapMechanism of ['AES-GCM', 'AES-CBC-PAD+HMAC-SHA256'] as const) {
     t.ok((await roundTrips(engine, key.id, 16)).ok, 'enabled again');
   });
 }
+
+// SoftHSM 2.6.1 lost a key for the rest of the process when C_SetAttributeValue on it raced a lane C_EncryptInit
+// (the object's file re-read half-written on the lane thread), and creating objects raced re-indexing: object
+// management now runs alone on the module (src/hsm/module-gate.ts). 64 callers keep wraps and unwraps on the lane
+// while keys are created, rotated, disabled, enabled, listed and destroyed — including the key in use.
+t.test('object management while many lane calls run: no HSM error, the key in use survives', { skip: addon ? false : 'hsm_pkcs11 addon not built' }, async (t) => {
+  const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
+  t.teardown(() => engine.close());
+  const gate = moduleGate(testToken().library);
+  const key = await engine.keys.create({ alias: 'lane-busy' });
+  const dek = Buffer.alloc(32, 9);
+  const blob = await engine.keys.wrap(key.id, dek, { aad: ['busy'] });
+  const lane0 = laneCalls(engine);
+  const unexpected: string[] = [];
+  let keyState = 0;
+  let done = false;
+  let crypts = 0;
+  const traffic = Array.from({ length: 64 }, async (_, i) => {
+    while (!done) {
+      try {
+        const w = await engine.keys.wrap(key.id, dek, { aad: ['busy', String(i)] });
+        if (!Buffer.from(await engine.keys.unwrap(w, { aad: ['busy', String(i)] })).equals(dek)) unexpected.push('round trip differs');
+        if (!Buffer.from(await engine.keys.unwrap(blob, { aad: ['busy'] })).equals(dek)) unexpected.push('old blob differs');
+        crypts += 3;
+      } catch (err) {
+        // While the key is disabled its calls fail with KeyStateError; nothing else may fail.
+        if (!(err instanceof KeyStateError)) unexpected.push(`${(err as Error).name}: ${(err as Error).message}`);
+        else keyState++;
+      }
+    }
+  });
+  let waited = 0; // management calls begun while lane calls held the module
+  const manage = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (gate.state.shared > 0) waited++;
+    try {
+      return await call();
+    } catch (err) {
+      unexpected.push(`management: ${(err as Error).name}: ${(err as Error).message}`);
+      throw err;
+    }
+  };
+  try {
+    for (let round = 0; round < 6; round++) {
+      const other = await manage(() => engine.keys.create({ alias: `lane-busy-${round}` }));
+      await manage(() => engine.keys.rotate(other.id));
+      await manage(() => engine.keys.disable(other.id));
+      await manage(() => engine.keys.enable(other.id));
+      await manage(() => engine.keys.list());
+      await manage(() => engine.keys.destroy(other.id, { force: true }));
+    }
+    // The key the traffic uses: its object file is rewritten each time.
+    for (let round = 0; round < 20; round++) {
+      await manage(() => engine.keys.disable(key.id));
+      await manage(() => engine.keys.enable(key.id));
+    }
+  } finally {
+    done = true;
+    await Promise.all(traffic);
+  }
+  t.same([...new Set(unexpected)], [], 'no call failed but with KeyStateError while its key was disabled');
+  t.ok(waited > 0, `management calls met lane calls in flight (${waited})`);
+  t.ok(laneCalls(engine) - lane0 > crypts / 2, 'most calls ran on the lane');
+  t.match(await engine.keys.get(key.id), { id: key.id, state: 'active' }, 'the key in use is still found');
+  t.ok((await roundTrips(engine, key.id, 64)).ok, 'and wraps and unwraps on the lane');
+  t.same(Buffer.from(await engine.keys.unwrap(blob, { aad: ['busy'] })), dek, 'a blob made before unwraps');
+  t.comment(`${crypts} calls, ${keyState} refused while disabled`);
+});
+
+// The same race at its smallest, on the parts the engine composes (the addon's lane thread, the module gate, SoftHSM):
+// a stream of lane C_EncryptInit/C_Encrypt on a key while this thread rewrites the key's attributes. Without the
+// gate SoftHSM lost the key (CKR_GENERAL_ERROR, then CKR_OBJECT_HANDLE_INVALID on every call) within 4 s in every
+// scratch run; with it, C_SetAttributeValue runs only between lane calls.
+t.test('C_SetAttributeValue through the gate never meets a lane call on the same key', { skip: addon ? false : 'hsm_pkcs11 addon not built' }, async (t) => {
+  await CryptoEngine.open(engineOptions()).then((e) => e.close()); // the module is loaded from here on
+  const pk = require('pkcs11js');
+  const p = new pk.PKCS11();
+  p.load(token.library);
+  try {
+    p.C_Initialize({ flags: pk.CKF_OS_LOCKING_OK });
+  } catch {
+    /* initialised by the engine */
+  }
+  const slot = p.C_GetSlotList(true).find((s: Buffer) => p.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+  const rw = pk.CKF_SERIAL_SESSION | pk.CKF_RW_SESSION;
+  const laneSession: Buffer = p.C_OpenSession(slot, rw);
+  const session: Buffer = p.C_OpenSession(slot, rw);
+  try {
+    p.C_Login(session, pk.CKU_USER, token.pin);
+  } catch {
+    /* logged in already (the login is process-wide) */
+  }
+  t.teardown(() => {
+    p.C_CloseSession(laneSession);
+    p.C_CloseSession(session);
+  });
+  const key: Buffer = p.C_GenerateKey(session, { mechanism: pk.CKM_AES_KEY_GEN }, [
+    { type: pk.CKA_CLASS, value: pk.CKO_SECRET_KEY }, { type: pk.CKA_KEY_TYPE, value: pk.CKK_AES }, { type: pk.CKA_VALUE_LEN, value: 32 },
+    { type: pk.CKA_TOKEN, value: true }, { type: pk.CKA_PRIVATE, value: true }, { type: pk.CKA_SENSITIVE, value: true },
+    { type: pk.CKA_ENCRYPT, value: true }, { type: pk.CKA_MODIFIABLE, value: true }, { type: pk.CKA_LABEL, value: 'lane-gate-race' },
+  ]);
+  const gate = moduleGate(token.library);
+  const words = new Uint32Array(5 * 256);
+  const failures = new Map<string, number>();
+  const fail = (what: string) => failures.set(what, (failures.get(what) ?? 0) + 1);
+  let inFlight = 0;
+  let nextId = 0;
+  let ran = 0;
+  let stop = false;
+  const iv = Buffer.alloc(12, 1);
+  const aad = Buffer.alloc(16);
+  const input = Buffer.alloc(32, 2);
+  const outputs = Array.from({ length: 64 }, () => Buffer.alloc(48));
+  const submit = async () => {
+    inFlight++;
+    const wait = gate.share();
+    if (wait) await wait;
+    lane.submit(++nextId, 0, laneSession, key, pk.CKM_AES_GCM, 2, iv, aad, input, outputs[nextId % 64]!);
+  };
+  const lane = new addon!.Lane(token.library, (count: number) => {
+    for (let i = 0; i < count; i++) {
+      gate.release();
+      inFlight--;
+      ran++;
+      if (words[i * 5 + 1] !== 0 || words[i * 5 + 2] !== 0) fail(`lane 0x${words[i * 5 + 1]!.toString(16)}`);
+    }
+    while (!stop && inFlight < 64) void submit();
+  }, words);
+  t.teardown(() => lane.close());
+  while (inFlight < 64) void submit();
+  let rewrites = 0;
+  for (let round = 0; round < 600; round++) {
+    await gate.exclusive(() => {
+      try {
+        p.C_SetAttributeValue(session, key, [{ type: pk.CKA_ENCRYPT, value: true }]);
+        rewrites++;
+      } catch (err) {
+        fail(`C_SetAttributeValue ${(err as Error).message.split(':')[0]}`);
+      }
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  stop = true;
+  while (inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
+  t.same(Object.fromEntries(failures), {}, 'no lane call and no attribute write failed');
+  t.equal(rewrites, 600);
+  t.ok(ran > 600, `lane calls ran between the writes (${ran})`);
+  p.C_EncryptInit(session, { mechanism: pk.CKM_AES_GCM, parameter: { type: pk.CK_PARAMS_AES_GCM_v240, iv, ivBits: 96, aad, tagBits: 128 } }, key);
+  t.equal(p.C_Encrypt(session, input, Buffer.alloc(48)).length, 48, 'the key still encrypts');
+});
 
 t.test('no lane unless HCE_HSM_LANE=1', async (t) => {
   delete process.env.HCE_HSM_LANE;

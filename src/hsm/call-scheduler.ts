@@ -2,7 +2,7 @@
 // the libuv pool, chosen from the HSM's measured call time and how many calls wait; synchronous runs are cut into
 // slices so the event loop turns.
 import type pkcs11js from 'pkcs11js';
-import { HsmLanes, laneMechanism, type LaneFn } from './hsm-lane.js';
+import { HsmLanes, laneMechanism, type LaneFn, type LaneStats } from './hsm-lane.js';
 import type { Pkcs11 } from './module.js';
 import type { SessionPool } from './session-pool.js';
 
@@ -23,11 +23,11 @@ const SLICE_MS = 1;
 const CACHE_HITS_PER_CLOCK_CHECK = 64; // a power of two
 const CALL_TIME_WINDOW = 8;
 /**
- * Calls waiting at once before they go to the lane. Measured here (2 vCPUs, bench/hsm.mjs A/B): at 8 waiting the
- * lane lost to synchronous calls (0.65–0.80× vs 0.79–0.91× raw: the lane and this thread woke each other every few
- * calls and mostly took turns on one core); from ~16 it pays (0.87–1.0× vs 0.77–0.93×).
+ * Calls waiting at once before they go to the lane. Measured here (2 vCPUs, raw loop interleaved, c8, medians of 7
+ * rounds): from 4 waiting the lane beats synchronous calls (wrap 1.15× vs 0.94× raw, unwrap 0.92× vs 0.74×; from 2
+ * or 8 about as good). Before the lane's calls left the GC alone (slots, not a Map), it lost at 8 and paid from 16.
  */
-const LANE_MIN_PENDING = 16;
+const LANE_MIN_PENDING = 4;
 /** With a slow HSM, one call in this many still goes to the lane (which times the HSM alone). */
 const SLOW_PROBE_CALLS = 64;
 /**
@@ -64,8 +64,8 @@ export class CallScheduler {
     this.#lanes = library === undefined ? undefined : HsmLanes.create(library, sessions, Math.min(options.asyncLanes, MAX_NATIVE_LANES), (micros) => this.#observeMicros(micros));
   }
 
-  /** [calls run, sleeps, CPU seconds] of the native lanes, or undefined without them (benchmarks). */
-  laneStats(): [number, number, number] | undefined {
+  /** LaneStats of the native lanes, or undefined without them (benchmarks). */
+  laneStats(): LaneStats | undefined {
     return this.#lanes?.queued ? this.#lanes.stats() : undefined;
   }
 
@@ -122,19 +122,28 @@ export class CallScheduler {
       else module.C_SignInit(session, mechanism, key);
     };
     if (this.#fast() && (this.#pending <= 1 || this.#asyncInFlight >= this.#asyncLanes)) {
-      await this.#yieldIfHogging();
-      const started = performance.now();
-      const lanes = this.#lanes;
-      const direct = lanes && laneMechanism(mechanism);
-      const done = this.#sessions.tryUseSync((session) => {
-        if (direct) return lanes.callSync(fn, session, key, direct, input, output);
-        init(session);
-        return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
-      });
-      if (done) {
-        this.#observe(started);
-        return done.value;
+      // A share of the module gate (module-gate.ts) from before the yield to the call, waited for while object
+      // management holds the module: going *Async then instead (a first version did) took every session and kept
+      // later calls *Async long after (c64 ran 56 % *Async: 0.4× raw).
+      const gate = this.#sessions.gate;
+      const wait = gate.share();
+      if (wait) await wait;
+      let done: { value: Buffer } | undefined;
+      try {
+        await this.#yieldIfHogging();
+        const started = performance.now();
+        const lanes = this.#lanes;
+        const direct = lanes && laneMechanism(mechanism);
+        done = this.#sessions.tryUseSync((session) => {
+          if (direct) return lanes.callSync(fn, session, key, direct, input, output);
+          init(session);
+          return fn === 'C_Encrypt' ? module.C_Encrypt(session, input, output) : fn === 'C_Decrypt' ? module.C_Decrypt(session, input, output) : module.C_Sign(session, input, output);
+        });
+        if (done) this.#observe(started);
+      } finally {
+        gate.release();
       }
+      if (done) return done.value;
     }
     this.#asyncInFlight++;
     try {
@@ -150,7 +159,7 @@ export class CallScheduler {
         // An async call also pays the thread hop: count half, so a fast HSM is not mistaken for a slow one.
         this.#observe(started, 0.5);
         return result;
-      });
+      }, { shared: true });
     } finally {
       this.#asyncInFlight--;
     }

@@ -64,13 +64,18 @@ export class ImportTokens {
   async create(options: ImportTokenOptions): Promise<ImportToken> {
     const { ttlMs, maxUses } = resolveImportTokenOptions(options);
     const templates = importKeyPairTemplates();
-    const pair = await this.#sessions.use(async (session) => {
-      try {
-        return await this.#module.C_GenerateKeyPairAsync(session, RSA_KEY_PAIR_GEN, templates.publicKey, templates.privateKey);
-      } catch (err) {
-        throw toHsmError('C_GenerateKeyPair', err);
-      }
-    });
+    // Session objects (CKA_TOKEN false): no token object is written, so the (slow) RSA generation shares the
+    // module with crypt calls instead of pausing them (module-gate.ts).
+    const pair = await this.#sessions.use(
+      async (session) => {
+        try {
+          return await this.#module.C_GenerateKeyPairAsync(session, RSA_KEY_PAIR_GEN, templates.publicKey, templates.privateKey);
+        } catch (err) {
+          throw toHsmError('C_GenerateKeyPair', err);
+        }
+      },
+      { shared: true },
+    );
     const { publicKeyPem, modulusBytes } = await this.#sessions.use((session) => {
       let modulus: pkcs11js.Attribute | undefined;
       let exponent: pkcs11js.Attribute | undefined;

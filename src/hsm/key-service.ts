@@ -7,6 +7,7 @@ import { fillRandom } from '../random.js';
 import { bytesArg, nonEmptyStringArg, optionsArg } from '../validate.js';
 import { encodeAad, type Aad } from './aad.js';
 import { CallScheduler, type CallSchedulerOptions } from './call-scheduler.js';
+import type { LaneStats } from './hsm-lane.js';
 import { CallGate } from './call-gate.js';
 import type { TokenCapabilities, WrapMechanismName } from './capabilities.js';
 import { decryptFailure, hsmFailure, keyStateOfFailure, staleHandle } from './ckr.js';
@@ -180,8 +181,8 @@ export class KeyService {
     return (await this.#registrations.list(record.id)).map(({ bucket, store, createdAt }) => ({ bucket, store, createdAt: new Date(createdAt) }));
   }
 
-  /** @internal Native HSM lane counters [calls run, sleeps, CPU seconds], or undefined when calls have no lane (benchmarks, tests). */
-  hsmLaneStats(): [number, number, number] | undefined {
+  /** @internal Native HSM lane counters (LaneStats: calls run, sleeps, CPU seconds, seconds in module calls, times run dry), or undefined when calls have no lane (benchmarks, tests). */
+  hsmLaneStats(): LaneStats | undefined {
     return this.#calls.laneStats();
   }
 

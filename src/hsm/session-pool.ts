@@ -8,6 +8,7 @@ import {
   engineClosedError, isAlreadyLoggedIn, isSessionCountExceeded, leavesSessionUnusable, lostLogin, lostSession,
   notLoggedInError, pinIncorrectError, sessionWaitTimeoutError, toHsmError,
 } from './ckr.js';
+import { ModuleGate } from './module-gate.js';
 import type { Pkcs11 } from './module.js';
 
 type Session = Buffer;
@@ -27,6 +28,11 @@ export interface SessionPoolOptions {
   sessionWaitMs: number;
   /** Which login this is (library + slot): the process-wide login record's key. */
   loginKey: string;
+  /**
+   * The module's gate (module-gate.ts: crypt calls share the module, object management runs alone), shared by
+   * every pool on the module; a gate of this pool's own when not given.
+   */
+  gate?: ModuleGate;
 }
 
 export interface UseOptions {
@@ -35,6 +41,11 @@ export interface UseOptions {
    * C_FindObjects on a logged-out session silently finds no private object, which must not read as "no key".
    */
   verifyLogin?: boolean;
+  /**
+   * The operation is a crypt call, or touches no token object (a session key pair): it shares the module with
+   * crypt calls. Otherwise it runs alone on the module (ModuleGate.exclusive), after taking its session.
+   */
+  shared?: boolean;
 }
 
 interface Waiter {
@@ -58,6 +69,7 @@ export class SessionPool {
   #onDrained: (() => void) | undefined;
   /** Bumped whenever sessions or the login were lost: token-object handles read before may be stale. */
   #generation = 0;
+  readonly #gate: ModuleGate;
 
   /** The pool takes `pin` over: it is kept for re-login and zeroed by close() (give it memory of its own). */
   constructor(module: Pkcs11, slot: Buffer, pin: Buffer, options: SessionPoolOptions) {
@@ -66,6 +78,12 @@ export class SessionPool {
     this.#options = options;
     this.#maxSessions = options.maxSessions;
     this.#pin = pin;
+    this.#gate = options.gate ?? new ModuleGate();
+  }
+
+  /** The module's gate: crypt calls off this pool's sessions (an HSM lane's) take a share of it per call. */
+  get gate(): ModuleGate {
+    return this.#gate;
   }
 
   get generation(): number {
@@ -97,14 +115,18 @@ export class SessionPool {
     }
   }
 
-  /** Runs `operation` with a session of its own; a lost session or login is recovered and the operation run once more. */
+  /**
+   * Runs `operation` with a session of its own, alone on the module unless `options.shared` (the session is taken
+   * first, so a call holding the module never waits for a session); a lost session or login is recovered and the
+   * operation run once more.
+   */
   async use<T>(operation: (session: Session) => Promise<T> | T, options?: UseOptions): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const session = attempt === 0 ? await this.#acquire() : await this.#acquireLive();
       const generation = this.#generation;
       let healthy = true;
       try {
-        const result = await operation(session);
+        const result = options?.shared ? await this.#shared(() => operation(session)) : await this.#gate.exclusive(() => operation(session));
         if (options?.verifyLogin && !this.#isLoggedIn(session)) throw notLoggedInError();
         return result;
       } catch (err) {
@@ -116,7 +138,20 @@ export class SessionPool {
     }
   }
 
-  /** Runs `operation` synchronously if a session is (or can be made) idle right now, else returns undefined. */
+  async #shared<T>(operation: () => Promise<T> | T): Promise<T> {
+    const wait = this.#gate.share();
+    if (wait) await wait;
+    try {
+      return await operation();
+    } finally {
+      this.#gate.release();
+    }
+  }
+
+  /**
+   * Runs crypt call `operation` synchronously if a session is (or can be made) idle right now, else returns
+   * undefined. The caller holds a share of the gate.
+   */
   tryUseSync<T>(operation: (session: Session) => T): { value: T } | undefined {
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) return undefined;
@@ -232,6 +267,11 @@ export class SessionPool {
     } catch {
       return true; // that session is gone too
     }
+  }
+
+  /** Whether `session` is still open (C_GetSessionInfo answers). */
+  alive(session: Session): boolean {
+    return this.#isAlive(session);
   }
 
   #isAlive(session: Session): boolean {
