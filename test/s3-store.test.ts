@@ -9,6 +9,7 @@ import { S3ShardStore, type S3NodeOptions } from '../dist/object/s3-shard-store.
 import { StoreError } from '../dist/errors.js';
 import { CryptoEngineError } from '../dist/errors.js';
 import { cephSkipReason, countingProxy, rgwPid, startCeph, type CephNode } from './helpers/ceph.js';
+import { getBlob, putBlob } from './helpers/shards.js';
 
 const MiB = 1024 * 1024;
 const TIMEOUT_MS = 2000;
@@ -35,19 +36,8 @@ if (skip !== undefined) {
     store = open(nodes.map(toOptions));
   });
 
-  async function put(s: S3ShardStore, node: number, key: string, data: Uint8Array, chunk = MiB + 13): Promise<void> {
-    const w = await s.openWriter(node, key);
-    for (let at = 0; at < data.length; at += chunk) await w.write(data.subarray(at, at + chunk));
-    await w.commit();
-  }
-  async function get(s: S3ShardStore, node: number, key: string): Promise<Buffer | null> {
-    const r = await s.openReader(node, key);
-    if (r === null) return null;
-    const out = Buffer.alloc(r.size);
-    const n = await r.read(0, out);
-    await r.close();
-    return out.subarray(0, n);
-  }
+  const put = (s: S3ShardStore, node: number, key: string, data: Uint8Array, chunk?: number) => putBlob(s, node, key, data, { chunk });
+  const get = getBlob;
 
   t.test('round trips: 0 B, 1 B, 5 MiB (one PUT), 8 MiB (one part), 64 MiB + 3 (multipart)', async (t) => {
     for (const size of [0, 1, 5 * MiB, 8 * MiB, 64 * MiB + 3]) {

@@ -13,7 +13,7 @@ import { CryptoEngine, S3ShardStore, StoreError, type S3NodeOptions } from '../d
 import { objectPrefix } from '../dist/object/layout.js';
 import { cephSkipReason, countingProxy, noRequests, rgwPid, startCeph, type CephNode, type RequestCounts } from './helpers/ceph.js';
 import { engineOptions } from './helpers/token.js';
-import { collect } from './helpers/shards.js';
+import { collect, getBlob, putBlob } from './helpers/shards.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const MiB = 1024 * 1024;
@@ -34,20 +34,9 @@ if (skip !== undefined) {
     t.teardown(() => s.close());
     return s;
   };
-  /** Writes `data` in pieces of `chunk` (from a SharedArrayBuffer view when `shared`, as the stripe buffers are). */
-  async function put(s: S3ShardStore, node: number, key: string, data: Uint8Array, bytes?: number, chunk = MiB + 13): Promise<void> {
-    const w = await s.openWriter(node, key, bytes === undefined ? undefined : { bytes });
-    for (let at = 0; at < data.length; at += chunk) await w.write(data.subarray(at, at + chunk));
-    await w.commit();
-  }
-  async function get(s: S3ShardStore, node: number, key: string): Promise<Buffer | null> {
-    const r = await s.openReader(node, key);
-    if (r === null) return null;
-    const out = Buffer.alloc(r.size);
-    const n = await r.read(0, out);
-    await r.close();
-    return out.subarray(0, n);
-  }
+  // Blobs written in pieces (announced when `bytes` is given) and read whole: test/helpers/shards.ts.
+  const put = (s: S3ShardStore, node: number, key: string, data: Uint8Array, bytes?: number, chunk?: number) => putBlob(s, node, key, data, { bytes, chunk });
+  const get = getBlob;
   const shared = (data: Uint8Array): Uint8Array => {
     const view = new Uint8Array(new SharedArrayBuffer(data.length + 7), 7, data.length);
     view.set(data);

@@ -76,3 +76,22 @@ export async function collect(readable: AsyncIterable<Uint8Array>): Promise<Buff
   for await (const part of readable) parts.push(Buffer.from(part));
   return Buffer.concat(parts);
 }
+
+/** Writes `data` as one blob in pieces of `chunk` (with the length announced when `bytes` is given), then commits. */
+export async function putBlob(
+  s: ShardStore, node: number, key: string, data: Uint8Array, { bytes, chunk = 1024 * 1024 + 13 }: { bytes?: number; chunk?: number } = {},
+): Promise<void> {
+  const w = await s.openWriter(node, key, bytes === undefined ? undefined : { bytes });
+  for (let at = 0; at < data.length; at += chunk) await w.write(data.subarray(at, at + chunk));
+  await w.commit();
+}
+
+/** A blob read whole, or null when there is none. */
+export async function getBlob(s: ShardStore, node: number, key: string): Promise<Buffer | null> {
+  const r = await s.openReader(node, key);
+  if (r === null) return null;
+  const out = Buffer.alloc(r.size);
+  const n = await r.read(0, out);
+  await r.close();
+  return out.subarray(0, n);
+}
