@@ -1,7 +1,8 @@
-// The file calls FsShardStore makes, on plain file descriptors through node:fs's callback API. fs/promises'
-// FileHandle costs about twice the CPU per call (a handle object per open, promise plumbing per call): open, read
-// and close of a 4 KiB file on tmpfs, 64 in flight, took 38–47 µs of CPU against 22–24 µs here (a 4 KiB get makes
-// 18 such calls). A descriptor is not closed by the GC: every open here has its close on every path of the caller.
+// node:fs's callback API on plain file descriptors: what FsShardStore's readers use for large shards and what
+// fs-batch.ts falls back to without its addon. fs/promises' FileHandle costs about twice the CPU per call (a handle
+// object per open, promise plumbing per call): open, read and close of a 4 KiB file on tmpfs, 64 in flight, took
+// 38–47 µs of CPU against 22–24 µs here. A descriptor is not closed by the GC: every open has its close on every
+// path of the caller.
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 
