@@ -4,19 +4,20 @@
 // a wake-up of a pool thread and a completion of its own, which cost more CPU than the call itself (a 4 KiB get
 // made 18 of them). No N-API types cross to the worker side; results are built on the JS thread.
 //
-//   batch(kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | undefined)[], maxBytes,
+//   batch(kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | Uint8Array[] | undefined)[], maxBytes,
 //         callback(results: unknown[]))   — per op, by kind; -errno when it failed:
 //     0 list(path, bytes = optional name prefix as UTF-8): the folder's entries (only those whose name starts with
 //       the prefix), folders with a trailing '/', other types left out.
 //     1 read(path): the file opened, its first maxBytes read. A file no longer than that comes back whole as a
 //       Buffer (closed); a longer one as [fd, size] (open: the caller closes it).
 //     2 create(path): a new file (O_EXCL, mode 0600) opened for writing: its fd.
-//     3 write(fd, bytes): every byte appended, then fdatasync: 0.
+//     3 write(fd, bytes = a Uint8Array or an array of them): every byte appended, in order (writev), then
+//       fdatasync: 0.
 //     4 publish(fd, path = temp, bytes = final path as UTF-8): fd closed (unless -1), the final path's folder made
 //       (mkdir -p), temp renamed to it: the number of folders made. A rename that finds the folder gone (pruned
 //       meanwhile by a remove) makes it again, three times at most.
 //     5 syncFolder(path): the folder opened, fsynced, closed: 0.
-//     6 append(fd, bytes): every byte appended (no sync): 0.
+//     6 append(fd, bytes = as for write): every byte appended (no sync): 0.
 //     7 remove(path, bytes = the node's folder as UTF-8): the file unlinked (a missing one is no error), then the
 //       folders it leaves empty, up to (not including) the node's folder: 0.
 // Buffers passed in are referenced until the callback has run.
@@ -25,9 +26,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,8 +56,9 @@ struct Op {
   int kind = kList;
   std::string path;
   int in_fd = -1;
-  const uint8_t* in = nullptr;  // a referenced JS buffer (write), or the final path (publish)
+  const uint8_t* in = nullptr;  // a path or name prefix as UTF-8 (list, publish, remove)
   size_t in_len = 0;
+  std::vector<iovec> parts;  // referenced JS buffers, in order (write, append)
   int result = 0;
   int error = 0;  // errno, 0 when it succeeded
   std::vector<std::string> entries;
@@ -138,15 +142,26 @@ void Create(Op& op) {
 }
 
 void WriteAll(Op& op, bool sync) {
-  size_t done = 0;
-  while (done < op.in_len) {
-    ssize_t n = write(op.in_fd, op.in + done, op.in_len - done);
+  std::vector<iovec>& iov = op.parts;
+  size_t at = 0;
+  while (at < iov.size()) {
+    ssize_t n = writev(op.in_fd, iov.data() + at, static_cast<int>(std::min<size_t>(iov.size() - at, IOV_MAX)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       op.error = errno;
       return;
     }
-    done += static_cast<size_t>(n);
+    // The kernel may take less than asked: skip what it took, resume inside a part if need be.
+    for (size_t left = static_cast<size_t>(n); left > 0;) {
+      if (left >= iov[at].iov_len) {
+        left -= iov[at].iov_len;
+        at++;
+      } else {
+        iov[at].iov_base = static_cast<uint8_t*>(iov[at].iov_base) + left;
+        iov[at].iov_len -= left;
+        left = 0;
+      }
+    }
   }
   if (sync && fdatasync(op.in_fd) != 0) op.error = errno;
 }
@@ -294,26 +309,41 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value p = paths.Get(i);
     Napi::Value b = bytes.Get(i);
-    if (!p.IsString() || kinds[i] > kRemove || !(b.IsUndefined() || b.IsTypedArray())) {
+    const bool writes = kinds[i] == kWrite || kinds[i] == kAppend;
+    if (!p.IsString() || kinds[i] > kRemove || !(b.IsUndefined() || b.IsTypedArray() || (writes && b.IsArray()))) {
       Napi::TypeError::New(env, "batch: a path is not a string, a kind is unknown, or bytes are not a typed array").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     ops[i].kind = kinds[i];
     ops[i].path = p.As<Napi::String>().Utf8Value();
     ops[i].in_fd = fds[i];
-    if (b.IsTypedArray()) {
+    // A write's parts, or the one buffer of any other kind; each is referenced until the callback.
+    std::vector<Napi::Value> views;
+    if (b.IsArray()) {
+      Napi::Array list = b.As<Napi::Array>();
+      for (uint32_t j = 0; j < list.Length(); j++) views.push_back(list.Get(j));
+    } else if (b.IsTypedArray()) {
+      views.push_back(b);
+    }
+    for (const Napi::Value& v : views) {
       // The view's own data pointer (offset applied): also right for views of a SharedArrayBuffer.
       napi_typedarray_type type;
       size_t length;
       void* data;
-      if (napi_get_typedarray_info(env, b, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+      if (!v.IsTypedArray() || napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+          type != napi_uint8_array) {
         Napi::TypeError::New(env, "batch: bytes must be Uint8Arrays").ThrowAsJavaScriptException();
         return env.Undefined();
       }
-      ops[i].in = static_cast<const uint8_t*>(data);
-      ops[i].in_len = length;
-      keep.push_back(b);
-    } else if (ops[i].kind == kPublish || ops[i].kind == kRemove) {
+      if (writes) {
+        if (length > 0) ops[i].parts.push_back(iovec{data, length});
+      } else {
+        ops[i].in = static_cast<const uint8_t*>(data);
+        ops[i].in_len = length;
+      }
+      keep.push_back(v);
+    }
+    if (views.empty() && (ops[i].kind == kPublish || ops[i].kind == kRemove)) {
       Napi::TypeError::New(env, "batch: publish and remove need their second path").ThrowAsJavaScriptException();
       return env.Undefined();
     }

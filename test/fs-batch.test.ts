@@ -2,10 +2,11 @@
 // identical results for every file size around the read-ahead, folders of every kind of entry, and errors.
 import t from 'tap';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  append, createFile, removeFile, listFolder, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
+  append, createFile, removeFile, listFolder, listFolderIfAny, nativeFsBatch, publishFile, readHead, syncFolderNow, viaNodeFs, writeDurably, type Head,
 } from '../dist/object/fs-batch.js';
 
 t.ok(nativeFsBatch || process.env.HSM_FS_NATIVE === '0', 'the addon is built (HSM_FS_NATIVE=0 turns it off)');
@@ -51,10 +52,10 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
     const temp = join(dir, '.tmp-1');
     const fd = await calls.createFile(temp);
     await t.rejects(calls.createFile(temp), { code: 'EEXIST' }, 'never over an existing file');
-    await calls.append(fd, Buffer.from('a'));
-    await calls.writeDurably(fd, Buffer.from('bc'));
-    await calls.writeDurably(fd, new Uint8Array(new SharedArrayBuffer(4)).fill(100)); // a stripe buffer's kind of view
-    await calls.writeDurably(fd, Buffer.alloc(0));
+    await calls.append(fd, [Buffer.from('a')]);
+    await calls.writeDurably(fd, [Buffer.from('b'), Buffer.alloc(0), Buffer.from('c')]); // parts in order, empty ones too
+    await calls.writeDurably(fd, [new Uint8Array(new SharedArrayBuffer(6)).fill(100).subarray(1, 5)]); // a stripe buffer's kind of view
+    await calls.writeDurably(fd, []);
     t.equal(await calls.publishFile(fd, temp, join(dir, 'a', 'b', 'c', 'x')), 3, 'three folders made');
     t.equal(readFileSync(join(dir, 'a', 'b', 'c', 'x'), 'utf8'), 'abcdddd');
     t.notOk(existsSync(temp));
@@ -74,6 +75,28 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
     await calls.removeFile(join(dir, 'never'), dir); // missing: no error
     mkdirSync(join(dir, 'd'));
     await t.rejects(calls.removeFile(join(dir, 'd'), dir), 'a folder is not removed as a file');
+  });
+}
+
+t.test('a missing folder lists as null, without an error; other failures still reject', async (t) => {
+  t.same(await listFolderIfAny(join(root, 'missing')), null);
+  t.same(await listFolderIfAny(join(root, 'f1')), null, 'a file on the way: ENOTDIR');
+  t.same((await listFolderIfAny(root, 'su'))!, ['sub/']);
+  await t.rejects(listFolderIfAny(join(root, 'x'.repeat(300))), 'ENAMETOOLONG: not a missing folder');
+});
+
+for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as const) {
+  t.test(`${name}: an append of more parts than one writev takes, and of large parts, comes out whole and in order`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hce-fsb-v-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const temp = join(dir, '.tmp-v');
+    const fd = await calls.createFile(temp);
+    const parts = Array.from({ length: 2500 }, (_, i) => Buffer.alloc(1 + (i % 7), i % 251)); // IOV_MAX is 1024
+    const large = randomBytes(3 * 1024 * 1024);
+    await calls.append(fd, parts);
+    await calls.writeDurably(fd, [large, Buffer.from('end')]);
+    await calls.publishFile(fd, temp, join(dir, 'v'));
+    t.ok(readFileSync(join(dir, 'v')).equals(Buffer.concat([...parts, large, Buffer.from('end')])));
   });
 }
 

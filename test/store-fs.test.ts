@@ -170,13 +170,13 @@ t.test('gathered writes: small and large in any order read back exactly; reused 
   const w = await store.openWriter(0, 'g/x');
   const expected: Buffer[] = [];
   const scratch = Buffer.alloc(70_000);
-  const sizes = [1, 300, 0, 65_536, 7, 70_000, 40_000, 30_000, 5, 65_535, 1, 2];
+  const sizes = [0, 1, 300, 0, 1000, 3000, 9000, 65_536, 7, 70_000, 40_000, 30_000, 5, 65_535, 1, 2]; // the gather buffer grows, then spills
   for (const [i, n] of sizes.entries()) {
     scratch.fill(i + 1, 0, n);
     expected.push(Buffer.from(scratch.subarray(0, n)));
     await w.write(scratch.subarray(0, n));
     scratch.fill(0xee); // reused at once
-    if (i === 6) await w.flush();
+    if (i === 10) await w.flush();
   }
   await w.commit();
   const r = (await store.openReader(0, 'g/x'))!;
@@ -184,6 +184,13 @@ t.test('gathered writes: small and large in any order read back exactly; reused 
   await r.read(0, back);
   await r.close();
   t.ok(back.equals(Buffer.concat(expected)));
+
+  const empty = await store.openWriter(0, 'g/empty'); // only an empty write (a bucket's listing entry): an empty blob
+  await empty.write(Buffer.alloc(0));
+  await empty.commit();
+  const emptyReader = await store.openReader(0, 'g/empty');
+  t.equal(emptyReader?.size, 0);
+  await emptyReader?.close();
 });
 
 // A name's entries among a folder of many (a bucket's listing): the folder is filtered where it is read.

@@ -13,7 +13,7 @@ export type Head = { bytes: Buffer } | { fd: number; size: number };
 
 interface FsAddon {
   batch(
-    kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | undefined)[], maxBytes: number,
+    kinds: Uint8Array, paths: string[], fds: Int32Array, bytes: (Uint8Array | Uint8Array[] | undefined)[], maxBytes: number,
     callback: (results: unknown[]) => void,
   ): void;
 }
@@ -45,7 +45,7 @@ interface Queued {
   kind: number;
   path: string;
   fd: number;
-  bytes: Uint8Array | undefined;
+  bytes: Uint8Array | Uint8Array[] | undefined;
   maxBytes: number;
   resolve: (result: unknown) => void;
 }
@@ -70,7 +70,7 @@ function flush(): void {
   }
 }
 
-function enqueue(kind: number, path: string, maxBytes = 1, fd = -1, bytes?: Uint8Array): Promise<unknown> {
+function enqueue(kind: number, path: string, maxBytes = 1, fd = -1, bytes?: Uint8Array | Uint8Array[]): Promise<unknown> {
   return new Promise((resolve) => {
     if (queue.length === 0) queueMicrotask(flush);
     queue.push({ kind, path, fd, bytes, maxBytes, resolve });
@@ -106,6 +106,26 @@ export async function listFolder(dir: string, startsWith = ''): Promise<string[]
   return result as string[];
 }
 
+const ENOENT = 2;
+const ENOTDIR = 20;
+
+/**
+ * As listFolder, but null when the folder does not exist (ENOENT, or a file on the way: ENOTDIR). Every put of a new
+ * name lists folders that are not there yet; an Error per node, with its stack, cost more than the listing.
+ */
+export async function listFolderIfAny(dir: string, startsWith = ''): Promise<string[] | null> {
+  if (!addon) {
+    return viaNodeFs.listFolder(dir, startsWith).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+      throw err;
+    });
+  }
+  const result = await enqueue(LIST, dir, 1, -1, startsWith === '' ? undefined : Buffer.from(startsWith, 'utf8'));
+  if (result === -ENOENT || result === -ENOTDIR) return null;
+  if (typeof result === 'number') throw errnoError(result, 'scandir');
+  return result as string[];
+}
+
 /** Opens `path` and reads up to `maxBytes` (≥ 1) of it; rejects when it cannot be opened or read. */
 export async function readHead(path: string, maxBytes: number): Promise<Head> {
   if (!addon) return viaNodeFs.readHead(path, maxBytes);
@@ -120,16 +140,16 @@ export function createFile(path: string): Promise<number> {
   return addon ? numeric(enqueue(CREATE, path), 'open') : viaNodeFs.createFile(path);
 }
 
-/** Appends all of `bytes` to the file at `fd`, then fdatasync. */
-export async function writeDurably(fd: number, bytes: Uint8Array): Promise<void> {
-  if (!addon) return viaNodeFs.writeDurably(fd, bytes);
-  await numeric(enqueue(WRITE, '', 1, fd, bytes), 'write');
+/** Appends all of `parts`, in order, to the file at `fd` (one writev), then fdatasync. */
+export async function writeDurably(fd: number, parts: Uint8Array[]): Promise<void> {
+  if (!addon) return viaNodeFs.writeDurably(fd, parts);
+  await numeric(enqueue(WRITE, '', 1, fd, parts), 'write');
 }
 
-/** Appends all of `bytes` to the file at `fd` (no sync). */
-export async function append(fd: number, bytes: Uint8Array): Promise<void> {
-  if (!addon) return viaNodeFs.append(fd, bytes);
-  await numeric(enqueue(APPEND, '', 1, fd, bytes), 'write');
+/** Appends all of `parts`, in order, to the file at `fd` (one writev, no sync). */
+export async function append(fd: number, parts: Uint8Array[]): Promise<void> {
+  if (!addon) return viaNodeFs.append(fd, parts);
+  await numeric(enqueue(APPEND, '', 1, fd, parts), 'write');
 }
 
 /**
@@ -166,9 +186,9 @@ export const viaNodeFs = {
   },
   readHead: readHeadFs,
   createFile: (path: string): Promise<number> => openFd(path, 'wx', 0o600),
-  append: (fd: number, bytes: Uint8Array): Promise<void> => writeAllFd(fd, [bytes]),
-  async writeDurably(fd: number, bytes: Uint8Array): Promise<void> {
-    await writeAllFd(fd, [bytes]);
+  append: (fd: number, parts: Uint8Array[]): Promise<void> => writeAllFd(fd, parts),
+  async writeDurably(fd: number, parts: Uint8Array[]): Promise<void> {
+    await writeAllFd(fd, parts);
     await fdatasyncFd(fd);
   },
   async publishFile(fd: number, temp: string, final: string): Promise<number> {
