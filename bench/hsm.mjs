@@ -171,7 +171,7 @@ const ratios = {};
 for (const concurrency of [8, 64]) {
   for (const [opName, op] of [['wrap  ', wrapOp], ['unwrap', unwrapOp]]) {
     const [withLane, withoutLane] = await measureAB(opName === 'wrap  ' ? rawOps.wrap : rawOps.unwrap, [
-      [`engine.keys.${opName} concurrency ${concurrency} (HSM lane)`, () => engineLoop(engine, op, concurrency)],
+      [`engine.keys.${opName} concurrency ${concurrency} (HSM lane, default)`, () => engineLoop(engine, op, concurrency)],
       [`  same, HCE_HSM_LANE=0: no HSM lane`, () => engineLoop(noLaneEngine, op, concurrency)],
     ]);
     ratios[`${opName.trim()}_c${concurrency}`] = withLane;

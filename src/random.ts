@@ -21,3 +21,8 @@ export function fillRandom<T extends Uint8Array>(out: T): T {
   used += out.length;
   return out;
 }
+
+/** `bytes` random bytes as hex, for names (temp files, generation ids): one refill serves hundreds of them. */
+export function randomHex(bytes: number): string {
+  return Buffer.from(fillRandom(new Uint8Array(bytes)).buffer).toString('hex');
+}

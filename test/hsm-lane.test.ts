@@ -9,7 +9,7 @@ import { CryptoEngine, DecryptionError, KeyStateError } from '../dist/index.js';
 import { moduleGate } from '../dist/hsm/module-gate.js';
 
 const token = testToken();
-process.env.HCE_HSM_LANE = '1'; // opt-in; read when an engine opens
+process.env.HCE_HSM_LANE = '1'; // the default too (kept explicit: these tests are about the lane); read when an engine opens
 const require = createRequire(import.meta.url);
 let addon: { Lane: new (...args: any[]) => { submit(...args: unknown[]): void; close(): void } } | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
 try {
@@ -220,14 +220,21 @@ t.test('C_SetAttributeValue through the gate never meets a lane call on the same
   t.equal(p.C_Encrypt(session, input, Buffer.alloc(48)).length, 48, 'the key still encrypts');
 });
 
-t.test('no lane unless HCE_HSM_LANE=1', async (t) => {
-  delete process.env.HCE_HSM_LANE;
-  try {
-    const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
-    t.equal(engine.keys.hsmLaneStats(), undefined, 'default: no lane');
-    await engine.close();
-  } finally {
-    process.env.HCE_HSM_LANE = '1';
+t.test('queued calls go to the lane by default; HCE_HSM_LANE=queue-off keeps them on the direct calls', async (t) => {
+  for (const [value, expectLane] of [[undefined, true], ['queue-off', false]] as const) {
+    if (value === undefined) delete process.env.HCE_HSM_LANE;
+    else process.env.HCE_HSM_LANE = value;
+    try {
+      const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
+      const key = await engine.keys.create({ alias: `lane-default-${value ?? 'unset'}` });
+      t.ok((await roundTrips(engine, key.id, 64)).ok, `${value ?? 'unset'}: round trips equal`);
+      const stats = engine.keys.hsmLaneStats();
+      if (expectLane) t.ok(stats && stats[0]! > 0, 'default: the lane ran calls');
+      else t.ok(stats === undefined || stats[0] === 0, 'queue-off: no call ran on a lane thread');
+      await engine.close();
+    } finally {
+      process.env.HCE_HSM_LANE = '1';
+    }
   }
 });
 

@@ -9,7 +9,8 @@
 // padding), so keys sort as names do; every character after the encoding ('-', '/') sorts below the alphabet, so a
 // name sorts before its extensions. Names over HASHED_AFTER_BYTES bytes are enc(first bytes) '~' sha256-hex(name):
 // they sort by that prefix, then by hash (documented), and their full name is kept in the listing entry's body.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { MAX_KEY_SEGMENT_BYTES } from '../object/blob-store.js';
 import { decodeOrdered, encodeOrdered } from '../object/layout.js';
 
@@ -42,7 +43,7 @@ function segments(text: string, size: number): string {
 
 /** Sortable generation ids: 12 hex digits of ms since the epoch, then 8 random hex (ties broken at random). */
 export function newGeneration(now = Date.now()): string {
-  return now.toString(16).padStart(12, '0') + randomBytes(4).toString('hex');
+  return now.toString(16).padStart(12, '0') + randomHex(4);
 }
 export const GENERATION_PATTERN = /^[0-9a-f]{20}$/;
 export const generationTime = (gen: string) => parseInt(gen.slice(0, 12), 16);

@@ -4,9 +4,9 @@
 // this thread and libuv threads at once mostly waited for each other. A lane leases one session from the pool
 // while it has work (calls on one lane run one after another, so they may share it), gives it back when idle, and
 // retires a session a call found dead. Each call holds a share of the module gate (module-gate.ts) from submit to
-// result, so object management never runs while the lane is inside the module. Queued calls go to it only with
-// HCE_HSM_LANE=1 (HsmLanes.queued); without the addon (or with HCE_HSM_LANE=0) the scheduler keeps its synchronous
-// and *Async paths.
+// result, so object management never runs while the lane is inside the module. Queued calls go to it by default
+// (HsmLanes.queued); HCE_HSM_LANE=queue-off keeps only the lane's direct synchronous calls, and without the addon (or
+// with HCE_HSM_LANE=0) the scheduler keeps its synchronous and *Async paths.
 import { createRequire } from 'node:module';
 import pkcs11js from 'pkcs11js';
 import { ckrName, leavesSessionUnusable } from './ckr.js';
@@ -271,12 +271,12 @@ export class HsmLanes {
   readonly #lanes: Lane[];
 
   /**
-   * Whether queued calls go to the lane threads (opt-in, HCE_HSM_LANE=1). The races with object management that
-   * kept it opt-in are closed by the module gate; what is left is that at 8 concurrent unwraps it stays just short
-   * of the raw loop (0.94–0.96×, README "HSM lane"). Without it the lane only makes direct synchronous calls (no
+   * Whether queued calls go to the lane threads (default; HCE_HSM_LANE=queue-off: no). It was opt-in until the module
+   * gate closed its races with object management; it beat the synchronous and *Async paths in every cell of the
+   * benchmark on a quiet machine (README "HSM lane"). Without it the lane only makes direct synchronous calls (no
    * thread is started).
    */
-  readonly queued = process.env.HCE_HSM_LANE === '1';
+  readonly queued = process.env.HCE_HSM_LANE !== 'queue-off';
 
   private constructor(lanes: Lane[]) {
     this.#lanes = lanes;

@@ -1,7 +1,7 @@
 // ShardStore over local folders, one per node. A key's '/'-separated segments are nested folders under the node's
 // folder. Writes go to a temp file in the node's folder, are fsynced, then renamed into place and the folder
 // fsynced, so a crash never leaves a blob that looks complete. Listing walks the folders in key byte order.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, normalize, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
@@ -72,7 +72,7 @@ export class FsShardStore implements ShardStore {
     const final = this.path(node, key);
     const dir = this.dirs[node]!;
     if (this.#createFolders) await mkdir(dir, { recursive: true });
-    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const temp = join(dir, `${TEMP_PREFIX}${randomHex(8)}`);
     let fd: number;
     try {
       fd = await createFile(temp);

@@ -9,7 +9,8 @@
 // is a prefix of another sorts first, as in byte order. Names longer than 450 bytes are stored as
 // enc(first 450 bytes) '~' sha256-hex(name): they sort by their first 450 bytes, then by hash.
 // gen (and rgen) is 12 hex digits of milliseconds since the epoch and 8 random hex digits: sortable.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { MAX_KEY_SEGMENT_BYTES } from './blob-store.js';
 
 const ALPHABET = '0123456789=ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
@@ -134,7 +135,7 @@ export function parseObjectKey(prefix: string, key: string): ObjectKey | undefin
 export function newGeneration(after: Iterable<string> = []): string {
   let ms = Date.now();
   for (const gen of after) ms = Math.max(ms, parseInt(gen.slice(0, 12), 16) + 1);
-  return ms.toString(16).padStart(12, '0') + randomBytes(4).toString('hex');
+  return ms.toString(16).padStart(12, '0') + randomHex(4);
 }
 
 export function isGeneration(gen: string): boolean {
