@@ -76,6 +76,7 @@ void Executor::Enqueue(Job* job, int want) {
     // Threads polling right now see the new epoch by themselves; wake sleepers only for the rest.
     wake = want - spinning_.load(std::memory_order_relaxed);
     if (wake > sleepers_) wake = sleepers_;
+    if (cascade_ && wake > 1) wake = 1;  // the thread woken wakes the next (Loop)
   }
   if (wake <= 0) return;
   wakes_.fetch_add(static_cast<uint64_t>(wake), std::memory_order_relaxed);
@@ -141,11 +142,19 @@ void Executor::Loop() {
   for (;;) {
     Job* job;
     uint64_t seen;
+    bool wake_next = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stop_) return;
       job = Claim();
       seen = epoch_.load(std::memory_order_acquire);
+      // Cascade: more items than this thread's next one, room for another thread, and one asleep.
+      wake_next = cascade_ && job && sleepers_ > 0 && job->workers_.load(std::memory_order_relaxed) < job->max_parallel_ &&
+                  job->next_.load(std::memory_order_relaxed) + 1 < job->count_;
+    }
+    if (wake_next) {
+      wakes_.fetch_add(1, std::memory_order_relaxed);
+      cv_.notify_one();
     }
     if (job) {
       pool_items_.fetch_add(Drain(job), std::memory_order_relaxed);

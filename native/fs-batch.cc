@@ -353,7 +353,10 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   auto* job = new BatchJob(std::move(ops), static_cast<size_t>(max_bytes));
   for (const Napi::Value& v : keep) job->Keep(v);
   job->SetCallback(info[5].As<Napi::Function>());
-  if (rt->executor.threads() == 0) rt->executor.SetSpinMicros(0);  // they wait on the kernel: no polling
+  if (rt->executor.threads() == 0) {
+    rt->executor.SetSpinMicros(0);  // they wait on the kernel: no polling
+    rt->executor.SetCascadeWake(true);  // the JS thread wakes one thread per batch, that one the next
+  }
   rt->executor.EnsureThreads(kThreads);
   hsmexec::AsyncJob::Start(env, rt, job);
   return env.Undefined();
