@@ -98,7 +98,7 @@ void Executor::Unqueue(Job* job) {
 Job* Executor::Claim() {
   for (auto it = queue_.begin(); it != queue_.end();) {
     Job* j = *it;
-    if (j->next_.load(std::memory_order_relaxed) >= j->count_) {
+    if (j->Unclaimed() == 0) {
       it = queue_.erase(it);
       continue;
     }
@@ -111,7 +111,7 @@ Job* Executor::Claim() {
   return nullptr;
 }
 
-size_t Executor::Drain(Job* job) {
+size_t Executor::Drain(Job* job, bool from_back) {
   size_t ran = 0;
   const size_t count = job->count_;
   if (!job->guided_) {
@@ -122,15 +122,19 @@ size_t Executor::Drain(Job* job) {
       ran++;
     }
   } else {
-    // Guided: take a share of what is left (1/(2·threads)), never less than one item.
+    // Guided: take a share of what is left (1/(2·threads)), never less than one item, from this thread's end.
     const size_t share = 2 * static_cast<size_t>(job->max_parallel_);
-    size_t i = job->next_.load(std::memory_order_relaxed);
-    while (i < count) {
-      const size_t n = (count - i) / share > 0 ? (count - i) / share : 1;
-      if (!job->next_.compare_exchange_weak(i, i + n, std::memory_order_relaxed)) continue;  // i reloaded
-      job->RunRange(i, i + n);
+    uint64_t s = job->span_.load(std::memory_order_relaxed);
+    for (;;) {
+      const size_t front = static_cast<size_t>(s >> 32), back = static_cast<size_t>(s & 0xffffffffu);
+      if (front >= back) break;
+      const size_t n = (back - front) / share > 0 ? (back - front) / share : 1;
+      const size_t begin = from_back ? back - n : front, end = begin + n;
+      const uint64_t next = from_back ? (static_cast<uint64_t>(front) << 32) | begin : (static_cast<uint64_t>(end) << 32) | back;
+      if (!job->span_.compare_exchange_weak(s, next, std::memory_order_relaxed)) continue;  // s reloaded
+      job->RunRange(begin, end);
       ran += n;
-      i = job->next_.load(std::memory_order_relaxed);
+      s = job->span_.load(std::memory_order_relaxed);
     }
   }
   // One count per thread, not per item: the shared line is touched once. Whoever leaves last sees the sum.
@@ -150,14 +154,14 @@ void Executor::Loop() {
       seen = epoch_.load(std::memory_order_acquire);
       // Cascade: more items than this thread's next one, room for another thread, and one asleep.
       wake_next = cascade_ && job && sleepers_ > 0 && job->workers_.load(std::memory_order_relaxed) < job->max_parallel_ &&
-                  job->next_.load(std::memory_order_relaxed) + 1 < job->count_;
+                  job->Unclaimed() > 1;
     }
     if (wake_next) {
       wakes_.fetch_add(1, std::memory_order_relaxed);
       cv_.notify_one();
     }
     if (job) {
-      pool_items_.fetch_add(Drain(job), std::memory_order_relaxed);
+      pool_items_.fetch_add(Drain(job, true), std::memory_order_relaxed);
       bool finished = false, wake_caller = false;
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -218,7 +222,7 @@ void Executor::Help(Job* job) {
     Enqueue(job, may_wake ? job->max_parallel_ - 1 : 0);
   }
   const auto start = Clock::now();
-  const size_t mine = Drain(job);
+  const size_t mine = Drain(job, false);
   const auto busy = Clock::now() - start;
   caller_items_.fetch_add(mine, std::memory_order_relaxed);
   if (may_wake && wakes_.load(std::memory_order_relaxed) != woke_before) {
