@@ -100,6 +100,12 @@ for (const [name, calls] of [['batched', batched], ['node:fs', viaNodeFs]] as co
   });
 }
 
+t.test('reads of different sizes in one turn: each read gets its own read-ahead', async (t) => {
+  const asked = [1, AHEAD, 1, 7, AHEAD, 7];
+  const heads = await Promise.all(asked.map((n) => readHead(join(root, `f${AHEAD - 1}`), n).then(describe)));
+  for (const [i, n] of asked.entries()) t.same(heads[i], describe(await viaNodeFs.readHead(join(root, `f${AHEAD - 1}`), n)), `read-ahead ${n}`);
+});
+
 t.test('many calls in one turn: every one answered, each with its own result', async (t) => {
   const calls = Array.from({ length: 300 }, (_, i) => (i % 3 === 0
     ? listFolder(join(root, i % 2 ? 'sub' : 'missing')).then((x) => x.length, (e) => e.code)

@@ -55,19 +55,40 @@ let queue: Queued[] = [];
 function flush(): void {
   const ops = queue;
   queue = [];
+  let anySize = 0; // only reads care: the rest join the group of the first read's size
+  let oneSize = true;
+  for (const op of ops) {
+    if (op.kind !== READ) continue;
+    if (anySize === 0) anySize = op.maxBytes;
+    else if (op.maxBytes !== anySize) oneSize = false;
+  }
+  if (anySize === 0) anySize = 1;
+  if (oneSize) return send(ops, anySize);
   const bySize = new Map<number, Queued[]>();
-  const anySize = ops.find((o) => o.kind === READ)?.maxBytes ?? 1; // only reads care: the rest join the first group
   for (const op of ops) {
     const size = op.kind === READ ? op.maxBytes : anySize;
     bySize.get(size)?.push(op) ?? bySize.set(size, [op]);
   }
-  for (const [maxBytes, group] of bySize) {
-    const kinds = Uint8Array.from(group, (op) => op.kind);
-    const fds = Int32Array.from(group, (op) => op.fd);
-    addon!.batch(kinds, group.map((op) => op.path), fds, group.map((op) => op.bytes), maxBytes, (results) => {
-      for (let i = 0; i < group.length; i++) group[i]!.resolve(results[i]);
-    });
+  for (const [maxBytes, group] of bySize) send(group, maxBytes);
+}
+
+/** One batch: plain loops (typed-array `from` with a mapper took a tenth of this thread's time in a put). */
+function send(group: Queued[], maxBytes: number): void {
+  const n = group.length;
+  const kinds = new Uint8Array(n);
+  const fds = new Int32Array(n);
+  const paths = new Array<string>(n);
+  const bytes = new Array<Uint8Array | Uint8Array[] | undefined>(n);
+  for (let i = 0; i < n; i++) {
+    const op = group[i]!;
+    kinds[i] = op.kind;
+    fds[i] = op.fd;
+    paths[i] = op.path;
+    bytes[i] = op.bytes;
   }
+  addon!.batch(kinds, paths, fds, bytes, maxBytes, (results) => {
+    for (let i = 0; i < n; i++) group[i]!.resolve(results[i]);
+  });
 }
 
 function enqueue(kind: number, path: string, maxBytes = 1, fd = -1, bytes?: Uint8Array | Uint8Array[]): Promise<unknown> {
