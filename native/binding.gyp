@@ -4,7 +4,8 @@
 # loaded (headers from pkcs11js's own copy of the OASIS pkcs11.h).
 # hsm_fs: FsShardStore's small folder reads and file opens in batches on its own threads (fs-batch.cc).
 # hsm_gcm: AES-256-GCM into caller memory through the OpenSSL Node links (its headers ship with Node's; the
-# symbols resolve from the node binary), not built on Windows, where node.lib does not export them.
+# symbols resolve from the node binary), not built on Windows, where node.lib does not export them. It also
+# compiles the GF kernels, for a put's whole stripe (seal, parity, tags) in one native job (stripe-seal.cc).
 {
   "targets": [
     {
@@ -32,11 +33,14 @@
       "targets": [
         {
           "target_name": "hsm_gcm",
-          "sources": ["gcm-addon.cc", "gcm.cc", "gcm-batch.cc", "executor.cc"],
+          "sources": [
+            "gcm-addon.cc", "gcm.cc", "gcm-batch.cc", "stripe-seal.cc", "executor.cc",
+            "dispatch.cc", "gf-kernels-scalar.cc", "gf-kernels-ssse3.cc", "gf-kernels-avx2.cc", "gf-kernels-gfni.cc"
+          ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-          "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "-pthread"],
+          "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "-pthread"],
           "ldflags": ["-pthread"],
           "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"]}
         },

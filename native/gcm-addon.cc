@@ -9,7 +9,8 @@
 
 #include "gcm.h"
 
-void RegisterBatch(Napi::Env env, Napi::Object exports);  // gcm-batch.cc
+void RegisterBatch(Napi::Env env, Napi::Object exports);   // gcm-batch.cc
+void RegisterStripe(Napi::Env env, Napi::Object exports);  // stripe-seal.cc
 
 namespace {
 
@@ -106,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("gmac", Napi::Function::New(env, Gmac));
   RegisterBatch(env, exports);
+  RegisterStripe(env, exports);
   return exports;
 }
 

@@ -20,6 +20,11 @@ export interface NativeGcm {
    */
   sealBatch?(key: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstIndex: number, isLastBatch: boolean, parts: readonly Uint8Array[], dst: Uint8Array, maxParallel: number, cancel: Uint8Array | undefined, callback: (error: Error | null, cancelled: boolean) => void): void;
   openBatch?(key: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstIndex: number, isLastBatch: boolean, parts: readonly Uint8Array[], dst: Uint8Array, maxParallel: number, cancel: Uint8Array | undefined, callback: (error: Error | null, failed: number) => void): void;
+  /**
+   * One stripe of a put on the addon's threads (native/stripe-seal.cc): the bytes tasks.ts sealStripe makes. The
+   * callback gets the stripe's chunk size.
+   */
+  sealStripe?(payloadKey: Uint8Array, noncePrefix: Uint8Array, chunkKey: Uint8Array, segmentBytes: number, k: number, m: number, stripe: number, isLast: boolean, plain: Uint8Array, plainBytes: number, buffer: Uint8Array, tables: Uint8Array, kernel: string, callback: (error: Error | null, chunkBytes: number) => void): void;
   /** Starts at least n native pool threads. */
   setThreads?(n: number): void;
   /**

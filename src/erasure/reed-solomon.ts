@@ -61,6 +61,13 @@ export class ReedSolomon {
     return this.#kernel ?? getKernel();
   }
 
+  /** The parity rows expanded for the native kernels (cached; what other addons' kernels take too), or null without the addon. */
+  nativeEncodeTables(): Uint8Array | null {
+    if (!native) return null;
+    if (this.parityShards === 0) return new Uint8Array(0);
+    return (this.#encode.tables ??= native.expandTables(this.#encode.matrix, this.#encode.rows, this.dataShards));
+  }
+
   /** The (k+m) x k coding matrix, row-major (a copy). */
   get matrix(): Uint8Array {
     return Uint8Array.from(this.#matrix);

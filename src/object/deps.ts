@@ -14,6 +14,8 @@ export interface ObjectDeps {
   pool(): WorkerPool;
   /** Stripes in flight per call (2 × threads: every worker has the next stripe ready). */
   window: number;
+  /** Threads for bulk work (the engine's `threads`): workers, or native pool threads. */
+  threads: number;
   /** Stripe buffers, recycled across stripes and objects (fresh memory costs page faults on first touch). */
   buffers: SlabPool;
   /** Bytes of stripe buffers in use across all calls (budget.ts). */

@@ -40,6 +40,7 @@ export class ObjectService {
       keys: deps.keys,
       pool: deps.pool,
       window,
+      threads: deps.threads,
       // Free slabs up to the budget: recycled rather than dropped (a dropped shared slab lingers until a worker's GC).
       buffers: new SlabPool(memoryBytes),
       budget: new MemoryBudget(memoryBytes),

@@ -3,8 +3,9 @@
 // generations (README "Objects as shards"): killed before, the old version still reads; killed after k commits, the
 // new one does. One listing per put: it runs while the DEK is made and the first stripes are sealed (neither needs the
 // generation), gives the new generation a place above every listed one, and names what to remove once it is whole.
-// The main thread only moves bytes and keeps order; each stripe's sealing, coding and tagging is one worker task
-// (tasks.ts). Memory is bounded by the stripes in flight, taken from the service's budget.
+// The main thread only moves bytes and keeps order; each stripe's sealing, coding and tagging is one native job
+// (native-stripe.ts), or one worker task without the addon (tasks.ts). Memory is bounded by the stripes in flight,
+// taken from the service's budget.
 import { encodeHeader } from '../aead/header.js';
 import { newObjectKeys } from '../aead/object-keys.js';
 import { OrderedWindow } from '../concurrency.js';
@@ -21,6 +22,7 @@ import { newGeneration, shardKey } from './layout.js';
 import { keysOf, listObjectKeys, type ObjectListing } from './listing.js';
 import { fittedSegmentBytes, resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
 import { chunksOf } from './source.js';
+import { sealStripeNatively } from './native-stripe.js';
 import { INLINE_STRIPE_BYTES, sealStripe, stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
 
 interface Sealed {
@@ -108,7 +110,9 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
         kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer, payloadKey, noncePrefix, chunkKey,
       };
       stripe++;
-      const sealing = plainBytes <= INLINE_STRIPE_BYTES ? Promise.resolve(task).then(sealStripe) : deps.pool().run<{ chunkBytes: number }>(task);
+      const sealing = plainBytes <= INLINE_STRIPE_BYTES
+        ? Promise.resolve(task).then(sealStripe)
+        : sealStripeNatively(task, deps.threads) ?? deps.pool().run<{ chunkBytes: number }>(task);
       window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
       plaintextBytes += plainBytes;
       onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
