@@ -8,16 +8,31 @@ import type { SealStripeTask } from './tasks.js';
 
 const codecs = new Map<string, ReedSolomon>();
 
+function codec(k: number, m: number): ReedSolomon {
+  const key = `${k}+${m}`;
+  let rs = codecs.get(key);
+  if (!rs) codecs.set(key, (rs = new ReedSolomon({ dataShards: k, parityShards: m })));
+  return rs;
+}
+
+/** The expanded parity tables when stripes of this shape can be sealed natively, else null. */
+function nativeTables(k: number, m: number): Uint8Array | null {
+  if (!nativeGcm?.sealStripe || !nativePoolEnabled()) return null;
+  const rs = codec(k, m);
+  return rs.kernel === 'reference' ? null : rs.nativeEncodeTables();
+}
+
+/** Whether sealStripeNatively takes stripes of this shape (then any Uint8Array may hold the plaintext). */
+export function nativeStripeAvailable(k: number, m: number): boolean {
+  return nativeTables(k, m) !== null;
+}
+
 /** The stripe sealed, coded and tagged on `threads` native threads; undefined when that path is not available. */
 export function sealStripeNatively(task: SealStripeTask, threads: number): Promise<{ chunkBytes: number }> | undefined {
   const addon = nativeGcm;
-  if (!addon?.sealStripe || !nativePoolEnabled()) return undefined;
-  const key = `${task.k}+${task.m}`;
-  let rs = codecs.get(key);
-  if (!rs) codecs.set(key, (rs = new ReedSolomon({ dataShards: task.k, parityShards: task.m })));
-  const kernel = rs.kernel;
-  const tables = kernel === 'reference' ? null : rs.nativeEncodeTables();
-  if (!tables) return undefined;
+  const tables = nativeTables(task.k, task.m);
+  if (!addon || !tables) return undefined;
+  const kernel = codec(task.k, task.m).kernel;
   addon.setThreads?.(threads);
   return new Promise((resolve, reject) => {
     addon.sealStripe!(

@@ -22,12 +22,13 @@ import { newGeneration, shardKey } from './layout.js';
 import { keysOf, listObjectKeys, type ObjectListing } from './listing.js';
 import { fittedSegmentBytes, resolvePutObjectOptions, type ObjectInfo, type ObjectSource, type PutObjectOptions } from './options.js';
 import { chunksOf } from './source.js';
-import { sealStripeNatively } from './native-stripe.js';
+import { nativeStripeAvailable, sealStripeNatively } from './native-stripe.js';
 import { INLINE_STRIPE_BYTES, sealStripe, stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from './tasks.js';
 
 interface Sealed {
   buffer: Uint8Array;
-  plain: Uint8Array;
+  /** The staged plaintext slab, or undefined when the stripe was read from the caller's bytes. */
+  plain: Uint8Array | undefined;
   chunkBytes: number;
 }
 
@@ -94,15 +95,15 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
       const written = Promise.all(writes).then(() => {
         buffers.release(buffer);
-        buffers.release(plain);
-        deps.budget.give(holder, stripePlainBytes + bufferBytes);
+        if (plain) buffers.release(plain);
+        deps.budget.give(holder, (plain ? stripePlainBytes : 0) + bufferBytes);
       });
       // Observed before waiting for room: an earlier stripe's failure thrown here would otherwise leave it unobserved.
       written.catch(() => {});
       while (writing.full) await writing.shift();
       writing.push(written);
     };
-    const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean) => {
+    const dispatch = async (plain: Uint8Array, plainBytes: number, isLast: boolean, staged = true) => {
       signal?.throwIfAborted();
       while (window.full) await writeOut();
       const buffer = buffers.acquire(bufferBytes);
@@ -113,7 +114,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       const sealing = plainBytes <= INLINE_STRIPE_BYTES
         ? Promise.resolve(task).then(sealStripe)
         : sealStripeNatively(task, deps.threads) ?? deps.pool().run<{ chunkBytes: number }>(task);
-      window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain, chunkBytes })));
+      window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain: staged ? plain : undefined, chunkBytes })));
       plaintextBytes += plainBytes;
       onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
     };
@@ -121,38 +122,51 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     // A stripe's plaintext and its sealed buffer are taken from the budget together, when its plaintext is staged.
     // While the budget is short, this call's own stripes in flight are written out first (only this loop drives
     // them, so waiting on them without driving them would wait forever).
-    const takePlain = async () => {
-      const need = stripePlainBytes + bufferBytes;
+    const takeBudget = async (need: number) => {
       while (!deps.budget.fits(holder, need) && (window.size > 0 || writing.size > 0)) {
         if (window.size > 0) await writeOut();
         else await writing.shift();
       }
       await deps.budget.take(holder, need, signal);
+    };
+    const takePlain = async () => {
+      await takeBudget(stripePlainBytes + bufferBytes);
       return buffers.acquire(stripePlainBytes);
     };
 
-    // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
-    let plain = await takePlain();
-    let filled = 0;
-    let received = 0;
-    for await (const chunk of chunksOf(source)) {
-      received += chunk.length;
-      // The shard lengths announced to the store follow from options.size: a source that disagrees fails here.
-      if (size !== undefined && received > size) throw new RangeError(`options.size is ${size} but the source gave more bytes`);
-      for (let at = 0; at < chunk.length; ) {
-        if (filled === stripePlainBytes) {
-          await dispatch(plain, filled, false);
-          plain = await takePlain();
-          filled = 0;
-        }
-        const n = Math.min(chunk.length - at, stripePlainBytes - filled);
-        plain.set(chunk.subarray(at, at + n), filled);
-        filled += n;
+    if (source instanceof Uint8Array && nativeStripeAvailable(k, m)) {
+      // The native threads read each stripe where the caller's bytes lie: none is copied on this thread.
+      for (let at = 0, last = false; !last; ) {
+        const n = Math.min(stripePlainBytes, source.length - at);
+        last = at + n === source.length;
+        await takeBudget(bufferBytes);
+        await dispatch(source.subarray(at, at + n), n, last, false);
         at += n;
       }
+    } else {
+      // A full stripe is sealed only once a further byte arrives: the stripe holding the last segment must know it.
+      let plain = await takePlain();
+      let filled = 0;
+      let received = 0;
+      for await (const chunk of chunksOf(source)) {
+        received += chunk.length;
+        // The shard lengths announced to the store follow from options.size: a source that disagrees fails here.
+        if (size !== undefined && received > size) throw new RangeError(`options.size is ${size} but the source gave more bytes`);
+        for (let at = 0; at < chunk.length; ) {
+          if (filled === stripePlainBytes) {
+            await dispatch(plain, filled, false);
+            plain = await takePlain();
+            filled = 0;
+          }
+          const n = Math.min(chunk.length - at, stripePlainBytes - filled);
+          plain.set(chunk.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+        }
+      }
+      if (size !== undefined && received !== size) throw new RangeError(`options.size is ${size} but the source gave ${received} bytes`);
+      await dispatch(plain, filled, true);
     }
-    if (size !== undefined && received !== size) throw new RangeError(`options.size is ${size} but the source gave ${received} bytes`);
-    await dispatch(plain, filled, true);
     while (window.size > 0) await writeOut();
     while (writing.size > 0) await writing.shift();
     await ready();
@@ -192,7 +206,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
   } catch (err) {
     while (window.size > 0) {
       const sealed = await window.shift().catch(() => undefined);
-      if (sealed) buffers.release(sealed.buffer), buffers.release(sealed.plain);
+      if (sealed) buffers.release(sealed.buffer), sealed.plain && buffers.release(sealed.plain);
     }
     await writing.drain();
     await opening?.catch(() => {}); // every writer opened is in `writers` before they are aborted
