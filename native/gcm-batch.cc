@@ -29,6 +29,7 @@
 
 #include "async-job.h"
 #include "gcm.h"
+#include "napi-args.h"
 
 namespace {
 
@@ -36,28 +37,9 @@ constexpr size_t PREFIX_BYTES = 7;
 constexpr size_t ITEM_MIN_BYTES = 64 * 1024;  // segments per pool item: at least this many bytes of work
 constexpr double MAX_INDEX = 4294967295.0;
 
-bool Fail(Napi::Env env, bool type, const std::string& msg) {
-  if (type) Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  else Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-  return false;
-}
-
-bool GetU8(Napi::Env env, const Napi::Value& v, const std::string& name, uint8_t** data, size_t* len) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    return Fail(env, true, name + " must be a Uint8Array");
-  auto a = v.As<Napi::Uint8Array>();
-  *data = a.Data();
-  *len = a.ElementLength();
-  return true;
-}
-
-bool GetInt(Napi::Env env, const Napi::Value& v, const char* name, double lo, double hi, double* out) {
-  if (!v.IsNumber()) return Fail(env, true, std::string(name) + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || std::floor(d) != d) return Fail(env, false, std::string(name) + " is out of range");
-  *out = d;
-  return true;
-}
+using hsmargs::Fail;
+using hsmargs::GetInt;
+using hsmargs::GetU8;
 
 bool Disjoint(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) { return a + alen <= b || b + blen <= a; }
 

@@ -20,6 +20,7 @@
 #include "async-job.h"
 #include "gcm.h"
 #include "gf-core.h"
+#include "napi-args.h"
 
 namespace {
 
@@ -103,28 +104,9 @@ class StripeJob : public hsmexec::AsyncJob {
   }
 };
 
-bool Fail(Napi::Env env, bool type, const std::string& msg) {
-  if (type) Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  else Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
-  return false;
-}
-
-bool U8(Napi::Env env, const Napi::Value& v, const char* name, uint8_t** data, size_t* len) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    return Fail(env, true, std::string(name) + " must be a Uint8Array");
-  auto a = v.As<Napi::Uint8Array>();
-  *data = a.Data();
-  *len = a.ElementLength();
-  return true;
-}
-
-bool Int(Napi::Env env, const Napi::Value& v, const char* name, double lo, double hi, double* out) {
-  if (!v.IsNumber()) return Fail(env, true, std::string(name) + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || std::floor(d) != d) return Fail(env, false, std::string(name) + " is out of range");
-  *out = d;
-  return true;
-}
+using hsmargs::Fail;
+using hsmargs::GetInt;
+using hsmargs::GetU8;
 
 Napi::Value SealStripe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -132,15 +114,15 @@ Napi::Value SealStripe(const Napi::CallbackInfo& info) {
   uint8_t *pkey, *prefix, *ckey, *plain, *buffer, *tables;
   size_t pkey_len, prefix_len, ckey_len, plain_len, buffer_len, tables_len;
   double S, k, m, stripe, plain_bytes;
-  if (!U8(env, info[0], "payloadKey", &pkey, &pkey_len) || !U8(env, info[1], "noncePrefix", &prefix, &prefix_len) ||
-      !U8(env, info[2], "chunkKey", &ckey, &ckey_len) || !Int(env, info[3], "segmentBytes", 1, 2147483647.0, &S) ||
-      !Int(env, info[4], "k", 1, 256, &k) || !Int(env, info[5], "m", 0, 255, &m) ||
-      !Int(env, info[6], "stripe", 0, 4294967295.0, &stripe))
+  if (!GetU8(env, info[0], "payloadKey", &pkey, &pkey_len) || !GetU8(env, info[1], "noncePrefix", &prefix, &prefix_len) ||
+      !GetU8(env, info[2], "chunkKey", &ckey, &ckey_len) || !GetInt(env, info[3], "segmentBytes", 1, 2147483647.0, &S) ||
+      !GetInt(env, info[4], "k", 1, 256, &k) || !GetInt(env, info[5], "m", 0, 255, &m) ||
+      !GetInt(env, info[6], "stripe", 0, 4294967295.0, &stripe))
     return env.Undefined();
   if (!info[7].IsBoolean()) return Fail(env, true, "isLast must be a boolean"), env.Undefined();
   const bool last = info[7].As<Napi::Boolean>().Value();
-  if (!U8(env, info[8], "plain", &plain, &plain_len) || !Int(env, info[9], "plainBytes", 0, 9007199254740991.0, &plain_bytes) ||
-      !U8(env, info[10], "buffer", &buffer, &buffer_len) || !U8(env, info[11], "tables", &tables, &tables_len))
+  if (!GetU8(env, info[8], "plain", &plain, &plain_len) || !GetInt(env, info[9], "plainBytes", 0, 9007199254740991.0, &plain_bytes) ||
+      !GetU8(env, info[10], "buffer", &buffer, &buffer_len) || !GetU8(env, info[11], "tables", &tables, &tables_len))
     return env.Undefined();
   if (!info[12].IsString()) return Fail(env, true, "kernel must be a string"), env.Undefined();
   if (!info[13].IsFunction()) return Fail(env, true, "callback must be a function"), env.Undefined();

@@ -3,17 +3,7 @@
 // worker's JS and GC. Else (no addon, HSM_NATIVE_POOL=0, the reference codec) the caller sends the task to a worker.
 import { nativePoolEnabled } from '../aead/native-batch.js';
 import { nativeGcm } from '../aead/native-gcm.js';
-import { ReedSolomon } from '../erasure/reed-solomon.js';
-import type { SealStripeTask } from './tasks.js';
-
-const codecs = new Map<string, ReedSolomon>();
-
-function codec(k: number, m: number): ReedSolomon {
-  const key = `${k}+${m}`;
-  let rs = codecs.get(key);
-  if (!rs) codecs.set(key, (rs = new ReedSolomon({ dataShards: k, parityShards: m })));
-  return rs;
-}
+import { codec, type SealStripeTask } from './tasks.js';
 
 /** The expanded parity tables when stripes of this shape can be sealed natively, else null. */
 function nativeTables(k: number, m: number): Uint8Array | null {

@@ -78,7 +78,8 @@ export interface OpenStripeResult {
 }
 
 const codecs = new Map<string, ReedSolomon>();
-function codec(k: number, m: number): ReedSolomon {
+/** One codec per shape for this thread (its decode programs are cached). */
+export function codec(k: number, m: number): ReedSolomon {
   const key = `${k}+${m}`;
   let rs = codecs.get(key);
   if (!rs) codecs.set(key, (rs = new ReedSolomon({ dataShards: k, parityShards: m })));
