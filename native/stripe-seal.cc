@@ -4,6 +4,11 @@
 // message each way and a worker's JS and GC per stripe, about a third of the worker's time on a 1 MiB put.
 //   sealStripe(payloadKey, noncePrefix, chunkKey, segmentBytes, k, m, stripe, isLast, plain, plainBytes, buffer,
 //              tables, kernel, callback(err, chunkBytes))
+//   openStripe(chunkKey, k, m, stripe, chunkBytes, short, buffer, present, payloadKey, noncePrefix, segmentBytes,
+//              firstSegment, lastSegment, segments, plaintextBytes, out, callback(err, status))
+//     a get's healthy stripe: the tags of the chunks present verified, then the segments wanted opened into out.
+//     status 0: done; 1: a chunk tag failed (nothing opened: the caller takes the worker task, which finds the bad
+//     chunks and rebuilds); 2: a segment did not authenticate (out zeroed).
 // Layout (tasks.ts): k+m slots of (chunk ‖ tag) at a stride of chunk + 16, then a scratch area of k × (S + 16)
 // bytes for a short last stripe (its segments straddle chunks). tables: the encode matrix expanded for the GF
 // kernels (m × k × 48 bytes); kernel: a name from the erasure addon's list. Inputs are referenced until the
@@ -14,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -104,6 +110,76 @@ class StripeJob : public hsmexec::AsyncJob {
   }
 };
 
+class OpenJob : public hsmexec::AsyncJob {
+ public:
+  OpenJob() : AsyncJob(1, 1) {}
+  ~OpenJob() override {
+    OPENSSL_cleanse(payload_key_, sizeof payload_key_);
+    OPENSSL_cleanse(chunk_key_, sizeof chunk_key_);
+  }
+
+  uint8_t payload_key_[hsmgcm::KEY_BYTES];
+  uint8_t chunk_key_[hsmgcm::KEY_BYTES];
+  uint8_t prefix_[PREFIX_BYTES];
+  size_t k_ = 0, m_ = 0, chunk_bytes_ = 0, segment_bytes_ = 0, first_ = 0, last_ = 0, segments_ = 0, plaintext_bytes_ = 0;
+  uint64_t stripe_ = 0;
+  bool short_ = false;
+  std::vector<uint8_t> present_;
+  uint8_t* buffer_ = nullptr;
+  uint8_t* out_ = nullptr;
+  size_t out_len_ = 0;
+  int status_ = 0;
+
+  uint8_t* Chunk(size_t j) const { return buffer_ + j * (chunk_bytes_ + CHUNK_TAG_BYTES); }
+  size_t PlainOf(size_t i) const { return i + 1 == segments_ ? plaintext_bytes_ - i * segment_bytes_ : segment_bytes_; }
+
+  bool OpenSegment(size_t i, const uint8_t* sealed, size_t len, uint8_t* dst) const {
+    uint8_t nonce[hsmgcm::NONCE_BYTES];
+    std::memcpy(nonce, prefix_, PREFIX_BYTES);
+    const uint32_t index = static_cast<uint32_t>(i);
+    nonce[7] = index >> 24;
+    nonce[8] = index >> 16;
+    nonce[9] = index >> 8;
+    nonce[10] = index;
+    nonce[11] = i + 1 == segments_ ? 1 : 0;
+    return hsmgcm::open(payload_key_, nonce, nullptr, 0, sealed, len, dst, sealed + len);
+  }
+
+  void Run(size_t) override {
+    for (uint8_t j : present_) {
+      uint8_t tag[CHUNK_TAG_BYTES];
+      uint8_t nonce[hsmgcm::NONCE_BYTES] = {};
+      nonce[3] = j;
+      for (int b = 0; b < 8; b++) nonce[4 + b] = static_cast<uint8_t>(stripe_ >> (56 - 8 * b));
+      if (!hsmgcm::gmac(chunk_key_, nonce, Chunk(j), chunk_bytes_, tag) || CRYPTO_memcmp(tag, Chunk(j) + chunk_bytes_, CHUNK_TAG_BYTES) != 0) {
+        status_ = 1;
+        return;
+      }
+    }
+    const size_t full_chunk = segment_bytes_ + hsmgcm::TAG_BYTES;
+    const uint8_t* sealed = nullptr;
+    if (short_) {  // the sealed payload gathered back from the data chunks (segments straddle them)
+      uint8_t* scratch = buffer_ + (k_ + m_) * (full_chunk + CHUNK_TAG_BYTES);
+      for (size_t j = 0; j < k_; j++) std::memcpy(scratch + j * chunk_bytes_, Chunk(j), chunk_bytes_);
+      sealed = scratch + (first_ - stripe_ * k_) * full_chunk;
+    }
+    size_t at = 0;
+    for (size_t i = first_; i <= last_; i++) {
+      const size_t len = PlainOf(i);
+      const uint8_t* src = short_ ? sealed : Chunk(i - stripe_ * k_);
+      if (!OpenSegment(i, src, len, out_ + at)) {
+        status_ = 2;
+        std::memset(out_, 0, out_len_);
+        return;
+      }
+      if (short_) sealed += len + hsmgcm::TAG_BYTES;
+      at += len;
+    }
+  }
+
+  std::vector<napi_value> Results(Napi::Env env) override { return {env.Null(), Napi::Number::New(env, status_)}; }
+};
+
 using hsmargs::Fail;
 using hsmargs::GetInt;
 using hsmargs::GetU8;
@@ -171,6 +247,79 @@ Napi::Value SealStripe(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value OpenStripe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 17) return Fail(env, true, "openStripe: expected 17 arguments"), env.Undefined();
+  uint8_t *ckey, *buffer, *present, *pkey, *prefix, *out;
+  size_t ckey_len, buffer_len, present_len, pkey_len, prefix_len, out_len;
+  double k, m, stripe, chunk, S, first, last, segments, plaintext;
+  if (!GetU8(env, info[0], "chunkKey", &ckey, &ckey_len) || !GetInt(env, info[1], "k", 1, 256, &k) ||
+      !GetInt(env, info[2], "m", 0, 255, &m) || !GetInt(env, info[3], "stripe", 0, 4294967295.0, &stripe) ||
+      !GetInt(env, info[4], "chunkBytes", 1, 2147483663.0, &chunk))
+    return env.Undefined();
+  if (!info[5].IsBoolean()) return Fail(env, true, "short must be a boolean"), env.Undefined();
+  if (!GetU8(env, info[6], "buffer", &buffer, &buffer_len) || !GetU8(env, info[7], "present", &present, &present_len) ||
+      !GetU8(env, info[8], "payloadKey", &pkey, &pkey_len) || !GetU8(env, info[9], "noncePrefix", &prefix, &prefix_len) ||
+      !GetInt(env, info[10], "segmentBytes", 1, 2147483647.0, &S) || !GetInt(env, info[11], "firstSegment", 0, 4294967295.0, &first) ||
+      !GetInt(env, info[12], "lastSegment", 0, 4294967295.0, &last) || !GetInt(env, info[13], "segments", 1, 4294967296.0, &segments) ||
+      !GetInt(env, info[14], "plaintextBytes", 0, 9007199254740991.0, &plaintext) || !GetU8(env, info[15], "out", &out, &out_len))
+    return env.Undefined();
+  if (!info[16].IsFunction()) return Fail(env, true, "callback must be a function"), env.Undefined();
+  if (ckey_len != hsmgcm::KEY_BYTES || pkey_len != hsmgcm::KEY_BYTES) return Fail(env, false, "keys must be 32 bytes"), env.Undefined();
+  if (prefix_len != PREFIX_BYTES) return Fail(env, false, "noncePrefix must be 7 bytes"), env.Undefined();
+  auto* job = new OpenJob();
+  job->k_ = static_cast<size_t>(k);
+  job->m_ = static_cast<size_t>(m);
+  job->stripe_ = static_cast<uint64_t>(stripe);
+  job->chunk_bytes_ = static_cast<size_t>(chunk);
+  job->short_ = info[5].As<Napi::Boolean>().Value();
+  job->segment_bytes_ = static_cast<size_t>(S);
+  job->first_ = static_cast<size_t>(first);
+  job->last_ = static_cast<size_t>(last);
+  job->segments_ = static_cast<size_t>(segments);
+  job->plaintext_bytes_ = static_cast<size_t>(plaintext);
+  std::unique_ptr<OpenJob> owned(job);
+  const size_t K = job->k_, M = job->m_, seg = job->segment_bytes_, full_chunk = seg + hsmgcm::TAG_BYTES;
+  // Shape: the segments lie in this stripe and the object, the chunk fits the layout, and out holds the plaintext.
+  const bool shape = K + M <= 256 && job->chunk_bytes_ <= full_chunk && job->first_ <= job->last_ &&
+                     job->last_ < job->segments_ && job->first_ >= job->stripe_ * K && job->last_ < (job->stripe_ + 1) * K &&
+                     job->plaintext_bytes_ <= job->segments_ * seg && (job->segments_ - 1) * seg <= job->plaintext_bytes_ &&
+                     buffer_len >= (K + M) * (full_chunk + CHUNK_TAG_BYTES) + K * full_chunk;
+  if (!shape) return Fail(env, false, "openStripe: the stripe's shape does not fit its arguments"), env.Undefined();
+  size_t plain = 0, sealed = 0;
+  for (size_t i = job->first_; i <= job->last_; i++) {
+    const size_t len = job->PlainOf(i);
+    plain += len;
+    sealed += len + hsmgcm::TAG_BYTES;
+    if (!job->short_ && len + hsmgcm::TAG_BYTES > job->chunk_bytes_) return Fail(env, false, "openStripe: a segment exceeds its chunk"), env.Undefined();
+  }
+  if (job->short_ && (job->first_ - job->stripe_ * K) * full_chunk + sealed > K * job->chunk_bytes_)
+    return Fail(env, false, "openStripe: the segments exceed the stripe"), env.Undefined();
+  if (out_len < plain) return Fail(env, false, "openStripe: out is shorter than the segments"), env.Undefined();
+  if (!(out + out_len <= buffer || buffer + buffer_len <= out)) return Fail(env, false, "out must not overlap buffer"), env.Undefined();
+  if (present_len > K + M) return Fail(env, false, "present lists more shards than the stripe has"), env.Undefined();
+  for (size_t i = 0; i < present_len; i++)
+    if (present[i] >= K + M) return Fail(env, false, "present lists a shard index out of range"), env.Undefined();
+  hsmexec::Runtime* rt = hsmexec::GetRuntime(env, "hsm_gcm batch");
+  if (!rt) return env.Undefined();
+  owned.release();
+  std::memcpy(job->chunk_key_, ckey, hsmgcm::KEY_BYTES);
+  std::memcpy(job->payload_key_, pkey, hsmgcm::KEY_BYTES);
+  std::memcpy(job->prefix_, prefix, PREFIX_BYTES);
+  job->present_.assign(present, present + present_len);
+  job->buffer_ = buffer;
+  job->out_ = out;
+  job->out_len_ = plain;
+  for (int i : {6, 15}) job->Keep(info[i]);
+  job->SetCallback(info[16].As<Napi::Function>());
+  rt->executor.EnsureThreads(1);
+  hsmexec::AsyncJob::Start(env, rt, job);
+  return env.Undefined();
+}
+
 }  // namespace
 
-void RegisterStripe(Napi::Env env, Napi::Object exports) { exports.Set("sealStripe", Napi::Function::New(env, SealStripe)); }
+void RegisterStripe(Napi::Env env, Napi::Object exports) {
+  exports.Set("sealStripe", Napi::Function::New(env, SealStripe));
+  exports.Set("openStripe", Napi::Function::New(env, OpenStripe));
+}

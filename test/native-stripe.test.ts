@@ -1,11 +1,15 @@
-// A put's stripe on the native pool (native/stripe-seal.cc) against the worker task it stands in for
-// (tasks.ts sealStripe): the same chunks and tags, byte for byte, for every stripe shape; bad arguments refused.
+// Stripes on the native pool (native/stripe-seal.cc) against the worker tasks they stand in for (tasks.ts): a put's
+// seal gives the same chunks and tags byte for byte, a get's open the same plaintext and result, for every stripe
+// shape; damage goes back to the worker; bad arguments are refused.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { nativeGcm } from '../dist/aead/native-gcm.js';
 import { setNativePool } from '../dist/aead/native-batch.js';
-import { sealStripeNatively } from '../dist/object/native-stripe.js';
-import { sealStripe, stripeBufferBytes, TASK_SEAL_STRIPE, type SealStripeTask } from '../dist/object/tasks.js';
+import { chunkTag } from '../dist/object/format.js';
+import { openStripeNatively, sealStripeNatively } from '../dist/object/native-stripe.js';
+import {
+  openStripe, sealStripe, stripeBufferBytes, TASK_OPEN_STRIPE, TASK_SEAL_STRIPE, type OpenStripeTask, type SealStripeTask,
+} from '../dist/object/tasks.js';
 import { allocShared } from '../dist/pool/shared-memory.js';
 import { ReedSolomon } from '../dist/erasure/reed-solomon.js';
 
@@ -88,4 +92,86 @@ t.test('the addon checks its arguments', { skip }, async (t) => {
   t.throws(call({ plain: buffer.subarray(0, 4 * S) }), RangeError, 'plain inside the stripe buffer');
   t.throws(call({ stripe: 2 ** 31 }), RangeError, 'segment index past 2^32');
   t.throws(call({ plain: 'x' }), TypeError, 'plain not a Uint8Array');
+});
+
+// ---- a get's healthy stripe
+
+/** A sealed stripe as a get reads it, and an open task for segments lo..hi of an object of `total` bytes. */
+function sealedStripe(k: number, m: number, S: number, stripe: number, total: number) {
+  const stripes = Math.max(1, Math.ceil(total / (k * S)));
+  const isLast = stripe === stripes - 1;
+  const n = isLast ? total - stripe * k * S : k * S;
+  const seal = task(k, m, S, stripe, isLast, randomBytes(Math.max(n, 1)), n);
+  const { chunkBytes } = sealStripe(seal);
+  const segments = Math.max(1, Math.ceil(total / S));
+  const open = (lo: number, hi: number, present: number[], rebuild: number[]): OpenStripeTask => {
+    let plainBytes = 0;
+    for (let i = lo; i <= hi; i++) plainBytes += i === segments - 1 ? total - i * S : S;
+    return {
+      kind: TASK_OPEN_STRIPE, k, m, stripe, chunkBytes, short: chunkBytes !== S + 16, buffer: Uint8Array.from(seal.buffer) as Uint8Array,
+      present, rebuild, tagRebuilt: false, chunkKey,
+      decrypt: { payloadKey, noncePrefix, segmentBytes: S, firstSegment: lo, lastSegment: hi, segments, plaintextBytes: total, out: new Uint8Array(plainBytes) },
+    };
+  };
+  return { seal, chunkBytes, open, plain: seal.plain.subarray(0, n) };
+}
+const shared = (t: OpenStripeTask): OpenStripeTask => {
+  const b = allocShared(t.buffer.length);
+  b.set(t.buffer);
+  return { ...t, buffer: b };
+};
+
+t.test('a healthy stripe opens natively to what the worker task gives', { skip }, async (t) => {
+  // [k, m, S, object bytes, stripe, first, last]
+  const cases: [number, number, number, number, number, number, number][] = [
+    [10, 4, 1000, 25_000, 0, 0, 9], [10, 4, 1000, 25_000, 1, 13, 15], [10, 4, 1000, 25_000, 2, 20, 24], // full, then short last
+    [10, 4, 104_858, 1 << 20, 0, 0, 9], [10, 4, 104_858, 1 << 20, 0, 4, 4], // fitted 1 MiB: a short stripe
+    [4, 2, 4096, 0, 0, 0, 0], [1, 0, 100, 250, 2, 2, 2], [3, 5, 257, 5000, 6, 18, 19],
+  ];
+  for (const [k, m, S, total, stripe, lo, hi] of cases) {
+    const s = sealedStripe(k, m, S, stripe, total);
+    const all = Array.from({ length: k }, (_, j) => j);
+    const worker = shared(s.open(lo, hi, all, all));
+    const native = shared(s.open(lo, hi, all, all));
+    const expected = openStripe(worker);
+    const got = await openStripeNatively(native, 2);
+    t.same(got, expected, `${k}+${m} S=${S} ${total} B, stripe ${stripe}, segments ${lo}..${hi}: result`);
+    t.ok(Buffer.from(native.decrypt!.out).equals(Buffer.from(worker.decrypt!.out)), 'same plaintext');
+    const from = (lo - stripe * k) * S;
+    t.ok(Buffer.from(native.decrypt!.out).equals(Buffer.from(s.plain.subarray(from, from + native.decrypt!.out.length))), 'the plaintext sealed');
+  }
+});
+
+t.test('anything to rebuild or a bad chunk tag goes back to the worker; a bad segment is a decrypt failure', { skip }, async (t) => {
+  const s = sealedStripe(4, 2, 512, 0, 4 * 512);
+  const all = [0, 1, 2, 3];
+  t.equal(await openStripeNatively(shared(s.open(0, 3, [0, 1, 2, 4], all)), 2), undefined, 'a needed chunk missing');
+  const badTag = shared(s.open(0, 3, all, all));
+  badTag.buffer[5] ^= 1;
+  t.equal(await openStripeNatively(badTag, 2), undefined, 'a chunk that fails its tag');
+  t.same(openStripe(badTag).bad, [0], 'which the worker task then finds');
+  const badSegment = shared(s.open(0, 3, all, all));
+  const slot = s.chunkBytes + 16;
+  badSegment.buffer[slot + 7] ^= 1; // chunk 1 altered, its chunk tag made again: the segment's own tag catches it
+  chunkTag(chunkKey, 1, 0, badSegment.buffer.subarray(slot, slot + s.chunkBytes), badSegment.buffer.subarray(slot + s.chunkBytes, 2 * slot));
+  t.same(await openStripeNatively(badSegment, 2), { bad: [], ok: true, decryptFailed: true });
+  t.ok(badSegment.decrypt!.out.every((b) => b === 0), 'no plaintext released');
+});
+
+t.test('openStripe checks its arguments', { skip }, async (t) => {
+  const s = sealedStripe(4, 2, 512, 0, 4 * 512);
+  const base = shared(s.open(0, 3, [0, 1, 2, 3], [0, 1, 2, 3]));
+  const call = (over: Record<string, unknown>) => () => {
+    const a = { ckey: chunkKey, k: 4, m: 2, stripe: 0, chunk: s.chunkBytes, short: false, buffer: base.buffer, present: Uint8Array.from([0, 1, 2, 3]), pkey: payloadKey, prefix: noncePrefix, S: 512, lo: 0, hi: 3, segments: 4, total: 2048, out: base.decrypt!.out, ...over };
+    nativeGcm!.openStripe!(a.ckey as Uint8Array, a.k as number, a.m as number, a.stripe as number, a.chunk as number, a.short as boolean, a.buffer as Uint8Array, a.present as Uint8Array, a.pkey as Uint8Array, a.prefix as Uint8Array, a.S as number, a.lo as number, a.hi as number, a.segments as number, a.total as number, a.out as Uint8Array, () => {});
+  };
+  t.throws(call({ ckey: randomBytes(31) }), RangeError, 'a short key');
+  t.throws(call({ hi: 4 }), RangeError, 'a segment outside the stripe');
+  t.throws(call({ out: new Uint8Array(100) }), RangeError, 'out too short');
+  t.throws(call({ present: Uint8Array.from([9]) }), RangeError, 'a shard index out of range');
+  t.throws(call({ chunk: 600 }), RangeError, 'a chunk larger than a sealed segment');
+  t.throws(call({ buffer: allocShared(64) }), RangeError, 'a buffer shorter than the layout');
+  t.throws(call({ out: base.buffer.subarray(0, 2048) }), RangeError, 'out inside the stripe buffer');
+  t.throws(call({ total: 5000 }), RangeError, 'an object length that does not fit its segments');
+  t.throws(call({ short: 1 }), TypeError, 'short not a boolean');
 });

@@ -25,6 +25,11 @@ export interface NativeGcm {
    * callback gets the stripe's chunk size.
    */
   sealStripe?(payloadKey: Uint8Array, noncePrefix: Uint8Array, chunkKey: Uint8Array, segmentBytes: number, k: number, m: number, stripe: number, isLast: boolean, plain: Uint8Array, plainBytes: number, buffer: Uint8Array, tables: Uint8Array, kernel: string, callback: (error: Error | null, chunkBytes: number) => void): void;
+  /**
+   * A get's healthy stripe (native/stripe-seal.cc): the present chunks' tags verified, then segments first…last
+   * opened into out. status 0 done, 1 a chunk tag failed (nothing opened), 2 a segment did not authenticate.
+   */
+  openStripe?(chunkKey: Uint8Array, k: number, m: number, stripe: number, chunkBytes: number, short: boolean, buffer: Uint8Array, present: Uint8Array, payloadKey: Uint8Array, noncePrefix: Uint8Array, segmentBytes: number, firstSegment: number, lastSegment: number, segments: number, plaintextBytes: number, out: Uint8Array, callback: (error: Error | null, status: number) => void): void;
   /** Starts at least n native pool threads. */
   setThreads?(n: number): void;
   /**

@@ -13,6 +13,7 @@ import { assertEnough, discover, openSpare, release, type Discovered } from './d
 import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
 import { markBad, neededChunks, pickShards, readSlots, segmentsPlainBytes, shardSpans } from './stripe-io.js';
+import { openStripeNatively } from './native-stripe.js';
 import { INLINE_STRIPE_BYTES, openStripe, TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 interface Opened {
@@ -128,7 +129,9 @@ async function readStripe(
           segments: g.segments, plaintextBytes: g.plaintextBytes, out: out.subarray(0, plainBytes),
         },
       };
-      const result = Cx * g.k <= INLINE_STRIPE_BYTES ? openStripe(task) : await deps.pool().run<OpenStripeResult>(task);
+      const result = Cx * g.k <= INLINE_STRIPE_BYTES
+        ? openStripe(task)
+        : (await openStripeNatively(task, deps.threads)) ?? (await deps.pool().run<OpenStripeResult>(task));
       for (const j of result.bad) {
         markBad(d, j, 'corrupt');
         read.delete(j);
