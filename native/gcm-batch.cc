@@ -33,7 +33,7 @@
 
 namespace {
 
-constexpr size_t PREFIX_BYTES = 7;
+constexpr size_t PREFIX_BYTES = hsmgcm::NONCE_PREFIX_BYTES;
 constexpr size_t ITEM_MIN_BYTES = 64 * 1024;  // segments per pool item: at least this many bytes of work
 constexpr double MAX_INDEX = 4294967295.0;
 
@@ -85,13 +85,8 @@ class BatchJob : public hsmexec::AsyncJob {
     for (size_t s = item * per_item_; s < end; s++) {
       if (failed_.load(std::memory_order_relaxed) >= 0 || error_.load(std::memory_order_relaxed) || Cancelled()) return;
       uint8_t nonce[hsmgcm::NONCE_BYTES];
-      std::memcpy(nonce, prefix_, PREFIX_BYTES);
       const uint32_t index = first_ + static_cast<uint32_t>(s);
-      nonce[7] = index >> 24;
-      nonce[8] = index >> 16;
-      nonce[9] = index >> 8;
-      nonce[10] = index;
-      nonce[11] = last_batch_ && s + 1 == segments_ ? 1 : 0;
+      hsmgcm::segment_nonce(prefix_, index, last_batch_ && s + 1 == segments_, nonce);
       if (seal_) {
         const size_t from = s * segment_bytes_;
         const size_t to = std::min(total_in_, from + segment_bytes_);

@@ -11,6 +11,18 @@ constexpr size_t KEY_BYTES = 32;    // AES-256
 constexpr size_t NONCE_BYTES = 12;  // 96-bit IV, NIST SP 800-38D §8.2
 constexpr size_t TAG_BYTES = 16;    // full tag, NIST SP 800-38D §5.2.1.2
 
+constexpr size_t NONCE_PREFIX_BYTES = 7;
+
+// An object segment's nonce: the object's 7-byte prefix, the segment index (u32 BE), 1 for the object's last segment.
+inline void segment_nonce(const uint8_t* prefix, uint32_t index, bool last, uint8_t* nonce) {
+  for (size_t i = 0; i < NONCE_PREFIX_BYTES; i++) nonce[i] = prefix[i];
+  nonce[7] = static_cast<uint8_t>(index >> 24);
+  nonce[8] = static_cast<uint8_t>(index >> 16);
+  nonce[9] = static_cast<uint8_t>(index >> 8);
+  nonce[10] = static_cast<uint8_t>(index);
+  nonce[11] = last ? 1 : 0;
+}
+
 // ciphertext of src[0..len) into dst (may equal src), tag into tag. False if OpenSSL fails.
 bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
           uint8_t* dst, uint8_t* tag);

@@ -30,13 +30,14 @@
 
 namespace {
 
-constexpr size_t PREFIX_BYTES = 7;
+constexpr size_t PREFIX_BYTES = hsmgcm::NONCE_PREFIX_BYTES;
 constexpr size_t CHUNK_TAG_BYTES = 16;
 
-class StripeJob : public hsmexec::AsyncJob {
+// What both stripe jobs hold: the keys (wiped with the job), the nonce prefix and the stripe's slots.
+class StripeJobBase : public hsmexec::AsyncJob {
  public:
-  StripeJob() : AsyncJob(1, 1) {}
-  ~StripeJob() override {
+  StripeJobBase() : AsyncJob(1, 1) {}
+  ~StripeJobBase() override {
     OPENSSL_cleanse(payload_key_, sizeof payload_key_);
     OPENSSL_cleanse(chunk_key_, sizeof chunk_key_);
   }
@@ -44,25 +45,34 @@ class StripeJob : public hsmexec::AsyncJob {
   uint8_t payload_key_[hsmgcm::KEY_BYTES];
   uint8_t chunk_key_[hsmgcm::KEY_BYTES];
   uint8_t prefix_[PREFIX_BYTES];
-  size_t segment_bytes_ = 0, k_ = 0, m_ = 0, plain_bytes_ = 0, count_ = 0, chunk_bytes_ = 0;
+  size_t segment_bytes_ = 0, k_ = 0, m_ = 0, chunk_bytes_ = 0;
   uint64_t stripe_ = 0;
+  uint8_t* buffer_ = nullptr;
+
+  uint8_t* Chunk(size_t j) const { return buffer_ + j * (chunk_bytes_ + CHUNK_TAG_BYTES); }
+  // The scratch area after the slots (a short last stripe's contiguous sealed payload).
+  uint8_t* Scratch() const { return buffer_ + (k_ + m_) * (segment_bytes_ + hsmgcm::TAG_BYTES + CHUNK_TAG_BYTES); }
+
+  // Chunk j's GMAC (format.ts chunkTag: nonce = shard index u32 BE ‖ stripe u64 BE).
+  bool ChunkTag(size_t j, uint8_t* tag) const {
+    uint8_t nonce[hsmgcm::NONCE_BYTES];
+    for (int b = 0; b < 4; b++) nonce[b] = static_cast<uint8_t>(j >> (24 - 8 * b));
+    for (int b = 0; b < 8; b++) nonce[4 + b] = static_cast<uint8_t>(stripe_ >> (56 - 8 * b));
+    return hsmgcm::gmac(chunk_key_, nonce, Chunk(j), chunk_bytes_, tag);
+  }
+};
+
+class StripeJob : public StripeJobBase {
+ public:
+  size_t plain_bytes_ = 0, count_ = 0;
   bool last_ = false, full_ = false, failed_ = false;
   const uint8_t* plain_ = nullptr;
-  uint8_t* buffer_ = nullptr;
   const uint8_t* tables_ = nullptr;
   hsmec::KernelFn kernel_ = nullptr;
 
-  uint8_t* Chunk(size_t j) const { return buffer_ + j * (chunk_bytes_ + CHUNK_TAG_BYTES); }
-
   bool SealSegment(size_t i, const uint8_t* src, size_t len, uint8_t* dst, bool last) const {
     uint8_t nonce[hsmgcm::NONCE_BYTES];
-    std::memcpy(nonce, prefix_, PREFIX_BYTES);
-    const uint32_t index = static_cast<uint32_t>(stripe_ * k_ + i);
-    nonce[7] = index >> 24;
-    nonce[8] = index >> 16;
-    nonce[9] = index >> 8;
-    nonce[10] = index;
-    nonce[11] = last ? 1 : 0;
+    hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(stripe_ * k_ + i), last, nonce);
     return hsmgcm::seal(payload_key_, nonce, nullptr, 0, src, len, dst, dst + len);
   }
 
@@ -73,8 +83,7 @@ class StripeJob : public hsmexec::AsyncJob {
         if (!SealSegment(j, plain_ + j * S, S, Chunk(j), last_ && j + 1 == k_)) return Fail();
     } else {
       // Short last stripe: the sealed payload contiguous in the scratch area, zero-padded, then cut into chunks.
-      const size_t full_chunk = S + hsmgcm::TAG_BYTES;
-      uint8_t* scratch = buffer_ + (k_ + m_) * (full_chunk + CHUNK_TAG_BYTES);
+      uint8_t* scratch = Scratch();
       size_t at = 0;
       for (size_t i = 0; i < count_; i++) {
         const size_t len = std::min(S, plain_bytes_ - i * S);
@@ -91,12 +100,8 @@ class StripeJob : public hsmexec::AsyncJob {
       for (size_t r = 0; r < m_; r++) out[r] = Chunk(k_ + r);
       kernel_(chunk_bytes_, static_cast<int>(k_), static_cast<int>(m_), tables_, in.data(), out.data());
     }
-    for (size_t j = 0; j < k_ + m_; j++) {
-      uint8_t nonce[hsmgcm::NONCE_BYTES] = {};
-      nonce[0] = j >> 24, nonce[1] = j >> 16, nonce[2] = j >> 8, nonce[3] = j;  // shard index, then stripe (u64 BE)
-      for (int b = 0; b < 8; b++) nonce[4 + b] = static_cast<uint8_t>(stripe_ >> (56 - 8 * b));
-      if (!hsmgcm::gmac(chunk_key_, nonce, Chunk(j), chunk_bytes_, Chunk(j) + chunk_bytes_)) return Fail();
-    }
+    for (size_t j = 0; j < k_ + m_; j++)
+      if (!ChunkTag(j, Chunk(j) + chunk_bytes_)) return Fail();
   }
 
   void Fail() {
@@ -110,58 +115,36 @@ class StripeJob : public hsmexec::AsyncJob {
   }
 };
 
-class OpenJob : public hsmexec::AsyncJob {
+class OpenJob : public StripeJobBase {
  public:
-  OpenJob() : AsyncJob(1, 1) {}
-  ~OpenJob() override {
-    OPENSSL_cleanse(payload_key_, sizeof payload_key_);
-    OPENSSL_cleanse(chunk_key_, sizeof chunk_key_);
-  }
-
-  uint8_t payload_key_[hsmgcm::KEY_BYTES];
-  uint8_t chunk_key_[hsmgcm::KEY_BYTES];
-  uint8_t prefix_[PREFIX_BYTES];
-  size_t k_ = 0, m_ = 0, chunk_bytes_ = 0, segment_bytes_ = 0, first_ = 0, last_ = 0, segments_ = 0, plaintext_bytes_ = 0;
-  uint64_t stripe_ = 0;
+  size_t first_ = 0, last_ = 0, segments_ = 0, plaintext_bytes_ = 0;
   bool short_ = false;
   std::vector<uint8_t> present_;
-  uint8_t* buffer_ = nullptr;
   uint8_t* out_ = nullptr;
   size_t out_len_ = 0;
   int status_ = 0;
 
-  uint8_t* Chunk(size_t j) const { return buffer_ + j * (chunk_bytes_ + CHUNK_TAG_BYTES); }
   size_t PlainOf(size_t i) const { return i + 1 == segments_ ? plaintext_bytes_ - i * segment_bytes_ : segment_bytes_; }
 
   bool OpenSegment(size_t i, const uint8_t* sealed, size_t len, uint8_t* dst) const {
     uint8_t nonce[hsmgcm::NONCE_BYTES];
-    std::memcpy(nonce, prefix_, PREFIX_BYTES);
-    const uint32_t index = static_cast<uint32_t>(i);
-    nonce[7] = index >> 24;
-    nonce[8] = index >> 16;
-    nonce[9] = index >> 8;
-    nonce[10] = index;
-    nonce[11] = i + 1 == segments_ ? 1 : 0;
+    hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(i), i + 1 == segments_, nonce);
     return hsmgcm::open(payload_key_, nonce, nullptr, 0, sealed, len, dst, sealed + len);
   }
 
   void Run(size_t) override {
     for (uint8_t j : present_) {
       uint8_t tag[CHUNK_TAG_BYTES];
-      uint8_t nonce[hsmgcm::NONCE_BYTES] = {};
-      nonce[3] = j;
-      for (int b = 0; b < 8; b++) nonce[4 + b] = static_cast<uint8_t>(stripe_ >> (56 - 8 * b));
-      if (!hsmgcm::gmac(chunk_key_, nonce, Chunk(j), chunk_bytes_, tag) || CRYPTO_memcmp(tag, Chunk(j) + chunk_bytes_, CHUNK_TAG_BYTES) != 0) {
+      if (!ChunkTag(j, tag) || CRYPTO_memcmp(tag, Chunk(j) + chunk_bytes_, CHUNK_TAG_BYTES) != 0) {
         status_ = 1;
         return;
       }
     }
-    const size_t full_chunk = segment_bytes_ + hsmgcm::TAG_BYTES;
     const uint8_t* sealed = nullptr;
     if (short_) {  // the sealed payload gathered back from the data chunks (segments straddle them)
-      uint8_t* scratch = buffer_ + (k_ + m_) * (full_chunk + CHUNK_TAG_BYTES);
+      uint8_t* scratch = Scratch();
       for (size_t j = 0; j < k_; j++) std::memcpy(scratch + j * chunk_bytes_, Chunk(j), chunk_bytes_);
-      sealed = scratch + (first_ - stripe_ * k_) * full_chunk;
+      sealed = scratch + (first_ - stripe_ * k_) * (segment_bytes_ + hsmgcm::TAG_BYTES);
     }
     size_t at = 0;
     for (size_t i = first_; i <= last_; i++) {
