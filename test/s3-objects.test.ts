@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { CryptoEngine, ErasureError, ObjectNotFoundError, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
 import {
-  cephSkipReason, countingProxy, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
+  cephSkipReason, countingProxy, nodeOptions, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
 } from './helpers/ceph.js';
 import { engineOptions, testToken } from './helpers/token.js';
 import { objectPrefix } from '../dist/object/layout.js';
@@ -38,7 +38,6 @@ if (skip !== undefined) {
   let store: S3ShardStore;
   let engine: CryptoEngine;
   let keyId: string;
-  const toOptions = (n: CephNode): S3NodeOptions => ({ endpoint: n.endpoint, bucket: n.bucket, region: n.region, credentials: n.credentials });
   const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
     const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, ...extra });
     t.teardown(() => s.close());
@@ -75,7 +74,7 @@ if (skip !== undefined) {
     const started = await startCeph(t, K + M);
     nodes = started.nodes;
     t.comment(`ceph: ${nodes.length} nodes up in ${started.startupMs} ms`);
-    store = open(nodes.map(toOptions));
+    store = open(nodes.map(nodeOptions));
     engine = await CryptoEngine.open(engineOptions());
     t.teardown(() => engine.close());
     keyId = (await engine.keys.create({ alias: 's3-objects' })).id;
@@ -97,7 +96,7 @@ if (skip !== undefined) {
   t.test('S3 requests per put and get, counted at the nodes: one listing round per put, k shards per get', async (t) => {
     const proxies = await Promise.all(nodes.map((n) => countingProxy(n.endpoint)));
     t.teardown(() => Promise.all(proxies.map((p) => p.close())));
-    const via = open(nodes.map((n, i) => ({ ...toOptions(n), endpoint: proxies[i]!.endpoint })));
+    const via = open(nodes.map((n, i) => ({ ...nodeOptions(n), endpoint: proxies[i]!.endpoint })));
     const during = async (fn: () => Promise<unknown>): Promise<RequestCounts> => {
       const before = sumRequests(proxies.map((p) => p.requests()));
       await fn();
@@ -151,7 +150,7 @@ if (skip !== undefined) {
     await put('range/obj', data);
     const proxies = await Promise.all(nodes.map((n) => countingProxy(n.endpoint)));
     t.teardown(() => Promise.all(proxies.map((p) => p.close())));
-    const viaProxies = open(nodes.map((n, i) => ({ ...toOptions(n), endpoint: proxies[i]!.endpoint })));
+    const viaProxies = open(nodes.map((n, i) => ({ ...nodeOptions(n), endpoint: proxies[i]!.endpoint })));
     const fetched = () => proxies.reduce((sum, p) => sum + p.received(), 0);
     // Per shard opened: the read-ahead (64 KiB), the trailer and the listing, each with its HTTP headers.
     const perShard = 64 * 1024 + 3 * 4096;
@@ -232,7 +231,7 @@ if (skip !== undefined) {
     const data = randomBytes(3 * MiB + 1);
     await put('wipe/obj', data);
     const victim = 2;
-    const raw = new S3Client({ ...toOptions(nodes[victim]!), forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    const raw = new S3Client({ ...nodeOptions(nodes[victim]!), forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     t.teardown(() => raw.destroy());
     const bucket = nodes[victim]!.bucket;
     for (let page = await raw.send(new ListObjectsV2Command({ Bucket: bucket })); (page.Contents ?? []).length > 0;
@@ -269,7 +268,7 @@ if (skip !== undefined) {
   t.test('bad credentials and a missing bucket: typed errors that carry no secret', async (t) => {
     await put('cred/obj', randomBytes(1000));
     const wrong = { accessKeyId: nodes[1]!.credentials.accessKeyId, secretAccessKey: 'wrongSecretWrongSecretWrongSecret0003' };
-    const badNode1 = open(nodes.map((n, i) => (i === 1 ? { ...toOptions(n), credentials: wrong } : toOptions(n))));
+    const badNode1 = open(nodes.map((n, i) => (i === 1 ? { ...nodeOptions(n), credentials: wrong } : nodeOptions(n))));
     const putErr = await put('cred/new', randomBytes(1000), badNode1).then(() => undefined, (e: unknown) => e);
     t.ok(putErr instanceof StoreError, 'put: StoreError');
     t.match(putErr, { node: 1, status: 403 });
@@ -279,12 +278,12 @@ if (skip !== undefined) {
     t.same(names, ['cred/obj'], 'the failed put left no object behind');
     t.ok((await get('cred/obj', badNode1)).length === 1000, 'get: one refusing node is a lost shard');
 
-    const allBad = open(nodes.map((n) => ({ ...toOptions(n), credentials: wrong })));
+    const allBad = open(nodes.map((n) => ({ ...nodeOptions(n), credentials: wrong })));
     const getErr = await get('cred/obj', allBad).then(() => undefined, (e: unknown) => e);
     t.ok(getErr instanceof StoreError, `get with every node refusing: the store's error, not "object not found" (${(getErr as Error)?.name})`);
     secretsAbsent(t, getErr, [wrong.secretAccessKey]);
 
-    const noBucket = open(nodes.map((n, i) => (i === 5 ? { ...toOptions(n), bucket: 'no-such-bucket' } : toOptions(n))));
+    const noBucket = open(nodes.map((n, i) => (i === 5 ? { ...nodeOptions(n), bucket: 'no-such-bucket' } : nodeOptions(n))));
     const nbErr = await put('cred/nb', randomBytes(1000), noBucket).then(() => undefined, (e: unknown) => e);
     t.ok(nbErr instanceof StoreError, 'put with a missing bucket: StoreError');
     t.match(nbErr, { node: 5, reason: 'NoSuchBucket', message: /bucket no-such-bucket/ });

@@ -8,7 +8,7 @@ import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3ShardStore, type S3NodeOptions } from '../dist/object/s3-shard-store.js';
 import { StoreError } from '../dist/errors.js';
 import { CryptoEngineError } from '../dist/errors.js';
-import { cephSkipReason, countingProxy, rgwPid, startCeph, type CephNode } from './helpers/ceph.js';
+import { cephSkipReason, nodeOptions, countingProxy, rgwPid, startCeph, type CephNode } from './helpers/ceph.js';
 import { getBlob, putBlob } from './helpers/shards.js';
 
 const MiB = 1024 * 1024;
@@ -22,7 +22,6 @@ if (skip !== undefined) {
 } else {
   let nodes: CephNode[] = [];
   let store: S3ShardStore;
-  const toOptions = (n: CephNode): S3NodeOptions => ({ endpoint: n.endpoint, bucket: n.bucket, region: n.region, credentials: n.credentials });
   const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
     const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, ...extra });
     t.teardown(() => s.close());
@@ -33,7 +32,7 @@ if (skip !== undefined) {
     const started = await startCeph(t, 3);
     nodes = started.nodes;
     t.comment(`ceph: ${nodes.length} nodes up in ${started.startupMs} ms`);
-    store = open(nodes.map(toOptions));
+    store = open(nodes.map(nodeOptions));
   });
 
   const put = (s: S3ShardStore, node: number, key: string, data: Uint8Array, chunk?: number) => putBlob(s, node, key, data, { chunk });
@@ -55,7 +54,7 @@ if (skip !== undefined) {
     t.teardown(() => proxy.close());
     const ahead = 64 * 1024;
     for (const readAheadBytes of [ahead, 0]) {
-      const viaProxy = open([{ ...toOptions(nodes[0]), endpoint: proxy.endpoint }], { readAheadBytes });
+      const viaProxy = open([{ ...nodeOptions(nodes[0]), endpoint: proxy.endpoint }], { readAheadBytes });
       const opening = proxy.received();
       const r = await viaProxy.openReader(0, 'range/blob');
       const atOpen = proxy.received() - opening;
@@ -92,7 +91,7 @@ if (skip !== undefined) {
     await put(store, 0, 'small/blob', data);
     const proxy = await countingProxy(nodes[0].endpoint);
     t.teardown(() => proxy.close());
-    const viaProxy = open([{ ...toOptions(nodes[0]), endpoint: proxy.endpoint }]);
+    const viaProxy = open([{ ...nodeOptions(nodes[0]), endpoint: proxy.endpoint }]);
     const r = await viaProxy.openReader(0, 'small/blob');
     const atOpen = proxy.received();
     t.equal(r?.size, data.length);
@@ -124,7 +123,7 @@ if (skip !== undefined) {
     await w.abort();
     await w.abort();
     t.equal(await store.openReader(0, 'abort/k'), null, 'gone after abort');
-    const raw = new S3Client({ ...toOptions(nodes[0]), forcePathStyle: true });
+    const raw = new S3Client({ ...nodeOptions(nodes[0]), forcePathStyle: true });
     t.teardown(() => raw.destroy());
     const uploads = await raw.send(new ListMultipartUploadsCommand({ Bucket: nodes[0].bucket, Prefix: 'abort/' }));
     t.same(uploads.Uploads ?? [], [], 'no multipart upload left behind');
@@ -172,7 +171,7 @@ if (skip !== undefined) {
       { accessKeyId: good.accessKeyId, secretAccessKey: 'wrongSecretWrongSecretWrongSecret0002' },
     ];
     for (const credentials of cases) {
-      const bad = open([{ ...toOptions(nodes[0]), credentials }]);
+      const bad = open([{ ...nodeOptions(nodes[0]), credentials }]);
       const calls: [string, () => Promise<unknown>][] = [
         ['openReader', () => bad.openReader(0, 'rt/1')],
         ['list', () => bad.list(0, { prefix: '', limit: 1 })],
@@ -188,7 +187,7 @@ if (skip !== undefined) {
   });
 
   t.test('missing bucket: a StoreError naming node and bucket', async (t) => {
-    const s = open([toOptions(nodes[0]), { ...toOptions(nodes[1]), bucket: 'no-such-bucket' }]);
+    const s = open([nodeOptions(nodes[0]), { ...nodeOptions(nodes[1]), bucket: 'no-such-bucket' }]);
     const calls: [string, () => Promise<unknown>][] = [
       ['openReader', () => s.openReader(1, 'k')],
       ['list', () => s.list(1, { prefix: '', limit: 1 })],

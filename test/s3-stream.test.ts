@@ -11,7 +11,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CryptoEngine, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
 import { objectPrefix } from '../dist/object/layout.js';
-import { cephSkipReason, countingProxy, noRequests, rgwPid, startCeph, type CephNode, type RequestCounts } from './helpers/ceph.js';
+import { cephSkipReason, nodeOptions, countingProxy, noRequests, rgwPid, startCeph, type CephNode, type RequestCounts } from './helpers/ceph.js';
 import { engineOptions } from './helpers/token.js';
 import { collect, getBlob, putBlob } from './helpers/shards.js';
 
@@ -28,7 +28,6 @@ if (skip !== undefined) {
 } else {
   let nodes: CephNode[] = [];
   let store: S3ShardStore;
-  const toOptions = (n: CephNode): S3NodeOptions => ({ endpoint: n.endpoint, bucket: n.bucket, region: n.region, credentials: n.credentials });
   const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
     const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, partBytes: PART, ...extra });
     t.teardown(() => s.close());
@@ -47,13 +46,13 @@ if (skip !== undefined) {
     const started = await startCeph(t, 3);
     nodes = started.nodes;
     t.comment(`ceph: ${nodes.length} nodes up in ${started.startupMs} ms`);
-    store = open(nodes.map(toOptions));
+    store = open(nodes.map(nodeOptions));
   });
 
   t.test('round trips with and without the length, around the part boundary; with it, one PUT and no multipart', async (t) => {
     const proxy = await countingProxy(nodes[0]!.endpoint);
     t.teardown(() => proxy.close());
-    const via = open([{ ...toOptions(nodes[0]!), endpoint: proxy.endpoint }]);
+    const via = open([{ ...nodeOptions(nodes[0]!), endpoint: proxy.endpoint }]);
     for (const size of [0, 1, PART - 1, PART, PART + 1, 2 * PART + 3]) {
       const data = randomBytes(size);
       for (const hinted of [true, false]) {
@@ -150,7 +149,7 @@ if (skip !== undefined) {
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     t.teardown(() => { for (const s of sockets) s.destroy(); proxy.close(); });
-    const via = open([{ ...toOptions(nodes[0]!), endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` }]);
+    const via = open([{ ...nodeOptions(nodes[0]!), endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` }]);
     return { store: via, connections: () => connections };
   }
 
@@ -173,7 +172,7 @@ if (skip !== undefined) {
 
   t.test('a node that refuses a streamed PUT: its answer (403), below and above the 100-continue size', async (t) => {
     const wrong = { accessKeyId: nodes[0]!.credentials.accessKeyId, secretAccessKey: 'wrongSecretWrongSecretWrongSecret0005' };
-    const bad = open([{ ...toOptions(nodes[0]!), credentials: wrong }]);
+    const bad = open([{ ...nodeOptions(nodes[0]!), credentials: wrong }]);
     for (const size of [MiB + MiB / 2, 3 * MiB]) {
       const err = await put(bad, 0, `refused/${size}`, randomBytes(size), size).then(() => undefined, (e: unknown) => e);
       t.ok(err instanceof StoreError, `${size} bytes: StoreError (${(err as Error)?.message})`);
@@ -242,7 +241,7 @@ if (skip !== undefined) {
     const keyId = (await engine.keys.create({ alias: 's3-stream-put' })).id;
     const proxies = await Promise.all(nodes.map((n) => countingProxy(n.endpoint)));
     t.teardown(() => Promise.all(proxies.map((p) => p.close())));
-    const via = open(nodes.map((n, i) => ({ ...toOptions(n), endpoint: proxies[i]!.endpoint })));
+    const via = open(nodes.map((n, i) => ({ ...nodeOptions(n), endpoint: proxies[i]!.endpoint })));
     const count = (): RequestCounts => {
       const sum = noRequests();
       for (const p of proxies) for (const [k, v] of Object.entries(p.requests())) sum[k as keyof RequestCounts] += v;
@@ -285,7 +284,7 @@ if (skip !== undefined) {
       const { S3ShardStore } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
       const { createHash, randomBytes } = await import('node:crypto');
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-      const store = new S3ShardStore({ nodes: [${JSON.stringify(toOptions(nodes[0]!))}], requestTimeoutMs: ${TIMEOUT_MS} });
+      const store = new S3ShardStore({ nodes: [${JSON.stringify(nodeOptions(nodes[0]!))}], requestTimeoutMs: ${TIMEOUT_MS} });
       const block = randomBytes(1 << 20);
       let peak = 0;
       const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));

@@ -19,6 +19,11 @@ export interface CephNode {
   dir: string;
 }
 
+/** A node's S3ShardStore options (what S3NodeOptions needs of it). */
+export function nodeOptions(n: CephNode): { endpoint: string; bucket: string; region: string; credentials: CephNode['credentials'] } {
+  return { endpoint: n.endpoint, bucket: n.bucket, region: n.region, credentials: n.credentials };
+}
+
 /** Why S3 tests cannot run here, or undefined when they can. */
 export function cephSkipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'S3 tests need root (they install and run Ceph daemons): SKIPPED';
