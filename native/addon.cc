@@ -42,21 +42,27 @@ bool GetBytes(Napi::Env env, const Napi::Value& v, const std::string& name, uint
   return true;
 }
 
-// Fills ptrs[0..count) from a JS array of Uint8Array, each at least `need` bytes long.
+// Fills ptrs[0..count) from a JS array of Uint8Array, each at least `need` bytes long. Raw N-API here: one
+// typed-array query per shard (node-addon-api's IsTypedArray/TypedArrayType/Data/ElementLength make three), which
+// is a third of a small erasure call's fixed cost (measured).
 bool GetShardArray(Napi::Env env, const Napi::Value& v, const char* name, uint32_t count, size_t need,
                    uint8_t** ptrs) {
   if (!v.IsArray()) return ThrowType(env, std::string(name) + " must be an array of Uint8Array");
-  auto arr = v.As<Napi::Array>();
-  if (arr.Length() != count)
+  uint32_t length = 0;
+  napi_get_array_length(env, v, &length);
+  if (length != count)
     return ThrowRange(env, std::string(name) + ".length must equal " + std::to_string(count));
   for (uint32_t i = 0; i < count; i++) {
-    const Napi::Value v = arr.Get(i);
     const auto item = [&] { return std::string(name) + "[" + std::to_string(i) + "]"; };  // only for errors
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    napi_value e;
+    if (napi_get_element(env, v, i, &e) != napi_ok) return false;  // a throwing getter: its exception is pending
+    napi_typedarray_type type;
+    size_t len = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, e, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array)
       return ThrowType(env, item() + " must be a Uint8Array");
-    auto a = v.As<Napi::Uint8Array>();
-    ptrs[i] = a.Data();
-    if (a.ElementLength() < need) return ThrowRange(env, item() + ".length must be at least len (" + std::to_string(need) + ")");
+    ptrs[i] = static_cast<uint8_t*>(data);  // already at the view's byte offset
+    if (len < need) return ThrowRange(env, item() + ".length must be at least len (" + std::to_string(need) + ")");
   }
   return true;
 }
@@ -174,10 +180,12 @@ class RsAddon : public Napi::Addon<RsAddon> {
 
   static bool GetMulArgs(Napi::Env env, const Napi::CallbackInfo& info, MulArgs* a) {
     if (!info[0].IsString()) return ThrowType(env, "kernel must be a string"), false;
-    const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const int ki = hsmec::kernel_index(name.c_str());
+    char name[32];  // kernel names are short; a longer string is no kernel (it fails the lookup, truncated)
+    size_t name_len = 0;
+    napi_get_value_string_utf8(env, info[0], name, sizeof name, &name_len);
+    const int ki = hsmec::kernel_index(name);
     if (ki < 0 || !hsmec::kernel_table()[ki].supported)
-      return ThrowRange(env, "kernel '" + name + "' is not available on this CPU"), false;
+      return ThrowRange(env, "kernel '" + info[0].As<Napi::String>().Utf8Value() + "' is not available on this CPU"), false;
     size_t tlen;
     double rows, k, len;
     if (!GetBytes(env, info[1], "tables", &a->tables, &tlen) || !GetInt(env, info[2], "rows", 0, MAX_SHARDS, &rows) ||

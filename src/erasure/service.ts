@@ -71,6 +71,7 @@ export class ErasureService {
   readonly #maxTask: number;
   readonly #kernel: KernelName | null;
   readonly #codecs = new Map<string, ReedSolomon>();
+  #lastCodec: ReedSolomon | undefined;
   // piscina's queue is bounded (maxQueue 'auto' = threads²) and rejects beyond it, so this service keeps its
   // own tasks in flight to ≤ 2 per thread and queues the rest here.
   readonly #maxInFlight: number;
@@ -141,7 +142,8 @@ export class ErasureService {
     const { dataShards: k, parityShards: m } = resolveShape(options);
     const { shardBytes } = checkShards(shards, k + m, false);
     requireShared(shards);
-    await this.#spread({ k, m, shards, shardBytes, signal: options.signal });
+    const run = this.#spread({ k, m, shards, shardBytes, signal: options.signal });
+    if (run) await run; // a short native call is done already: no extra turn of the microtask queue
   }
 
   /** Rebuilds missing shards `targets` into `outputs` on the pool; all buffers SharedArrayBuffer views. */
@@ -162,20 +164,28 @@ export class ErasureService {
       if (!missing.includes(t)) throw new RangeError(`targets[${i}] (${t}) must be the index of a missing shard`);
       if (outputs[i].length !== shardBytes) throw new RangeError(`outputs[${i}].length must equal the shard length (${shardBytes})`);
     });
-    await this.#spread({ k, m, shards, shardBytes, targets, outputs, signal: options.signal });
+    const run = this.#spread({ k, m, shards, shardBytes, targets, outputs, signal: options.signal });
+    if (run) await run;
   }
 
   #codec(k: number, m: number): ReedSolomon {
+    const last = this.#lastCodec; // most calls repeat one shape: no key string per call
+    if (last && last.dataShards === k && last.parityShards === m) return last;
     const key = `${k}+${m}`;
     let rs = this.#codecs.get(key);
     if (!rs) this.#codecs.set(key, (rs = new ReedSolomon({ dataShards: k, parityShards: m })));
-    return rs;
+    return (this.#lastCodec = rs);
   }
 
-  async #spread(job: SpreadJob): Promise<void> {
+  /** Runs the job; undefined when it ran to completion synchronously (a short call on the native pool). */
+  #spread(job: SpreadJob): Promise<void> | undefined {
+    const native = this.#nativeSpread(job);
+    return native === false ? this.#spreadOnWorkers(job) : native;
+  }
+
+  async #spreadOnWorkers(job: SpreadJob): Promise<void> {
     const { k, m, shards, shardBytes } = job;
     const dataBytes = k * shardBytes;
-    if (await this.#nativeSpread(job)) return;
     let tasks = Math.min(this.#pool.threads, Math.ceil(dataBytes / this.#minTask));
     if (dataBytes / tasks > this.#maxTask) {
       tasks = Math.ceil(dataBytes / this.#maxTask);
@@ -206,12 +216,15 @@ export class ErasureService {
     if (failed) throw failed.reason;
   }
 
-  /** Runs the job on the native pool; false when that is not available for it. */
-  async #nativeSpread(job: SpreadJob): Promise<boolean> {
+  /**
+   * Runs the job on the native pool: undefined once done (a call this thread helps with), a promise for a long
+   * call, false when the native pool is not available for it.
+   */
+  #nativeSpread(job: SpreadJob): Promise<void> | undefined | false {
     const kernel = this.#kernel ?? getKernel();
     if (!nativePool || !native?.mulParallel || kernel === 'reference') return false;
     const { k, m, shards, shardBytes } = job;
-    if (m === 0 || job.targets?.length === 0) return true; // nothing to compute
+    if (m === 0 || job.targets?.length === 0) return undefined; // nothing to compute
     const plan = this.#codec(k, m).nativeProgram(shards, job.targets);
     if (!plan) return false;
     job.signal?.throwIfAborted();
@@ -222,9 +235,8 @@ export class ErasureService {
     const itemBytes = Math.max(NATIVE_MIN_ITEM_COLUMNS, Math.ceil(shardBytes / items / RANGE_ALIGN_BYTES) * RANGE_ALIGN_BYTES);
     const call = (callback: ((error: Error | null) => void) | undefined) =>
       native!.mulParallel!(kernel, plan.tables, plan.rows, k, plan.inputs, outputs, shardBytes, threads, itemBytes, callback);
-    if (dataBytes <= HELP_MAX_BYTES) call(undefined);
-    else await new Promise<void>((resolve, reject) => call((error) => (error ? reject(error) : resolve())));
-    return true;
+    if (dataBytes <= HELP_MAX_BYTES) return void call(undefined);
+    return new Promise<void>((resolve, reject) => call((error) => (error ? reject(error) : resolve())));
   }
 
   async #submit(task: StripeTask, signal?: AbortSignal): Promise<unknown> {
