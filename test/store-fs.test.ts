@@ -193,6 +193,28 @@ t.test('gathered writes: small and large in any order read back exactly; reused 
   await emptyReader?.close();
 });
 
+// writeFinal (the put's last chunk, trailer and flush in one call) writes what write() of each part, then flush(),
+// would: after the gathered bytes, in order; a committed writer refuses it.
+t.test('writeFinal: gathered bytes, then the parts, durable; refused once committed', async (t) => {
+  const { root, dirs } = folders(1);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const store = new FsShardStore(dirs, { createFolders: true });
+  const w = await store.openWriter(0, 'f/x');
+  const head = Buffer.alloc(100, 1);
+  const big = Buffer.alloc(100_000, 2);
+  const tail = Buffer.alloc(36, 3);
+  await w.write(head); // gathered
+  await w.writeFinal([big, Buffer.alloc(0), tail]);
+  big.fill(0); // the caller's buffers are free once it resolves
+  await w.commit();
+  const r = (await store.openReader(0, 'f/x'))!;
+  const back = Buffer.alloc(r.size);
+  await r.read(0, back);
+  await r.close();
+  t.ok(back.equals(Buffer.concat([head, Buffer.alloc(100_000, 2), tail])));
+  await t.rejects(w.writeFinal([tail]), /committed/);
+});
+
 // A name's entries among a folder of many (a bucket's listing): the folder is filtered where it is read.
 t.test('list: a partial last segment in a folder of many entries, whole and paged', async (t) => {
   const { root, dirs } = folders(1);

@@ -10,6 +10,11 @@ export interface ShardWriter {
   write(bytes: Uint8Array): Promise<void>;
   /** Makes the written bytes durable without publishing them (a no-op where publishing is itself durable). */
   flush(): Promise<void>;
+  /**
+   * Optional: appends `parts` in order, then flushes: what write() of each part and then flush() do, in one call
+   * where the store can (FsShardStore: one writev and fdatasync). Callers fall back to write + flush without it.
+   */
+  writeFinal?(parts: readonly Uint8Array[]): Promise<void>;
   /** Publishes the blob atomically under its key (replacing any blob of that key), durably. */
   commit(): Promise<void>;
   /** Drops everything written; safe to call at any time, also after a failure, and after commit (then a no-op). */

@@ -301,6 +301,17 @@ class FsShardWriter implements ShardWriter {
     }
   }
 
+  async writeFinal(parts: readonly Uint8Array[]): Promise<void> {
+    this.#checkOpen('flush');
+    const all = this.#takeGathered();
+    for (const part of parts) if (part.length > 0) all.push(part);
+    try {
+      await writeDurably(this.#fd, all); // the last bytes and the fdatasync: one batched call
+    } catch (err) {
+      throw fsError(this.#node, 'flush', err);
+    }
+  }
+
   async commit(): Promise<void> {
     try {
       if (this.#closed) throw new Error(`ShardWriter.commit: the writer is ${this.#done ? 'committed' : 'closed'}`);
@@ -308,14 +319,19 @@ class FsShardWriter implements ShardWriter {
       this.#closed = true; // publishFile closes the descriptor first
       const made = await publishFile(this.#fd, this.#temp, this.#final);
       // The new name, and every folder made for it, must survive a crash: fsync each folder from the new name's
-      // parent up to the parent of the first folder made.
+      // parent up to the parent of the first folder made. All at once (one batch of file calls): commit resolves
+      // only when every one is done, and until then the shard does not count as published.
       const parent = dirname(this.#final);
       let top = parent;
       for (let i = 0; i < made; i++) top = dirname(top);
+      const syncs: Promise<void>[] = [];
       for (let dir = parent; ; dir = dirname(dir)) {
-        await syncFolder(dir);
+        syncs.push(syncFolder(dir));
         if (dir === top || dir.length <= this.#root.length) break;
       }
+      const synced = await Promise.allSettled(syncs);
+      const failed = synced.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
       this.#done = true;
       liveTempFiles.delete(this.#temp);
     } catch (err) {

@@ -30,6 +30,8 @@ interface Sealed {
   /** The staged plaintext slab, or undefined when the stripe was read from the caller's bytes. */
   plain: Uint8Array | undefined;
   chunkBytes: number;
+  /** The object's last stripe: its chunks go out with the shard trailers and the flush. */
+  isLast: boolean;
 }
 
 export async function putObject(deps: ObjectDeps, objectId: string, source: ObjectSource, options: PutObjectOptions): Promise<ObjectInfo> {
@@ -78,7 +80,11 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     const h = (header = encodeShardHeader(k, m, 0, ref.name, mac, sealedHeader));
     // A known size gives every shard's length: a store may then send each shard in one request as it is written.
     const hint = Number.isNaN(total) ? undefined : { bytes: geometry(k, m, segmentBytes, total, h.length).shardBytes };
-    for (let j = 0; j < k + m; j++) writers.push(await store.openWriter(j % store.nodes, shardKey(before.prefix, gen, j), hint));
+    // All at once: one batch of file calls, not k + m round trips one after another.
+    const opened = await Promise.allSettled(Array.from({ length: k + m }, (_, j) => store.openWriter(j % store.nodes, shardKey(before!.prefix, gen, j), hint)));
+    for (const o of opened) if (o.status === 'fulfilled') writers.push(o.value); // aborted with the put if one failed
+    const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
     await Promise.all(writers.map((w, j) => w.write(withShardIndex(h, j))));
   };
   let opening: Promise<void> | undefined;
@@ -90,9 +96,16 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
     const chains = Array.from({ length: k + m }, () => Promise.resolve());
     const writeOut = async () => {
       await ready();
-      const { buffer, plain, chunkBytes } = await window.shift();
+      const { buffer, plain, chunkBytes, isLast } = await window.shift();
       const slot = chunkBytes + CHUNK_TAG_BYTES; // chunk ‖ tag, as in the shard file
-      const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => w.write(buffer.subarray(j * slot, (j + 1) * slot)))));
+      // The last stripe was dispatched (and counted) before it could be shifted: the size is final here.
+      const trailer = isLast ? encodeTrailer(shardKeys.metaKey, plaintextBytes) : undefined;
+      const writes = writers.map((w, j) => (chains[j] = chains[j]!.then(() => {
+        const chunk = buffer.subarray(j * slot, (j + 1) * slot);
+        if (!trailer) return w.write(chunk);
+        // The last chunk, the trailer and the flush: one file call where the store can.
+        return w.writeFinal ? w.writeFinal([chunk, trailer]) : w.write(chunk).then(() => w.write(trailer)).then(() => w.flush());
+      })));
       const written = Promise.all(writes).then(() => {
         buffers.release(buffer);
         if (plain) buffers.release(plain);
@@ -114,7 +127,7 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       const sealing = plainBytes <= INLINE_STRIPE_BYTES
         ? Promise.resolve(task).then(sealStripe)
         : sealStripeNatively(task, deps.threads) ?? deps.pool().run<{ chunkBytes: number }>(task);
-      window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain: staged ? plain : undefined, chunkBytes })));
+      window.push(sealing.then(({ chunkBytes }) => ({ buffer, plain: staged ? plain : undefined, chunkBytes, isLast })));
       plaintextBytes += plainBytes;
       onProgress?.(plaintextBytes, Number.isNaN(total) ? plaintextBytes : total);
     };
@@ -167,15 +180,9 @@ export async function putObject(deps: ObjectDeps, objectId: string, source: Obje
       if (size !== undefined && received !== size) throw new RangeError(`options.size is ${size} but the source gave ${received} bytes`);
       await dispatch(plain, filled, true);
     }
+    // Every shard's last write carries its trailer and flush (writeOut of the last stripe).
     while (window.size > 0) await writeOut();
     while (writing.size > 0) await writing.shift();
-    await ready();
-
-    const trailer = encodeTrailer(shardKeys.metaKey, plaintextBytes);
-    await Promise.all(writers.map(async (w) => {
-      await w.write(trailer);
-      await w.flush();
-    }));
     signal?.throwIfAborted();
     // Every shard is durable under its temp name; publish them all. A failure here unpublishes the new generation
     // (best effort: one left behind with fewer than k shards never reads, and repair removes it).
