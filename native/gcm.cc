@@ -8,6 +8,7 @@
 #include <openssl/params.h>
 #include <openssl/sha.h>  // SHA256_Init & co.: deprecated in OpenSSL 3 but exported by Node, and what HMAC needs
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -123,6 +124,37 @@ bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t co
     if (total > 0) std::memset(dst, 0, total);
   }
   return ok;
+}
+
+bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
+                  size_t count) {
+  EVP_CIPHER_CTX* ctx = thread_ctx();
+  if (!ctx || !init(ctx, true, key, nonce)) return false;
+  size_t i = 0, off = 0;  // where the next output byte goes: dst[i].data + off
+  // GCM outputs every input byte at once (a stream mode), so updates may split anywhere.
+  for (size_t done = 0; done < len;) {
+    if (i >= count) return false;
+    const size_t n = std::min(dst[i].len - off, len - done);
+    if (!feed(ctx, src + done, n, dst[i].data + off)) return false;
+    done += n;
+    off += n;
+    if (off == dst[i].len) i++, off = 0;
+  }
+  int out = 0;
+  uint8_t final_block[16];
+  uint8_t tag[TAG_BYTES];
+  if (EVP_EncryptFinal_ex(ctx, final_block, &out) != 1 || out != 0 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) != 1)
+    return false;
+  for (size_t t = 0; t < TAG_BYTES;) {
+    if (i >= count) return false;
+    const size_t n = std::min(dst[i].len - off, TAG_BYTES - t);
+    std::memcpy(dst[i].data + off, tag + t, n);
+    t += n;
+    off += n;
+    if (off == dst[i].len) i++, off = 0;
+  }
+  return true;
 }
 
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {

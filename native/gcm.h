@@ -42,6 +42,17 @@ struct Span {
 bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag);
 bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag);
 
+// A piece of a scattered output.
+struct OutSpan {
+  uint8_t* data;
+  size_t len;
+};
+
+// seal of src[0..len) with the ciphertext and then the tag written across the consecutive spans of dst (which
+// cover len + TAG_BYTES bytes): a segment that straddles chunks is written where each piece belongs, not copied.
+bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
+                  size_t count);
+
 // GMAC: the GCM tag of `data` as AAD with no plaintext (NIST SP 800-38D §3).
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag);
 

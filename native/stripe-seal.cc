@@ -76,22 +76,38 @@ class StripeJob : public StripeJobBase {
     return hsmgcm::seal(payload_key_, nonce, nullptr, 0, src, len, dst, dst + len);
   }
 
+  // The chunk pieces that bytes [at, at + n) of the stripe's contiguous sealed payload fall in.
+  void CutSpans(size_t at, size_t n, std::vector<hsmgcm::OutSpan>* spans) const {
+    spans->clear();
+    while (n > 0) {
+      const size_t j = at / chunk_bytes_, off = at % chunk_bytes_, take = std::min(chunk_bytes_ - off, n);
+      spans->push_back({Chunk(j) + off, take});
+      at += take;
+      n -= take;
+    }
+  }
+
   void Run(size_t) override {
     const size_t S = segment_bytes_;
     if (full_) {
       for (size_t j = 0; j < k_; j++)
         if (!SealSegment(j, plain_ + j * S, S, Chunk(j), last_ && j + 1 == k_)) return Fail();
     } else {
-      // Short last stripe: the sealed payload contiguous in the scratch area, zero-padded, then cut into chunks.
-      uint8_t* scratch = Scratch();
+      // Short last stripe: the sealed payload, zero-padded, cut into the k data chunks (tasks.ts builds it in the
+      // scratch area and copies it out; here each segment is sealed straight into the chunk pieces it falls in).
+      std::vector<hsmgcm::OutSpan> spans;
+      spans.reserve(k_ + 1);
       size_t at = 0;
       for (size_t i = 0; i < count_; i++) {
         const size_t len = std::min(S, plain_bytes_ - i * S);
-        if (!SealSegment(i, plain_ + i * S, len, scratch + at, i + 1 == count_)) return Fail();
+        uint8_t nonce[hsmgcm::NONCE_BYTES];
+        hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(stripe_ * k_ + i), i + 1 == count_, nonce);
+        CutSpans(at, len + hsmgcm::TAG_BYTES, &spans);
+        if (!hsmgcm::seal_scatter(payload_key_, nonce, plain_ + i * S, len, spans.data(), spans.size())) return Fail();
         at += len + hsmgcm::TAG_BYTES;
       }
-      std::memset(scratch + at, 0, k_ * chunk_bytes_ - at);
-      for (size_t j = 0; j < k_; j++) std::memcpy(Chunk(j), scratch + j * chunk_bytes_, chunk_bytes_);
+      CutSpans(at, k_ * chunk_bytes_ - at, &spans);
+      for (const auto& piece : spans) std::memset(piece.data, 0, piece.len);
     }
     if (m_ > 0) {
       std::vector<const uint8_t*> in(k_);

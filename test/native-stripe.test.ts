@@ -36,6 +36,8 @@ t.test('the same chunks and tags as the worker task, for every stripe shape', { 
     [3, 5, 257, 3 * 257 - 1, true, 9],
     [16, 16, 65_536, 16 * 65_536, false, 70_000], // a large stripe index
     [2, 1, 1, 1, true, 0],
+    [10, 4, 4096, 3000, true, 0], // one segment (and its tag) across all ten data chunks
+    [7, 3, 100, 150, true, 2], // chunks of 26 bytes: a chunk boundary inside the first segment's tag
   ];
   for (const [k, m, S, n, last, stripe] of shapes) {
     const plain = randomBytes(Math.max(n, 1));
