@@ -3,6 +3,7 @@
 //   open(key, nonce, aad, src, dst)  src = ciphertext ‖ tag, dst.length = src.length - 16; false (dst zeroed) on a bad tag
 //   gmac(key, nonce, data, tag)      tag.length = 16
 //   hkdfTwo(ikm, salt, labelA, labelB, core, context, outA, outB)   two HKDF-SHA256 outputs of 32 bytes
+//   hmacSha256(key, parts, out)      out (32 bytes) = HMAC-SHA256(key, parts concatenated); key ≤ 64 bytes, ≤ 8 parts
 #include <napi.h>
 
 #include <string>
@@ -101,8 +102,33 @@ Napi::Value HkdfTwo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value HmacSha256(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr uint32_t MAX_PARTS = 8;
+  uint8_t *key, *out;
+  size_t key_len, out_len;
+  if (!Bytes(info, 0, "key", &key, &key_len) || !Bytes(info, 2, "out", &out, &out_len) ||
+      !Expect(env, key_len <= 64, "key must be at most 64 bytes") || !Expect(env, out_len == 32, "out must be 32 bytes"))
+    return env.Undefined();
+  if (!info[1].IsArray()) return Napi::TypeError::New(env, "parts must be an array of Uint8Array").ThrowAsJavaScriptException(), env.Undefined();
+  auto arr = info[1].As<Napi::Array>();
+  const uint32_t count = arr.Length();
+  if (!Expect(env, count <= MAX_PARTS, "parts must have at most 8 entries")) return env.Undefined();
+  hsmgcm::Span parts[MAX_PARTS];
+  for (uint32_t i = 0; i < count; i++) {
+    const Napi::Value v = arr.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return Napi::TypeError::New(env, "parts must be an array of Uint8Array").ThrowAsJavaScriptException(), env.Undefined();
+    auto a = v.As<Napi::Uint8Array>();
+    parts[i] = {a.Data(), a.ElementLength()};
+  }
+  if (!hsmgcm::hmac_sha256(key, key_len, parts, count, out)) Napi::Error::New(env, "HMAC failed").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hkdfTwo", Napi::Function::New(env, HkdfTwo));
+  exports.Set("hmacSha256", Napi::Function::New(env, HmacSha256));
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("gmac", Napi::Function::New(env, Gmac));

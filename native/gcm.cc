@@ -166,17 +166,9 @@ bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t 
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
 }
 
-namespace {
-
-// HMAC-SHA256 (RFC 2104) on OpenSSL's SHA-256 block functions: EVP_MAC costs several times the hashing of these
-// short inputs (parameter lookups on every init). Keys here are 32 bytes (a DEK or a PRK) or a 32-byte salt, so
-// always shorter than the 64-byte block.
-struct Part {
-  const uint8_t* data;
-  size_t len;
-};
-
-bool hmac_sha256(const uint8_t* key, size_t key_len, const Part* parts, size_t count, uint8_t* out) {
+// HMAC-SHA256 (RFC 2104) on OpenSSL's SHA-256 block functions: EVP_MAC (and node:crypto's createHmac) cost several
+// times the hashing of these short inputs (parameter lookups on every init).
+bool hmac_sha256(const uint8_t* key, size_t key_len, const Span* parts, size_t count, uint8_t* out) {
   constexpr size_t BLOCK = 64;
   if (key_len > BLOCK) return false;
   uint8_t pad[BLOCK];
@@ -201,17 +193,15 @@ bool hmac_sha256(const uint8_t* key, size_t key_len, const Part* parts, size_t c
   return true;
 }
 
-}  // namespace
-
 bool hkdf_two(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* label_a,
               size_t label_a_len, const uint8_t* label_b, size_t label_b_len, const uint8_t* core, size_t core_len,
               const uint8_t* context, size_t context_len, uint8_t* out_a, uint8_t* out_b) {
   static const uint8_t ONE = 0x01;
   uint8_t prk[32];
-  const Part extract[] = {{ikm, ikm_len}};
+  const Span extract[] = {{ikm, ikm_len}};
   bool ok = hmac_sha256(salt, salt_len, extract, 1, prk);
-  const Part info_a[] = {{label_a, label_a_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
-  const Part info_b[] = {{label_b, label_b_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
+  const Span info_a[] = {{label_a, label_a_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
+  const Span info_b[] = {{label_b, label_b_len}, {core, core_len}, {context, context_len}, {&ONE, 1}};
   ok = ok && hmac_sha256(prk, sizeof prk, info_a, 4, out_a) && hmac_sha256(prk, sizeof prk, info_b, 4, out_b);
   OPENSSL_cleanse(prk, sizeof prk);
   return ok;

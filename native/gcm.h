@@ -56,6 +56,9 @@ bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, 
 // GMAC: the GCM tag of `data` as AAD with no plaintext (NIST SP 800-38D §3).
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag);
 
+// HMAC-SHA256 (RFC 2104) of the concatenated parts into out (32 bytes); keys of at most 64 bytes (false otherwise).
+bool hmac_sha256(const uint8_t* key, size_t key_len, const Span* parts, size_t count, uint8_t* out);
+
 // HKDF-SHA256 (RFC 5869) with one extract and two one-block expands:
 //   PRK = HMAC(salt, ikm); outX = HMAC(PRK, labelX ‖ core ‖ context ‖ 0x01), 32 bytes each. PRK is wiped.
 bool hkdf_two(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* label_a,

@@ -4,6 +4,7 @@ import t from 'tap';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { nativeGcm } from '../dist/aead/native-gcm.js';
 import { nodeCryptoSealInto } from '../dist/index.js';
+import { hmacSha256 } from '../dist/aead/key-schedule.js';
 
 if (!nativeGcm) {
   if (process.env.HSM_GCM_NATIVE === '0') {
@@ -67,5 +68,30 @@ if (!nativeGcm) {
     t.throws(() => gcm.open(k, iv, e, new Uint8Array(8), new Uint8Array(0)), RangeError);
     t.throws(() => gcm.gmac(k, iv, e, new Uint8Array(8)), RangeError);
     t.throws(() => (gcm.seal as any)(), TypeError);
+  });
+
+  // RFC 4231 test cases 1–3 (keys ≤ the 64-byte block: the native path's domain), split into parts anywhere.
+  t.test('hmacSha256: RFC 4231 known answers, any split into parts; bad arguments are typed errors', async (t) => {
+    const cases: [Buffer, Buffer, string][] = [
+      [Buffer.alloc(20, 0x0b), Buffer.from('Hi There'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+      [Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'],
+      [Buffer.alloc(20, 0xaa), Buffer.alloc(50, 0xdd), '773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe'],
+    ];
+    for (const [key, data, hex] of cases) {
+      for (const cuts of [[], [0], [3], [1, 5], [data.length]]) {
+        const parts: Uint8Array[] = [];
+        let at = 0;
+        for (const c of cuts) (parts.push(data.subarray(at, c)), (at = c));
+        parts.push(data.subarray(at));
+        const out = Buffer.alloc(32);
+        gcm.hmacSha256!(key, parts, out);
+        t.equal(out.toString('hex'), hex, `${hex.slice(0, 8)} cut at ${cuts.join(',') || 'none'}`);
+        t.equal(hmacSha256(key, parts).toString('hex'), hex);
+      }
+    }
+    t.throws(() => gcm.hmacSha256!(Buffer.alloc(65), [], Buffer.alloc(32)), RangeError, 'key over 64 bytes');
+    t.throws(() => gcm.hmacSha256!(Buffer.alloc(32), [], Buffer.alloc(31)), RangeError, 'short out');
+    t.throws(() => gcm.hmacSha256!(Buffer.alloc(32), Array(9).fill(Buffer.alloc(1)), Buffer.alloc(32)), RangeError, 'nine parts');
+    t.throws(() => gcm.hmacSha256!(Buffer.alloc(32), ['x' as unknown as Uint8Array], Buffer.alloc(32)), TypeError, 'a string part');
   });
 }

@@ -64,6 +64,18 @@ export function deriveTwo<T>(
   }
 }
 
+/** HMAC-SHA256 of the parts concatenated (at most 8; a key of at most 64 bytes): natively when built, else node:crypto. */
+export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Buffer {
+  if (nativeGcm?.hmacSha256 && key.length <= 64 && parts.length <= 8) {
+    const out = Buffer.allocUnsafe(32);
+    nativeGcm.hmacSha256(key, parts, out);
+    return out;
+  }
+  const h = createHmac('sha256', key);
+  for (const part of parts) h.update(part);
+  return h.digest();
+}
+
 /** Constant-time comparison of a derived commitment with the one stored in a header. */
 export function commitmentMatches(derived: Uint8Array, stored: Uint8Array): boolean {
   return stored.length === COMMITMENT_BYTES && derived.length === COMMITMENT_BYTES && timingSafeEqual(derived, stored);

@@ -37,6 +37,8 @@ export interface NativeGcm {
    * (one page fault per 2 MiB); else plain memory that V8 frees in scavenges (no full GC per few tens of MiB).
    */
   allocBytes?(n: number, huge?: boolean): Buffer;
+  /** out (32 bytes) = HMAC-SHA256(key, parts concatenated); key ≤ 64 bytes, at most 8 parts. */
+  hmacSha256?(key: Uint8Array, parts: readonly Uint8Array[], out: Uint8Array): void;
   hkdfTwo(ikm: Uint8Array, salt: Uint8Array, labelA: Uint8Array, labelB: Uint8Array, core: Uint8Array, context: Uint8Array, outA: Uint8Array, outB: Uint8Array): void;
 }
 

@@ -21,9 +21,9 @@
 // The chunk tag is AES-256-GMAC (GCM with the chunk as AAD, no plaintext; NIST SP 800-38D §3) under the chunk
 // key with nonce u32be(shard index) ‖ u64be(stripe index): a chunk moved to another shard or stripe, from another
 // object (other DEK), or changed in any bit fails its tag.
-import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, timingSafeEqual } from 'node:crypto';
 import { nativeGcm } from '../aead/native-gcm.js';
-import { deriveTwo } from '../aead/key-schedule.js';
+import { deriveTwo, hmacSha256 } from '../aead/key-schedule.js';
 import {
   HEADER_CORE_BYTES, HEADER_FIXED_BYTES, headerLength, headerLengthFor, MAX_WRAPPED_DEK_BYTES, parseHeader, TAG_BYTES, type Header,
 } from '../aead/header.js';
@@ -172,7 +172,7 @@ function geometryMacInput(k: number, m: number, ref: ObjectRef, gen: string, obj
  */
 export function geometryMac(metaKey: Uint8Array, k: number, m: number, ref: ObjectRef, gen: string, sealedHeader: Uint8Array): Buffer {
   const sealedFixed = sealedHeader.subarray(0, HEADER_FIXED_BYTES);
-  return createHmac('sha256', metaKey).update(geometryMacInput(k, m, ref, gen, Buffer.from(ref.name, 'utf8'), sealedFixed)).digest();
+  return hmacSha256(metaKey, [geometryMacInput(k, m, ref, gen, Buffer.from(ref.name, 'utf8'), sealedFixed)]);
 }
 
 /** A rewrap record: magic ‖ u8 wrapped length ‖ wrapped DEK ‖ HMAC(meta key, label ‖ ns ‖ name ‖ gen ‖ rgen ‖ wrapped). */
@@ -183,9 +183,7 @@ export function encodeRecord(metaKey: Uint8Array, ref: ObjectRef, gen: string, r
 }
 
 function recordMac(metaKey: Uint8Array, ref: ObjectRef, gen: string, rgen: string, wrapped: Uint8Array): Buffer {
-  return createHmac('sha256', metaKey)
-    .update(Buffer.concat([LABEL_RECORD, lengthPrefixed(ref.ns), lengthPrefixed(ref.name), lengthPrefixed(gen), lengthPrefixed(rgen), Buffer.of(wrapped.length), wrapped]))
-    .digest();
+  return hmacSha256(metaKey, [LABEL_RECORD, lengthPrefixed(ref.ns), lengthPrefixed(ref.name), lengthPrefixed(gen), lengthPrefixed(rgen), Buffer.of(wrapped.length), wrapped]);
 }
 
 /** Longest record blob. */
@@ -266,7 +264,7 @@ export function encodeTrailer(metaKey: Uint8Array, plaintextBytes: number): Buff
   const out = Buffer.alloc(TRAILER_BYTES);
   TRAILER_MAGIC.copy(out, 0);
   out.writeBigUInt64BE(BigInt(plaintextBytes), 4);
-  createHmac('sha256', metaKey).update(LABEL_TRAILER).update(out.subarray(4, 12)).digest().copy(out, 12);
+  hmacSha256(metaKey, [LABEL_TRAILER, out.subarray(4, 12)]).copy(out, 12);
   return out;
 }
 
@@ -274,7 +272,7 @@ export function encodeTrailer(metaKey: Uint8Array, plaintextBytes: number): Buff
 export function parseTrailer(metaKey: Uint8Array, trailer: Uint8Array): number | undefined {
   const b = Buffer.from(trailer.buffer, trailer.byteOffset, trailer.byteLength);
   if (b.length !== TRAILER_BYTES || !b.subarray(0, 4).equals(TRAILER_MAGIC)) return undefined;
-  const expected = createHmac('sha256', metaKey).update(LABEL_TRAILER).update(b.subarray(4, 12)).digest();
+  const expected = hmacSha256(metaKey, [LABEL_TRAILER, b.subarray(4, 12)]);
   if (!timingSafeEqual(expected, b.subarray(12))) return undefined;
   const length = b.readBigUInt64BE(4);
   return length <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(length) : undefined;
