@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "async-job.h"
 #include "gf-core.h"
@@ -107,6 +109,8 @@ class RsAddon : public Napi::Addon<RsAddon> {
                     InstanceMethod("expandTables", &RsAddon::ExpandTables),
                     InstanceMethod("mul", &RsAddon::Mul),
                     InstanceMethod("mulParallel", &RsAddon::MulParallel),
+                    InstanceMethod("prepareMul", &RsAddon::PrepareMul),
+                    InstanceMethod("mulPrepared", &RsAddon::MulPrepared),
                     InstanceMethod("poolStats", &RsAddon::PoolStats),
                     InstanceMethod("lineOffset", &RsAddon::LineOffset),
                     InstanceValue("kernels", available, napi_enumerable),
@@ -258,6 +262,59 @@ class RsAddon : public Napi::Addon<RsAddon> {
     }
     job->SetCallback(info[9].As<Napi::Function>());
     hsmexec::AsyncJob::Start(env, rt_, job.release());
+    return env.Undefined();
+  }
+
+  // A multiply whose arguments were checked once (prepareMul), for a caller that runs the same stripe buffers
+  // again and again: the pointers are kept with strong references to the tables and every shard, so they stay
+  // valid for the handle's life (shards are views of SharedArrayBuffers, which never move or shrink).
+  struct Prepared {
+    MulArgs a;
+    std::vector<Napi::Reference<Napi::Value>> keep;
+  };
+
+  // prepareMul(kernel, tables, rows, k, inputs, outputs, len): a handle for mulPrepared (the checks of mul here).
+  Napi::Value PrepareMul(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 7)
+      return ThrowType(env, "prepareMul(kernel, tables, rows, k, inputs, outputs, len) takes 7 arguments"), env.Undefined();
+    auto p = std::make_unique<Prepared>();
+    if (!GetMulArgs(env, info, &p->a)) return env.Undefined();
+    const MulArgs& a = p->a;
+    for (int o = 0; o < a.rows; o++)
+      for (int j = 0; j < a.k; j++)
+        if (!(a.out[o] + a.len <= a.in[j] || a.in[j] + a.len <= a.out[o]))
+          return ThrowRange(env, "outputs must not overlap inputs"), env.Undefined();
+    p->keep.push_back(Napi::Persistent(info[1]));
+    for (int i = 4; i <= 5; i++) {
+      auto arr = info[i].As<Napi::Array>();
+      for (uint32_t e = 0; e < arr.Length(); e++) p->keep.push_back(Napi::Persistent(arr.Get(e)));
+    }
+    return Napi::External<Prepared>::New(env, p.release(), [](Napi::Env, Prepared* q) { delete q; });
+  }
+
+  // mulPrepared(handle, maxParallel, itemBytes): the prepared multiply on the native pool, this thread helping;
+  // returns when done.
+  Napi::Value MulPrepared(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 3 || !info[0].IsExternal())
+      return ThrowType(env, "mulPrepared(handle, maxParallel, itemBytes) takes a prepareMul handle and 2 numbers"), env.Undefined();
+    double par, item;
+    if (!GetInt(env, info[1], "maxParallel", 1, 256, &par) || !GetInt(env, info[2], "itemBytes", 64, 9007199254740991.0, &item))
+      return env.Undefined();
+    if (std::fmod(item, 64) != 0) return ThrowRange(env, "itemBytes must be a multiple of 64"), env.Undefined();
+    const MulArgs& a = info[0].As<Napi::External<Prepared>>().Data()->a;
+    if (a.rows == 0 || a.len == 0) return env.Undefined();
+    MulJob job(a.len, static_cast<size_t>(item), static_cast<int>(par));
+    std::copy(a.in, a.in + a.k, job.in_);
+    std::copy(a.out, a.out + a.rows, job.out_);
+    job.fn_ = a.fn;
+    job.tables_ = a.tables;
+    job.k_ = a.k;
+    job.rows_ = a.rows;
+    if (!rt_ && !(rt_ = hsmexec::CreateRuntime(env, "hsm_erasure pool"))) return env.Undefined();
+    rt_->executor.EnsureThreads(static_cast<int>(par) - 1);
+    rt_->executor.Help(&job);
     return env.Undefined();
   }
 };

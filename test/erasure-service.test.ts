@@ -59,6 +59,35 @@ t.test('encodeShards / reconstructShards work in place on shared memory', async 
   t.ok(isShared(shards[0]));
 });
 
+// The same shards array encoded again goes to the addon as a prepared call (no checks, no views to unpack): it
+// must still follow every change the caller makes — new data, a replaced view, another shape — and honour abort.
+t.test('encodeShards again on the same array: fresh data, a replaced view, another shape, abort', async (t) => {
+  const [k, m, len] = [6, 3, 64 * 1024];
+  const shards = Array.from({ length: k + m }, () => allocShared(len));
+  const shape = { dataShards: k, parityShards: m };
+  const ref = new ReferenceReedSolomon(shape);
+  for (let round = 0; round < 4; round++) {
+    shards.slice(0, k).forEach((s, i) => s.set(xorshiftBytes(100 * round + i + 1, len)));
+    shards.slice(k).forEach((s) => s.fill(0));
+    await service.encodeShards(shards, shape);
+    t.ok(ref.verify(shards), `round ${round}: parity of the current data`);
+  }
+  const old = shards[k + 1]!;
+  old.fill(0xaa);
+  shards[k + 1] = allocShared(len); // a new view in the same array: parity goes there, the old one is untouched
+  await service.encodeShards(shards, shape);
+  t.ok(ref.verify(shards), 'parity into the replaced view');
+  t.ok(old.every((b) => b === 0xaa), 'the old view is not written');
+  await service.encodeShards(shards, shape); // prepared again for the new views
+  t.ok(ref.verify(shards));
+  const other = { dataShards: k + 1, parityShards: m - 1 };
+  shards.slice(k + 1).forEach((s) => s.fill(0));
+  await service.encodeShards(shards, other);
+  t.ok(new ReferenceReedSolomon(other).verify(shards), 'another shape of the same array');
+  await t.rejects(service.encodeShards(shards, { ...other, signal: AbortSignal.abort() }), { name: 'AbortError' });
+  await t.rejects(service.encodeShards(shards.slice(0, -1), other), RangeError, 'a shorter array is checked again');
+});
+
 t.test('service argument errors reject with typed errors', async (t) => {
   const shape = { dataShards: 4, parityShards: 2 };
   await t.rejects(service.encode('abc' as never, shape), TypeError);

@@ -38,11 +38,21 @@ export interface NativeBinding {
     itemBytes: number,
     callback: ((error: Error | null) => void) | undefined,
   ): void;
+  /**
+   * The arguments of a multiply checked once, for mulPrepared: the handle keeps the tables and shards referenced
+   * (views of SharedArrayBuffers: their memory never moves).
+   */
+  prepareMul?(kernel: string, tables: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): PreparedMul;
+  /** The prepared multiply on the addon's threads, this thread helping; returns when done. */
+  mulPrepared?(handle: PreparedMul, maxParallel: number, itemBytes: number): void;
   /** Bytes past the last 64-byte boundary at which `view` starts. */
   lineOffset?(view: Uint8Array): number;
   /** Counters of the addon's native pool since it started (zeros before the first mulParallel). */
   poolStats?(): NativePoolStats;
 }
+
+/** An opaque handle from prepareMul. */
+export type PreparedMul = { readonly __preparedMul: unique symbol };
 
 export interface NativePoolStats {
   threads: number;
