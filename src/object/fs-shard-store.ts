@@ -63,7 +63,7 @@ export class FsShardStore implements ShardStore {
 
   /** The file a key maps to on a node. */
   path(node: number, key: string): string {
-    return join(this.dirs[nodeArg(node, this.nodes)]!, ...keyArg(key).split('/'));
+    return join(this.dirs[nodeArg(node, this.nodes)]!, keyArg(key)); // a valid key has no empty, '.' or '..' segment
   }
 
   /** `options.bytes` is checked and otherwise unused (a file grows as it is written; nothing to preallocate for). */
