@@ -268,6 +268,8 @@ class RsAddon : public Napi::Addon<RsAddon> {
   // A multiply whose arguments were checked once (prepareMul), for a caller that runs the same stripe buffers
   // again and again: the pointers are kept with strong references to the tables and every shard, so they stay
   // valid for the handle's life (shards are views of SharedArrayBuffers, which never move or shrink).
+  // Tells prepareMul's handles from any other external (a foreign one would be read as pointers).
+  static constexpr napi_type_tag kPreparedTag = {0x6863652d65726173ULL, 0x7572652d70726570ULL};
   struct Prepared {
     MulArgs a;
     std::vector<Napi::Reference<Napi::Value>> keep;
@@ -290,14 +292,16 @@ class RsAddon : public Napi::Addon<RsAddon> {
       auto arr = info[i].As<Napi::Array>();
       for (uint32_t e = 0; e < arr.Length(); e++) p->keep.push_back(Napi::Persistent(arr.Get(e)));
     }
-    return Napi::External<Prepared>::New(env, p.release(), [](Napi::Env, Prepared* q) { delete q; });
+    auto handle = Napi::External<Prepared>::New(env, p.release(), [](Napi::Env, Prepared* q) { delete q; });
+    handle.TypeTag(&kPreparedTag);
+    return handle;
   }
 
   // mulPrepared(handle, maxParallel, itemBytes): the prepared multiply on the native pool, this thread helping;
   // returns when done.
   Napi::Value MulPrepared(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsExternal())
+    if (info.Length() != 3 || !info[0].IsExternal() || !info[0].As<Napi::Object>().CheckTypeTag(&kPreparedTag))
       return ThrowType(env, "mulPrepared(handle, maxParallel, itemBytes) takes a prepareMul handle and 2 numbers"), env.Undefined();
     double par, item;
     if (!GetInt(env, info[1], "maxParallel", 1, 256, &par) || !GetInt(env, info[2], "itemBytes", 64, 9007199254740991.0, &item))

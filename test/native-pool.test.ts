@@ -183,3 +183,19 @@ t.test('mulParallel arguments are checked again in C++', { skip: !nativeEc?.mulP
   t.throws(() => mp(kernel, tables, 2, 3, ins, outs, 128, 2, 64, 7 as any), TypeError, 'callback');
   t.throws(() => (mp as any)(kernel, tables, 2, 3, ins, outs, 128, 2, 64), TypeError, 'arity');
 });
+
+t.test('prepareMul / mulPrepared: the same checks once, then only a tagged handle is accepted', { skip: !nativeEc?.prepareMul && 'no native erasure addon' }, async (t) => {
+  const ec = nativeEc!;
+  const kernel = ec.defaultKernel;
+  const tables = new Uint8Array(2 * 3 * ec.coefTableBytes);
+  const ins = [new Uint8Array(128), new Uint8Array(128), new Uint8Array(128)];
+  const outs = [new Uint8Array(128), new Uint8Array(128)];
+  t.throws(() => ec.prepareMul!('nope', tables, 2, 3, ins, outs, 128), RangeError, 'kernel');
+  t.throws(() => ec.prepareMul!(kernel, tables, 2, 3, ins, outs, 129), RangeError, 'len beyond a shard');
+  t.throws(() => ec.prepareMul!(kernel, tables, 2, 3, ins, [ins[0]!, outs[1]!], 128), RangeError, 'overlap');
+  const handle = ec.prepareMul!(kernel, tables, 2, 3, ins, outs, 128);
+  t.doesNotThrow(() => ec.mulPrepared!(handle, 2, 64));
+  t.throws(() => ec.mulPrepared!({} as never, 2, 64), TypeError, 'not a handle');
+  t.throws(() => ec.mulPrepared!(handle, 0, 64), RangeError, 'maxParallel');
+  t.throws(() => ec.mulPrepared!(handle, 2, 65), RangeError, 'item not a multiple of 64');
+});
