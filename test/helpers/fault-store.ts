@@ -69,6 +69,11 @@ export class FaultStore implements ShardStore {
     return {
       write: async (bytes) => { await this.#gate('write', node); return w.write(bytes); },
       flush: async () => { await this.#gate('flush', node); return w.flush(); },
+      // The put's last chunk + trailer + flush in one call where the inner store has it: gated as a write, then a
+      // flush, as the calls it stands for.
+      ...(w.writeFinal && {
+        writeFinal: async (parts: readonly Uint8Array[]) => { await this.#gate('write', node); await this.#gate('flush', node); return w.writeFinal!(parts); },
+      }),
       commit: async () => { await this.#gate('commit', node); return w.commit(); },
       abort: async () => { this.calls++; this.onCall?.('abort', this.calls); return w.abort(); },
     };
