@@ -17,12 +17,23 @@ export interface TempToken {
   remove(): void;
 }
 
+/** Token folders still to remove at exit: one exit listener for all (one each warned past ten tokens a process). */
+const leftAtExit = new Set<string>();
+let exitHooked = false;
+
 export function createTempToken(label = 'hce-temp'): TempToken {
   const dir = mkdtempSync(join(tmpdir(), 'hce-token-'));
   execFileSync('bash', [SETUP_SCRIPT, join(dir, 'hsm')], { env: { ...process.env, HSM_TOKEN_LABEL: label }, stdio: ['ignore', 'ignore', 'pipe'] });
   const vars = readEnvFile(join(dir, 'hsm', 'env'));
   Object.assign(process.env, vars);
-  const remove = () => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', remove);
+  const remove = () => {
+    leftAtExit.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => leftAtExit.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  }
+  leftAtExit.add(dir);
   return { dir, pkcs11: { library: vars.HSM_PKCS11_LIBRARY!, tokenLabel: vars.HSM_TOKEN_LABEL!, pin: vars.HSM_PIN! }, remove };
 }

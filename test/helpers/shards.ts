@@ -6,14 +6,21 @@ import { join } from 'node:path';
 import { FsShardStore, type ListOptions, type ShardStore } from '../../dist/index.js';
 import { objectPrefix } from '../../dist/object/layout.js';
 
+/** Roots still to remove at exit: one exit listener for all (one per call warned past ten calls a file). */
+const leftAtExit = new Set<string>();
+process.once('exit', () => leftAtExit.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
 /** Prefers tmpfs (/dev/shm) when present: shard I/O is not what these tests measure. */
 export function shardDirs(count: number): { root: string; dirs: string[]; store: FsShardStore; remove(): void } {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const root = mkdtempSync(join(base, 'hce-shards-'));
   const dirs = Array.from({ length: count }, (_, i) => join(root, `node${i}`));
   for (const dir of dirs) mkdirSync(dir);
-  const remove = () => rmSync(root, { recursive: true, force: true });
-  process.once('exit', remove);
+  const remove = () => {
+    leftAtExit.delete(root);
+    rmSync(root, { recursive: true, force: true });
+  };
+  leftAtExit.add(root);
   return { root, dirs, store: new FsShardStore(dirs), remove };
 }
 
