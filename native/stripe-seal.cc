@@ -50,8 +50,19 @@ class StripeJobBase : public hsmexec::AsyncJob {
   uint8_t* buffer_ = nullptr;
 
   uint8_t* Chunk(size_t j) const { return buffer_ + j * (chunk_bytes_ + CHUNK_TAG_BYTES); }
-  // The scratch area after the slots (a short last stripe's contiguous sealed payload).
-  uint8_t* Scratch() const { return buffer_ + (k_ + m_) * (segment_bytes_ + hsmgcm::TAG_BYTES + CHUNK_TAG_BYTES); }
+  // A short last stripe's sealed payload is contiguous, cut into the k data chunks (its segments straddle them):
+  // the chunk pieces that bytes [at, at + n) of it fall in. tasks.ts builds the payload in a scratch area after
+  // the slots and copies it; the native jobs seal into and open from the pieces where they lie.
+  template <typename SpanT>
+  void CutSpans(size_t at, size_t n, std::vector<SpanT>* spans) const {
+    spans->clear();
+    while (n > 0) {
+      const size_t j = at / chunk_bytes_, off = at % chunk_bytes_, take = std::min(chunk_bytes_ - off, n);
+      spans->push_back({Chunk(j) + off, take});
+      at += take;
+      n -= take;
+    }
+  }
 
   // Chunk j's GMAC (format.ts chunkTag: nonce = shard index u32 BE ‖ stripe u64 BE).
   bool ChunkTag(size_t j, uint8_t* tag) const {
@@ -70,21 +81,15 @@ class StripeJob : public StripeJobBase {
   const uint8_t* tables_ = nullptr;
   hsmec::KernelFn kernel_ = nullptr;
 
-  bool SealSegment(size_t i, const uint8_t* src, size_t len, uint8_t* dst, bool last) const {
-    uint8_t nonce[hsmgcm::NONCE_BYTES];
+  // Segment i of this stripe: its nonce (the object's segment index is stripe · k + i).
+  void Nonce(size_t i, bool last, uint8_t* nonce) const {
     hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(stripe_ * k_ + i), last, nonce);
-    return hsmgcm::seal(payload_key_, nonce, nullptr, 0, src, len, dst, dst + len);
   }
 
-  // The chunk pieces that bytes [at, at + n) of the stripe's contiguous sealed payload fall in.
-  void CutSpans(size_t at, size_t n, std::vector<hsmgcm::OutSpan>* spans) const {
-    spans->clear();
-    while (n > 0) {
-      const size_t j = at / chunk_bytes_, off = at % chunk_bytes_, take = std::min(chunk_bytes_ - off, n);
-      spans->push_back({Chunk(j) + off, take});
-      at += take;
-      n -= take;
-    }
+  bool SealSegment(size_t i, const uint8_t* src, size_t len, uint8_t* dst, bool last) const {
+    uint8_t nonce[hsmgcm::NONCE_BYTES];
+    Nonce(i, last, nonce);
+    return hsmgcm::seal(payload_key_, nonce, nullptr, 0, src, len, dst, dst + len);
   }
 
   void Run(size_t) override {
@@ -93,15 +98,14 @@ class StripeJob : public StripeJobBase {
       for (size_t j = 0; j < k_; j++)
         if (!SealSegment(j, plain_ + j * S, S, Chunk(j), last_ && j + 1 == k_)) return Fail();
     } else {
-      // Short last stripe: the sealed payload, zero-padded, cut into the k data chunks (tasks.ts builds it in the
-      // scratch area and copies it out; here each segment is sealed straight into the chunk pieces it falls in).
+      // Short last stripe: each segment sealed straight into the chunk pieces it falls in, the rest zero-padded.
       std::vector<hsmgcm::OutSpan> spans;
       spans.reserve(k_ + 1);
       size_t at = 0;
       for (size_t i = 0; i < count_; i++) {
         const size_t len = std::min(S, plain_bytes_ - i * S);
         uint8_t nonce[hsmgcm::NONCE_BYTES];
-        hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(stripe_ * k_ + i), i + 1 == count_, nonce);
+        Nonce(i, i + 1 == count_, nonce);
         CutSpans(at, len + hsmgcm::TAG_BYTES, &spans);
         if (!hsmgcm::seal_scatter(payload_key_, nonce, plain_ + i * S, len, spans.data(), spans.size())) return Fail();
         at += len + hsmgcm::TAG_BYTES;
@@ -142,10 +146,11 @@ class OpenJob : public StripeJobBase {
 
   size_t PlainOf(size_t i) const { return i + 1 == segments_ ? plaintext_bytes_ - i * segment_bytes_ : segment_bytes_; }
 
-  bool OpenSegment(size_t i, const uint8_t* sealed, size_t len, uint8_t* dst) const {
+  // Segment i (the object's index) from its ciphertext pieces and tag into dst; dst zeroed if it fails.
+  bool OpenSegment(size_t i, const hsmgcm::Span* pieces, size_t count, const uint8_t* tag, uint8_t* dst) const {
     uint8_t nonce[hsmgcm::NONCE_BYTES];
     hsmgcm::segment_nonce(prefix_, static_cast<uint32_t>(i), i + 1 == segments_, nonce);
-    return hsmgcm::open(payload_key_, nonce, nullptr, 0, sealed, len, dst, sealed + len);
+    return hsmgcm::open_v(payload_key_, nonce, pieces, count, dst, tag);
   }
 
   void Run(size_t) override {
@@ -156,22 +161,30 @@ class OpenJob : public StripeJobBase {
         return;
       }
     }
-    const uint8_t* sealed = nullptr;
-    if (short_) {  // the sealed payload gathered back from the data chunks (segments straddle them)
-      uint8_t* scratch = Scratch();
-      for (size_t j = 0; j < k_; j++) std::memcpy(scratch + j * chunk_bytes_, Chunk(j), chunk_bytes_);
-      sealed = scratch + (first_ - stripe_ * k_) * (segment_bytes_ + hsmgcm::TAG_BYTES);
-    }
+    // A short stripe's segments are read from the chunk pieces they straddle (CutSpans), not gathered first.
+    std::vector<hsmgcm::Span> pieces, tag_pieces;
+    size_t sealed_at = (first_ - stripe_ * k_) * (segment_bytes_ + hsmgcm::TAG_BYTES);
     size_t at = 0;
     for (size_t i = first_; i <= last_; i++) {
       const size_t len = PlainOf(i);
-      const uint8_t* src = short_ ? sealed : Chunk(i - stripe_ * k_);
-      if (!OpenSegment(i, src, len, out_ + at)) {
+      bool ok;
+      if (short_) {
+        uint8_t tag[hsmgcm::TAG_BYTES];
+        CutSpans(sealed_at + len, hsmgcm::TAG_BYTES, &tag_pieces);
+        size_t t = 0;
+        for (const auto& piece : tag_pieces) std::memcpy(tag + t, piece.data, piece.len), t += piece.len;
+        CutSpans(sealed_at, len, &pieces);
+        ok = OpenSegment(i, pieces.data(), pieces.size(), tag, out_ + at);
+        sealed_at += len + hsmgcm::TAG_BYTES;
+      } else {
+        const hsmgcm::Span whole{Chunk(i - stripe_ * k_), len};  // a full stripe: one segment per chunk
+        ok = OpenSegment(i, &whole, 1, whole.data + len, out_ + at);
+      }
+      if (!ok) {
         status_ = 2;
         std::memset(out_, 0, out_len_);
         return;
       }
-      if (short_) sealed += len + hsmgcm::TAG_BYTES;
       at += len;
     }
   }

@@ -129,6 +129,8 @@ t.test('a healthy stripe opens natively to what the worker task gives', { skip }
     [10, 4, 1000, 25_000, 0, 0, 9], [10, 4, 1000, 25_000, 1, 13, 15], [10, 4, 1000, 25_000, 2, 20, 24], // full, then short last
     [10, 4, 104_858, 1 << 20, 0, 0, 9], [10, 4, 104_858, 1 << 20, 0, 4, 4], // fitted 1 MiB: a short stripe
     [4, 2, 4096, 0, 0, 0, 0], [1, 0, 100, 250, 2, 2, 2], [3, 5, 257, 5000, 6, 18, 19],
+    [7, 3, 100, 150, 0, 0, 1], [7, 3, 100, 150, 0, 1, 1], // chunks of 26 bytes: a tag across a chunk boundary
+    [10, 4, 4096, 3000, 0, 0, 0], // one segment over all ten data chunks
   ];
   for (const [k, m, S, total, stripe, lo, hi] of cases) {
     const s = sealedStripe(k, m, S, stripe, total);
