@@ -28,7 +28,7 @@ export interface ObjectKeys {
 
 function expand(prk: Uint8Array, label: Uint8Array, core: Uint8Array, context: Uint8Array): Buffer {
   // One HMAC block suffices: L = 32 = HashLen, so T(1) = HMAC(PRK, info ‖ 0x01).
-  return createHmac('sha256', prk).update(label).update(core).update(context).update(ONE).digest();
+  return hmacSha256(prk, [label, core, context, ONE]);
 }
 
 /** Derives the object's payload key and key commitment (see the module comment). `dek` is not modified. */
@@ -54,7 +54,7 @@ export function deriveTwo<T>(
     nativeGcm.hkdfTwo(ikm, salt, labelA, labelB, core, context, a, b);
     return result(a, b);
   }
-  const prk = createHmac('sha256', salt).update(ikm).digest();
+  const prk = hmacSha256(salt, [ikm]);
   try {
     expand(prk, labelA, core, context).copy(a);
     expand(prk, labelB, core, context).copy(b);

@@ -14,8 +14,8 @@
 //   0 "BW" | 2 format 1 | 3 alg 1 (AES-256-GCM) | 4 bkid (10 bytes) | 14 IV (12) | 26 DEK ciphertext (32) | 58 tag (16)
 // GCM AAD = bytes 0..25 ‖ enc(["hce/bucket-dek/v1", bucket, creation gen]) ‖ enc(object aad): a DEK moved to
 // another object name or bucket fails (DecryptionError).
-import { createHmac } from 'node:crypto';
 import type { DataKeyProvider, WrappedKeyInfo } from '../aead/data-key-provider.js';
+import { hmacSha256 } from '../aead/key-schedule.js';
 import { gcmOpenInto, gcmSealInto } from '../aead/segment.js';
 import { DecryptionError, KeyStateError, StoreError } from '../errors.js';
 import { encodeAad, type Aad } from '../hsm/aad.js';
@@ -28,6 +28,8 @@ import { bucketKeyRecordKey, newGeneration, parseRecordKey, recordsPrefix } from
 import type { Manifest } from './manifest.js';
 import { listUnion, readVerified, removeEverywhere, writeEverywhere } from './replicated.js';
 
+/** HMAC(bucket key, this) is the key of the bucket's listing-entry MACs: another key than the GCM one. */
+const INDEX_KEY_LABEL = Buffer.from('hce/bucket-index-key/v1', 'utf8');
 const MAGIC = Buffer.from('BW', 'latin1');
 const BKID_BYTES = 10;
 const IV_BYTES = 12; // NIST SP 800-38D §5.2.1.1
@@ -277,9 +279,9 @@ export class BucketKeyring implements DataKeyProvider<Aad> {
    * GCM key and the MAC key differ). One unwrap for the whole batch.
    */
   async indexMacs(bkid: string, inputs: readonly Uint8Array[]): Promise<Buffer[]> {
-    const macKey = await this.#use(await this.#entry(bkid), (bk) => createHmac('sha256', bk).update('hce/bucket-index-key/v1').digest());
+    const macKey = await this.#use(await this.#entry(bkid), (bk) => hmacSha256(bk, [INDEX_KEY_LABEL]));
     try {
-      return inputs.map((input) => createHmac('sha256', macKey).update(input).digest().subarray(0, 16));
+      return inputs.map((input) => hmacSha256(macKey, [input]).subarray(0, 16));
     } finally {
       macKey.fill(0);
     }
