@@ -13,9 +13,9 @@ import { inspect } from 'node:util';
 import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
-import { CryptoEngine, ErasureError, ObjectNotFoundError, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
+import { CryptoEngine, ErasureError, ObjectNotFoundError, S3ShardStore, StoreError } from '../dist/index.js';
 import {
-  cephSkipReason, countingProxy, nodeOptions, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
+  cephSkipReason, storeOpener, countingProxy, nodeOptions, noRequests, rgwPid, rgwStart, rgwStop, startCeph, sumRequests, type CephNode, type RequestCounts,
 } from './helpers/ceph.js';
 import { engineOptions, testToken } from './helpers/token.js';
 import { objectPrefix } from '../dist/object/layout.js';
@@ -38,11 +38,7 @@ if (skip !== undefined) {
   let store: S3ShardStore;
   let engine: CryptoEngine;
   let keyId: string;
-  const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
-    const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, ...extra });
-    t.teardown(() => s.close());
-    return s;
-  };
+  const open = storeOpener(t, { requestTimeoutMs: TIMEOUT_MS });
   const put = (name: string, data: Uint8Array | AsyncIterable<Uint8Array>, s: S3ShardStore = store) =>
     engine.putObject(name, data, { keyId, context, dataShards: K, parityShards: M, store: s, segmentBytes: SEGMENT });
   const get = (name: string, s: S3ShardStore = store, range?: { offset: number; length: number }) =>

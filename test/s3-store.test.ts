@@ -5,10 +5,10 @@ import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { S3ShardStore, type S3NodeOptions } from '../dist/object/s3-shard-store.js';
+import { S3ShardStore } from '../dist/object/s3-shard-store.js';
 import { StoreError } from '../dist/errors.js';
 import { CryptoEngineError } from '../dist/errors.js';
-import { cephSkipReason, nodeOptions, countingProxy, rgwPid, startCeph, type CephNode } from './helpers/ceph.js';
+import { cephSkipReason, nodeOptions, storeOpener, countingProxy, rgwPid, startCeph, type CephNode } from './helpers/ceph.js';
 import { getBlob, putBlob } from './helpers/shards.js';
 
 const MiB = 1024 * 1024;
@@ -22,11 +22,7 @@ if (skip !== undefined) {
 } else {
   let nodes: CephNode[] = [];
   let store: S3ShardStore;
-  const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
-    const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, ...extra });
-    t.teardown(() => s.close());
-    return s;
-  };
+  const open = storeOpener(t, { requestTimeoutMs: TIMEOUT_MS });
 
   t.before(async () => {
     const started = await startCeph(t, 3);

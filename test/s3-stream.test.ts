@@ -9,9 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CryptoEngine, S3ShardStore, StoreError, type S3NodeOptions } from '../dist/index.js';
+import { CryptoEngine, S3ShardStore, StoreError } from '../dist/index.js';
 import { objectPrefix } from '../dist/object/layout.js';
-import { cephSkipReason, nodeOptions, countingProxy, noRequests, rgwPid, startCeph, type CephNode, type RequestCounts } from './helpers/ceph.js';
+import { cephSkipReason, nodeOptions, storeOpener, countingProxy, noRequests, rgwPid, startCeph, type CephNode, type RequestCounts } from './helpers/ceph.js';
 import { engineOptions } from './helpers/token.js';
 import { collect, getBlob, putBlob } from './helpers/shards.js';
 
@@ -28,11 +28,7 @@ if (skip !== undefined) {
 } else {
   let nodes: CephNode[] = [];
   let store: S3ShardStore;
-  const open = (list: S3NodeOptions[], extra: object = {}): S3ShardStore => {
-    const s = new S3ShardStore({ nodes: list, requestTimeoutMs: TIMEOUT_MS, partBytes: PART, ...extra });
-    t.teardown(() => s.close());
-    return s;
-  };
+  const open = storeOpener(t, { requestTimeoutMs: TIMEOUT_MS, partBytes: PART });
   // Blobs written in pieces (announced when `bytes` is given) and read whole: test/helpers/shards.ts.
   const put = (s: S3ShardStore, node: number, key: string, data: Uint8Array, bytes?: number, chunk?: number) => putBlob(s, node, key, data, { bytes, chunk });
   const get = getBlob;

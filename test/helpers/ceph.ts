@@ -6,6 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { S3ShardStore, type S3NodeOptions, type S3ShardStoreOptions } from '../../dist/index.js';
 
 const run = promisify(execFile);
 const HARNESS = new URL('../peers/ceph.sh', import.meta.url).pathname;
@@ -22,6 +23,15 @@ export interface CephNode {
 /** A node's S3ShardStore options (what S3NodeOptions needs of it). */
 export function nodeOptions(n: CephNode): { endpoint: string; bucket: string; region: string; credentials: CephNode['credentials'] } {
   return { endpoint: n.endpoint, bucket: n.bucket, region: n.region, credentials: n.credentials };
+}
+
+/** Opens S3ShardStores over a list of nodes with a test file's `defaults` (and a call's `extra`); each is closed in teardown. */
+export function storeOpener(t: TeardownHost, defaults: Omit<S3ShardStoreOptions, 'nodes'>) {
+  return (list: S3NodeOptions[], extra: Omit<S3ShardStoreOptions, 'nodes'> = {}): S3ShardStore => {
+    const s = new S3ShardStore({ nodes: list, ...defaults, ...extra });
+    t.teardown(() => s.close());
+    return s;
+  };
 }
 
 /** Why S3 tests cannot run here, or undefined when they can. */
