@@ -1,7 +1,7 @@
 // The native HSM lane (native/pkcs11-lane.cc, src/hsm/hsm-lane.ts) on a real SoftHSM token: calls that queue run
 // on it, a lone call stays on this thread; every wrap mechanism round-trips through it; failures it reports map
 // like pkcs11js's (bad blob → DecryptionError, disabled key → KeyStateError); it can be switched off; the addon
-// checks its arguments again.
+// checks its arguments again; a second lane takes calls only once the first has many.
 import t from 'tap';
 import { createRequire } from 'node:module';
 import { engineOptions, testToken } from './helpers/token.js';
@@ -218,6 +218,30 @@ t.test('C_SetAttributeValue through the gate never meets a lane call on the same
   t.ok(ran > 600, `lane calls ran between the writes (${ran})`);
   p.C_EncryptInit(session, { mechanism: pk.CKM_AES_GCM, parameter: { type: pk.CK_PARAMS_AES_GCM_v240, iv, ivBits: 96, aad, tagBits: 128 } }, key);
   t.equal(p.C_Encrypt(session, input, Buffer.alloc(48)).length, 48, 'the key still encrypts');
+});
+
+t.test('a second lane takes calls only once the first has many (and never with HCE_HSM_ASYNC_LANES=1)', { skip: addon ? false : 'hsm_pkcs11 addon not built' }, async (t) => {
+  const lanesUsed = (engine: CryptoEngine) => engine.keys.hsmLaneStats()?.[5];
+  const engine = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
+  t.teardown(() => engine.close());
+  const key = await engine.keys.create({ alias: 'lane-spill' });
+  for (let i = 0; i < 3; i++) t.ok((await roundTrips(engine, key.id, 8)).ok, '8 at once: round trips equal');
+  t.equal(lanesUsed(engine), 1, '8 at once: one lane');
+  t.ok((await roundTrips(engine, key.id, 128)).ok, '128 at once: round trips equal');
+  t.equal(lanesUsed(engine), 2, '128 at once: the second lane took some');
+
+  const saved = process.env.HCE_HSM_ASYNC_LANES;
+  process.env.HCE_HSM_ASYNC_LANES = '1';
+  let single: CryptoEngine;
+  try {
+    single = await CryptoEngine.open(engineOptions({ dataKeyCache: false }));
+  } finally {
+    if (saved === undefined) delete process.env.HCE_HSM_ASYNC_LANES;
+    else process.env.HCE_HSM_ASYNC_LANES = saved;
+  }
+  t.teardown(() => single.close());
+  t.ok((await roundTrips(single, key.id, 128)).ok, 'HCE_HSM_ASYNC_LANES=1: round trips equal');
+  t.equal(lanesUsed(single), 1, 'HCE_HSM_ASYNC_LANES=1: one lane');
 });
 
 t.test('queued calls go to the lane by default; HCE_HSM_LANE=queue-off keeps them on the direct calls', async (t) => {

@@ -32,9 +32,10 @@ const LANE_MIN_PENDING = 4;
 const SLOW_PROBE_CALLS = 64;
 /**
  * Native lanes at most: SoftHSM serialises threads on its mutexes (two threads on one key: 1.0–1.5× one), and
- * the JS thread needs the other core to prepare calls.
+ * the JS thread needs the other core to prepare calls, so a second lane only takes calls once the first has many
+ * (hsm-lane.ts, LANE_SPILL_LOAD).
  */
-const MAX_NATIVE_LANES = 1;
+const MAX_NATIVE_LANES = 2;
 
 export class CallScheduler {
   readonly #module: Pkcs11;

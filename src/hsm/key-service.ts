@@ -181,7 +181,7 @@ export class KeyService {
     return (await this.#registrations.list(record.id)).map(({ bucket, store, createdAt }) => ({ bucket, store, createdAt: new Date(createdAt) }));
   }
 
-  /** @internal Native HSM lane counters (LaneStats: calls run, sleeps, CPU seconds, seconds in module calls, times run dry), or undefined when calls have no lane (benchmarks, tests). */
+  /** @internal Native HSM lane counters (LaneStats: calls run, sleeps, CPU seconds, seconds in module calls, times run dry, lanes used), or undefined when calls have no lane (benchmarks, tests). */
   hsmLaneStats(): LaneStats | undefined {
     return this.#calls.laneStats();
   }
