@@ -58,9 +58,12 @@ class AsyncJob : public Job {
   std::vector<Napi::Reference<Napi::Value>> keep_;
 };
 
-// A new runtime (threads start only when a job needs them); null with a JS exception pending on failure.
+// A new runtime (threads start only when a job needs them); null with a JS exception pending on failure. Its
+// threads are named after the first word of `name` ("hsm_gcm batch" → hsm_gcm).
 inline Runtime* CreateRuntime(Napi::Env env, const char* name) {
   Runtime* rt = new Runtime();
+  const std::string full(name);
+  rt->executor.SetThreadName(full.substr(0, full.find(' ')));
   napi_value resource_name;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
   if (napi_create_threadsafe_function(env, nullptr, nullptr, resource_name, 0, 1, nullptr, nullptr, nullptr,

@@ -3,6 +3,8 @@
 // are claimed lock-free.
 #include "executor.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdlib>
 
@@ -143,6 +145,9 @@ size_t Executor::Drain(Job* job, bool from_back) {
 }
 
 void Executor::Loop() {
+#ifdef __linux__
+  if (!thread_name_.empty()) pthread_setname_np(pthread_self(), thread_name_.c_str());
+#endif
   for (;;) {
     Job* job;
     uint64_t seen;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -104,6 +105,9 @@ class Executor {
   // next: the submitting (JS) thread pays one wake-up per job instead of one per thread (a futex call and an
   // inter-processor interrupt each, ~5 µs on this kind of VM). For jobs of many short items (file calls).
   void SetCascadeWake(bool on) { cascade_ = on; }
+  // The name pool threads give themselves (Linux: at most 15 bytes; `top -H`, perf, /proc/<pid>/task/*/comm).
+  // Set before the threads start.
+  void SetThreadName(const std::string& name) { thread_name_ = name.substr(0, 15); }
 
  private:
   void Loop();
@@ -124,6 +128,7 @@ class Executor {
   int sleepers_ = 0;
   int spin_us_ = -1;  // -1: SpinMicros()
   bool cascade_ = false;
+  std::string thread_name_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> helped_{0}, caller_items_{0}, pool_items_{0}, wakes_{0}, blocked_{0};

@@ -257,6 +257,9 @@ class Lane : public Napi::ObjectWrap<Lane> {
   }
 
   void Loop() {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "hsm_pkcs11 lane");
+#endif
     std::vector<Call> batch;
     for (;;) {
       {
