@@ -181,17 +181,20 @@ class Lane {
     const gate = this.#sessions.gate;
     for (;;) {
       const lease = this.#current ?? (await (this.#leasing ??= this.#lease(live)));
-      if (live && !lease.retired && !this.#sessions.alive(lease.session)) {
-        // A retry after a lost session must not run on the lane's current one unchecked: it may be dead too.
-        lease.healthy = false;
-        this.#retire(lease);
-        if (lease.inFlight === 0) this.#sessions.unlease(lease.session, false);
-        continue;
-      }
       const wait = gate.share();
       if (wait) await wait;
       if (lease.retired) {
         gate.release(); // given back (idle, or found dead) while this call waited: lease again
+        continue;
+      }
+      if (live && !this.#sessions.alive(lease.session)) {
+        // A retry after a lost session must not run on the lane's current one unchecked: it may be dead too. Checked
+        // under the share: whatever lost the sessions (another handle's C_CloseAllSessions, injected through the
+        // gate in the fault tests) may have run while this call waited for it.
+        gate.release();
+        lease.healthy = false;
+        this.#retire(lease);
+        if (lease.inFlight === 0) this.#sessions.unlease(lease.session, false);
         continue;
       }
       return new Promise<Buffer>((resolve, reject) => {
