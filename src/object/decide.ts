@@ -35,6 +35,11 @@ export interface Discovered {
   readers: Map<number, ShardReader>;
   missing: Set<number>;
   corrupt: Set<number>;
+  /**
+   * Shards that passed discovery and later had a bad chunk (tag) in some stripe: corrupt there, and still tried in
+   * other stripes when the good ones are not enough (a bit flip spoils one chunk, not the whole shard).
+   */
+  degraded: Set<number>;
   /** Listed shards of the winning generation not opened yet (index → node), lowest first: openSpare opens them. */
   spare: Map<number, number>;
   /** An openSpare in progress (one at a time: stripes in flight may all ask). */
@@ -200,7 +205,7 @@ async function finish(
   }
   return {
     ref, store, listing, gen, header, headerBytes: withShardIndex(group[0]!.bytes.subarray(0, header.length), 0), geometry: g, keys, dek, wrapped,
-    good, missing, corrupt, spare: new Map([...spare].filter(([j]) => j < total)),
+    good, missing, corrupt, degraded: new Set(), spare: new Map([...spare].filter(([j]) => j < total)),
   };
 }
 

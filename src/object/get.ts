@@ -115,15 +115,27 @@ async function readStripe(
   const out = deps.buffers.acquire(S * g.k);
   try {
     const read = new Set<number>();
+    // Shards whose chunk of this stripe failed here. A shard that went bad in another stripe (d.degraded) is still
+    // tried in this one when the good shards are not enough: its chunk here has its own tag. Whether the other
+    // stripe had found it first used to decide between bytes and ErasureError (stripes run concurrently).
+    const badHere = new Set<number>();
+    const usable = (j: number) => d.good.has(j) || (d.degraded.has(j) && !badHere.has(j));
+    const enoughHere = () => {
+      let n = 0;
+      for (let j = 0; j < g.k + g.m; j++) if (usable(j)) n++;
+      if (n < g.k) assertEnough(objectId, d);
+    };
     for (let attempt = 0; attempt <= g.k + g.m; attempt++) {
-      // First just the chunks the segments live in; once one of them is lost or bad, k good shards to rebuild from.
+      // First just the chunks the segments live in; once one of them is lost or bad, k usable shards to rebuild from.
       if (!needed.every((j) => d.good.has(j))) await openSpare(d, g.k);
-      const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed);
-      if (wanted.length < needed.length) assertEnough(objectId, d);
-      for (const j of await readSlots(d, t, wanted.filter((j) => !read.has(j)), buffer)) read.add(j);
+      const wanted = needed.every((j) => d.good.has(j)) ? needed : pickShards(d, g, needed, usable);
+      if (wanted !== needed && wanted.length < g.k) enoughHere();
+      const toRead = wanted.filter((j) => !read.has(j));
+      for (const j of await readSlots(d, t, toRead, buffer)) read.add(j);
+      for (const j of toRead) if (!read.has(j)) badHere.add(j);
       const task: OpenStripeTask = {
         kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, short: t >= g.fullStripes, buffer,
-        present: [...read].filter((j) => d.good.has(j)), rebuild: needed, tagRebuilt: false, chunkKey: keys.chunkKey,
+        present: [...read].filter(usable), rebuild: needed, tagRebuilt: false, chunkKey: keys.chunkKey,
         decrypt: {
           payloadKey: keys.payloadKey, noncePrefix: d.header.sealed.noncePrefix, segmentBytes: S, firstSegment: segLo, lastSegment: segHi,
           segments: g.segments, plaintextBytes: g.plaintextBytes, out: out.subarray(0, plainBytes),
@@ -133,13 +145,15 @@ async function readStripe(
         ? openStripe(task)
         : (await openStripeNatively(task, deps.threads)) ?? (await deps.pool().run<OpenStripeResult>(task));
       for (const j of result.bad) {
+        if (d.good.has(j)) d.degraded.add(j);
         markBad(d, j, 'corrupt');
+        badHere.add(j);
         read.delete(j);
       }
       if (result.decryptFailed) throw new DecryptionError();
       if (result.ok) return { out, segLo, plainBytes };
       await openSpare(d, g.k);
-      assertEnough(objectId, d);
+      enoughHere();
     }
     throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
   } catch (err) {

@@ -25,10 +25,14 @@ export async function readSlots(d: Discovered, t: number, shards: number[], buff
   return read;
 }
 
-/** Good shards to read for a stripe: the needed data chunks that are good, then other data, then parity, to k. */
-export function pickShards(d: Discovered, g: Geometry, needed: number[]): number[] {
+/**
+ * Shards to read for a stripe: the needed data chunks that are usable, then other data, then parity, to k; good
+ * shards first, then (when those are not enough) degraded ones that `usable` still allows here.
+ */
+export function pickShards(d: Discovered, g: Geometry, needed: number[], usable: (j: number) => boolean): number[] {
   const order = [...needed, ...Array.from({ length: g.k + g.m }, (_, j) => j).filter((j) => !needed.includes(j))];
-  return order.filter((j) => d.good.has(j)).slice(0, Math.max(g.k, 1));
+  const good = order.filter((j) => d.good.has(j));
+  return [...good, ...order.filter((j) => !d.good.has(j) && usable(j))].slice(0, Math.max(g.k, 1));
 }
 
 /** Shard indexes 0..k+m-1 that are not good, ascending. */
