@@ -16,6 +16,12 @@ t.teardown(() => engine.close());
 const key = await engine.keys.create({ alias: 'objects' });
 const SEG = 1024; // small segments: many stripes in little data
 const context = { bucket: 'b', object: 'o' };
+/** Flips the low bit of one byte of a file, at the offset `at` picks from its bytes. */
+function flipBit(path: string, at: (bytes: Buffer) => number): void {
+  const bytes = readFileSync(path);
+  bytes[at(bytes)] ^= 1;
+  writeFileSync(path, bytes);
+}
 
 
 t.test('every loss pattern of up to m shards for 4+2', async (t) => {
@@ -90,14 +96,8 @@ t.test('any single corrupted byte in any shard is detected and routed around', a
   }
   t.equal(wrong, 0, `${checked} single-byte corruptions, all read back correctly`);
   // Two corrupted and one missing shard of 4+2: too many.
-  const p0 = shardPath(dirs, 'flip', 0);
-  const p1 = shardPath(dirs, 'flip', 1);
-  const b0 = readFileSync(p0);
-  const b1 = readFileSync(p1);
-  b0[b0.length - 100] ^= 1;
-  b1[b1.length - 100] ^= 1;
-  writeFileSync(p0, b0);
-  writeFileSync(p1, b1);
+  flipBit(shardPath(dirs, 'flip', 0), (b) => b.length - 100);
+  flipBit(shardPath(dirs, 'flip', 1), (b) => b.length - 100);
   rmSync(shardPath(dirs, 'flip', 4));
   const err = await collect(engine.getObject('flip', { store, context })).catch((e) => e);
   t.type(err, ErasureError);
@@ -111,15 +111,8 @@ t.test('bad chunks in different stripes of two shards, a third shard lost: every
   const { dirs, store } = shardDirs(6);
   const data = randomBytes(4 * SEG * 3 + 777);
   await engine.putObject('two-stripes', data, { keyId: key.id, context, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
-  const p0 = shardPath(dirs, 'two-stripes', 0);
-  const p1 = shardPath(dirs, 'two-stripes', 1);
-  const b0 = readFileSync(p0);
-  const b1 = readFileSync(p1);
-  const headerBytes = parseShardHeader(b0)!.length;
-  b0[headerBytes + 10] ^= 1; // the first stripe's chunk
-  b1[b1.length - 100] ^= 1; // the last stripe's chunk
-  writeFileSync(p0, b0);
-  writeFileSync(p1, b1);
+  flipBit(shardPath(dirs, 'two-stripes', 0), (b) => parseShardHeader(b)!.length + 10); // the first stripe's chunk
+  flipBit(shardPath(dirs, 'two-stripes', 1), (b) => b.length - 100); // the last stripe's chunk
   rmSync(shardPath(dirs, 'two-stripes', 4));
   for (let i = 0; i < 10; i++) t.ok((await collect(engine.getObject('two-stripes', { store, context }))).equals(data), `get ${i} reads`);
   const range = await collect(engine.getObject('two-stripes', { store, context, range: { offset: 0, length: 100 } }));
