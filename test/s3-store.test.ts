@@ -200,20 +200,20 @@ if (skip !== undefined) {
 
   t.test('a hung node (radosgw SIGSTOPped): every call finishes with a StoreError within the deadline', async (t) => {
     const node = 2;
-    const store = open(nodes.map(nodeOptions), { requestTimeoutMs: TIMEOUT_MS });
-    await put(store, node, 'hang/k', randomBytes(MiB));
-    const early = await store.openReader(node, 'hang/k');
+    const hung = open(nodes.map(nodeOptions), { requestTimeoutMs: TIMEOUT_MS }); // the short deadline
+    await put(hung, node, 'hang/k', randomBytes(MiB));
+    const early = await hung.openReader(node, 'hang/k');
     const pid = rgwPid(nodes[node]);
     process.kill(pid, 'SIGSTOP');
     t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } });
     try {
       const calls: [string, () => Promise<unknown>][] = [
-        ['openReader', () => store.openReader(node, 'hang/k')],
+        ['openReader', () => hung.openReader(node, 'hang/k')],
         ['read', () => early!.read(0, Buffer.alloc(MiB))],
-        ['list', () => store.list(node, { prefix: '', limit: 5 })],
-        ['remove', () => store.remove(node, 'hang/k')],
-        ['commit', async () => { const w = await store.openWriter(node, 'hang/new'); await w.write(Buffer.alloc(100)); await w.commit(); }],
-        ['multipart write', async () => { const w = await store.openWriter(node, 'hang/big'); await w.write(Buffer.alloc(9 * MiB)); await w.commit(); }],
+        ['list', () => hung.list(node, { prefix: '', limit: 5 })],
+        ['remove', () => hung.remove(node, 'hang/k')],
+        ['commit', async () => { const w = await hung.openWriter(node, 'hang/new'); await w.write(Buffer.alloc(100)); await w.commit(); }],
+        ['multipart write', async () => { const w = await hung.openWriter(node, 'hang/big'); await w.write(Buffer.alloc(9 * MiB)); await w.commit(); }],
       ];
       const results = await Promise.all(calls.map(async ([name, call]) => {
         const start = performance.now();
@@ -230,8 +230,8 @@ if (skip !== undefined) {
     }
     // A request that timed out on our side may still run once the node wakes (the queued DELETE does): a deadline
     // bounds the wait, it does not cancel the operation. So check liveness with a fresh key.
-    await put(store, node, 'hang/after', Buffer.from('awake'));
-    t.same(await get(store, node, 'hang/after'), Buffer.from('awake'), 'the node answers again after SIGCONT');
+    await put(hung, node, 'hang/after', Buffer.from('awake'));
+    t.same(await get(hung, node, 'hang/after'), Buffer.from('awake'), 'the node answers again after SIGCONT');
   });
 
   t.test('a stopped radosgw: calls fail fast with a StoreError', async (t) => {

@@ -118,8 +118,8 @@ async function readStripe(
     // Shards whose chunk of this stripe failed here. A shard that went bad in another stripe (d.degraded) is still
     // tried in this one when the good shards are not enough: its chunk here has its own tag. Whether the other
     // stripe had found it first used to decide between bytes and ErasureError (stripes run concurrently).
-    const badHere = new Set<number>();
-    const usable = (j: number) => d.good.has(j) || (d.degraded.has(j) && !badHere.has(j));
+    let badHere: Set<number> | undefined; // made on the first failure: a healthy stripe allocates nothing more
+    const usable = (j: number) => d.good.has(j) || (d.degraded.has(j) && !badHere?.has(j));
     const enoughHere = () => {
       let n = 0;
       for (let j = 0; j < g.k + g.m; j++) if (usable(j)) n++;
@@ -132,7 +132,7 @@ async function readStripe(
       if (wanted !== needed && wanted.length < g.k) enoughHere();
       const toRead = wanted.filter((j) => !read.has(j));
       for (const j of await readSlots(d, t, toRead, buffer)) read.add(j);
-      for (const j of toRead) if (!read.has(j)) badHere.add(j);
+      for (const j of toRead) if (!read.has(j)) (badHere ??= new Set()).add(j);
       const task: OpenStripeTask = {
         kind: TASK_OPEN_STRIPE, k: g.k, m: g.m, stripe: t, chunkBytes: Cx, short: t >= g.fullStripes, buffer,
         present: [...read].filter(usable), rebuild: needed, tagRebuilt: false, chunkKey: keys.chunkKey,
@@ -147,7 +147,7 @@ async function readStripe(
       for (const j of result.bad) {
         if (d.good.has(j)) d.degraded.add(j);
         markBad(d, j, 'corrupt');
-        badHere.add(j);
+        (badHere ??= new Set()).add(j);
         read.delete(j);
       }
       if (result.decryptFailed) throw new DecryptionError();
