@@ -7,11 +7,12 @@
 //     `speed` AES-256-GCM on 1 MiB in cache (1 and -multi 2: the issue's ceiling), node:crypto and memcpy on two
 //     worker threads at once (each its own memory: what a user could do by hand). Out-of-cache memory and the L3
 //     are shared with the VM's neighbours, so what two threads can do together moves from round to round.
-// The native-pool rows and the worker-pool rows run in two phases (see below), each interleaved with the baselines.
+// The native-pool rows and the worker-pool rows run in two phases (see below), each interleaved with the baselines;
+// between them, the goal rows run once more, each right next to its baseline (adjacentRatios).
 // Each row reports median wall GB/s and CPU ns per byte (all threads: what the work costs, much less sensitive to
 // other load than wall time). Writes bench/results/pool-scaling.json with CPU flags, Node and commit.
 //
-//   npm run build && node bench/pool-scaling.mjs        (ROUNDS=7 MIB=256)
+//   npm run build && node bench/pool-scaling.mjs        (ROUNDS=7 ADJACENT_ROUNDS=15 MIB=256)
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -30,6 +31,7 @@ import { machine, median, writeResult } from './common.mjs';
 
 const MiB = 1 << 20;
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const ADJACENT_ROUNDS = Number(process.env.ADJACENT_ROUNDS ?? 15); // rows here are short: more rounds, less noise
 const SIZE = Number(process.env.MIB ?? 256) * MiB;
 const log = (...a) => console.error(...a);
 const round2 = (x) => Math.round(x * 100) / 100;
@@ -163,6 +165,42 @@ for (const len of [MiB, 64 * 1024]) {
 }
 // ONLY=regex keeps the matching rows plus the baselines (for a quick look; ratios of dropped rows are absent).
 if (process.env.ONLY) for (const name of Object.keys(rows)) if (!new RegExp(process.env.ONLY).test(name) && !/node:crypto|single-thread|OpenSSL|memcpy/.test(name)) delete rows[name];
+// Adjacent rounds (a third phase, after the native-pool one): each goal row right next to its baseline, in
+// alternating order, so both see the host at the same moment. In a round of every row they run up to ~10 s apart,
+// and the host's speed moves on that scale (per-round ratios spread ~0.9–2.4× within one run). The AES rows also
+// run node:crypto on two worker threads in between: what two threads of this VM gave at that moment, so a ratio
+// can be read as (what the host's two threads gave) × (the engine against splitting node:crypto by hand).
+const ADJACENT = [
+  ['stream encrypt, threads 2, native pool', 'node:crypto encrypt, 1 thread', 'stream encrypt vs node:crypto 1 thread (goal 1.6)', 'node:crypto encrypt on 2 worker threads at once'],
+  ['stream decrypt, threads 2, native pool', 'node:crypto decrypt, 1 thread', 'stream decrypt vs node:crypto 1 thread (goal 1.6)', 'node:crypto decrypt on 2 worker threads at once'],
+  ['one-shot encrypt 256 MiB, threads 2, native pool', 'node:crypto encrypt, 1 thread', 'one-shot encrypt 256 MiB vs node:crypto 1 thread (goal 1.3)', 'node:crypto encrypt on 2 worker threads at once'],
+  ['erasure encode 10+4 x 1 MiB, threads 2, native pool', 'erasure encode 10+4 x 1 MiB, single-thread kernel', 'erasure 10+4 x 1 MiB vs single-thread kernel (goal 1.7)'],
+  ['erasure encode 10+4 x 64 KiB, threads 2, native pool', 'erasure encode 10+4 x 64 KiB, single-thread kernel', 'erasure 10+4 x 64 KiB vs single-thread kernel (goal 1.4)'],
+].filter(([a, b]) => rows[a] && rows[b]);
+const adjacentRatios = {};
+const timedGbps = async (row) => {
+  const t0 = performance.now();
+  await row.run();
+  return row.bytes / 1e6 / (performance.now() - t0);
+};
+async function adjacentPhase() {
+  for (const [a, b, goal, two] of ADJACENT) {
+    const withTwo = two !== undefined && rows[two] !== undefined;
+    const per = { goal: [], twoThreadsVsOne: [], vsTwoThreads: [] };
+    for (let round = -1; round < ADJACENT_ROUNDS; round++) {
+      const order = withTwo ? (round % 2 === 0 ? [b, two, a] : [a, two, b]) : round % 2 === 0 ? [b, a] : [a, b];
+      const g = {};
+      for (const name of order) g[name] = await timedGbps(rows[name]);
+      if (round < 0) continue;
+      per.goal.push(g[a] / g[b]);
+      if (withTwo) (per.twoThreadsVsOne.push(g[two] / g[b]), per.vsTwoThreads.push(g[a] / g[two]));
+    }
+    adjacentRatios[goal] = withTwo
+      ? { median: round2(median(per.goal)), machineTwoThreadsVsOne: round2(median(per.twoThreadsVsOne)), vsNodeOnTwoThreads: round2(median(per.vsTwoThreads)), rounds: per.goal.map(round2) }
+      : { median: round2(median(per.goal)), rounds: per.goal.map(round2) };
+  }
+  log('adjacent rounds done');
+}
 // Two phases, each interleaving its rows with the baselines: the native-pool rows first, then the worker-pool rows
 // (the path before the native pool, kept for comparison). Interleaved in one phase, the worker rows' staging
 // SharedArrayBuffers (alive until a worker's own GC) and 256 MiB results drove V8 to 25–40 mark-compacts per
@@ -191,6 +229,7 @@ for (const phase of ['native pool', 'worker pool']) {
   }
   await new Promise((r) => setImmediate(r)); // the gc entries of the last round
   majorGcs[phase] = majors;
+  if (phase === 'native pool') await adjacentPhase(); // before the worker rows' garbage (see above)
   for (const [name, row] of phaseRows) {
     const key = isBaseline(name) && phase !== 'native pool' ? `${name} [${phase} phase]` : name;
     const cpuNs = row.cpuNsPerByte.length ? Math.round(median(row.cpuNsPerByte) * 1000) / 1000 : null;
@@ -250,5 +289,5 @@ const pairedRatios = {
   'stream decrypt vs node:crypto on 2 worker threads': paired('stream decrypt, threads 2, native pool', twoDec),
   'one-shot encrypt vs node:crypto on 2 worker threads': paired('one-shot encrypt 256 MiB, threads 2, native pool', twoEnc),
 };
-console.log(JSON.stringify({ table: Object.fromEntries(Object.entries(table).map(([k, v]) => [k, `${v.medianGBps} GB/s${v.medianCpuNsPerByte === null ? "" : `, ${v.medianCpuNsPerByte} CPU ns/B`}`])), ratios, pairedRatios }, null, 2));
-writeResult('pool-scaling', { benchmark: 'pool-scaling', settings: { bytes: SIZE, rounds: ROUNDS, statistic: 'median of interleaved rounds, native-pool rows and worker-pool rows in separate phases' }, loadAverageAfter: os.loadavg(), majorGcsPerPhase: majorGcs, table, ratios, pairedRatios });
+console.log(JSON.stringify({ table: Object.fromEntries(Object.entries(table).map(([k, v]) => [k, `${v.medianGBps} GB/s${v.medianCpuNsPerByte === null ? "" : `, ${v.medianCpuNsPerByte} CPU ns/B`}`])), ratios, pairedRatios, adjacentRatios: Object.fromEntries(Object.entries(adjacentRatios).map(([k, { rounds, ...v }]) => [k, v])) }, null, 2));
+writeResult('pool-scaling', { benchmark: 'pool-scaling', settings: { bytes: SIZE, rounds: ROUNDS, statistic: 'median of interleaved rounds, native-pool rows and worker-pool rows in separate phases; adjacentRatios: medians of per-round ratios of rows run next to each other', adjacentRounds: ADJACENT_ROUNDS }, loadAverageAfter: os.loadavg(), majorGcsPerPhase: majorGcs, table, ratios, pairedRatios, adjacentRatios });

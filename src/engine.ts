@@ -138,6 +138,16 @@ export class CryptoEngine {
     return this.#cipher.createDecryptStream(options);
   }
 
+  /** createEncryptStream as an async iterable of chunks valid until the next step (ObjectCipher.encryptChunks). */
+  encryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: EncryptStreamOptions): AsyncGenerator<Buffer, void, undefined> {
+    return this.#cipher.encryptChunks(source, options);
+  }
+
+  /** createDecryptStream as an async iterable of chunks valid until the next step (ObjectCipher.decryptChunks). */
+  decryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: DecryptStreamOptions): AsyncGenerator<Buffer, void, undefined> {
+    return this.#cipher.decryptChunks(source, options);
+  }
+
   decryptRange(sealed: Uint8Array, options: DecryptRangeOptions): Promise<Buffer> {
     return this.#cipher.decryptRange(sealed, options);
   }

@@ -27,6 +27,14 @@ t.test('round trips, context binding, ranges, streams', async (t) => {
   const data = randomBytes(3 << 20);
   const sealed = await collect(Readable.from([data]).pipe(engine.createEncryptStream({ keyId: key.id, context })));
   t.ok((await collect(Readable.from([sealed]).pipe(engine.createDecryptStream({ context })))).equals(data), 'streams');
+  const copies = async (chunks: AsyncIterable<Buffer>) => {
+    const parts: Buffer[] = [];
+    for await (const c of chunks) parts.push(Buffer.from(c));
+    return Buffer.concat(parts);
+  };
+  const sealedChunks = await copies(engine.encryptChunks([data], { keyId: key.id, context }));
+  t.ok((await engine.decrypt(sealedChunks, { context })).equals(data), 'encryptChunks');
+  t.ok((await copies(engine.decryptChunks([sealed], { context }))).equals(data), 'decryptChunks');
 });
 
 t.test('rewrapHeader after rotation keeps length and payload, still decrypts', async (t) => {

@@ -12,6 +12,13 @@ import {
 import { decryptRange } from './range.js';
 import { rewrapHeader } from './rewrap-header.js';
 import { DecryptStream, EncryptStream } from './streams.js';
+import { iterateRecycled, OutputRing } from './chunk-iterators.js';
+
+function checkSource(source: unknown): void {
+  const s = source as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown } | null;
+  if (s === null || typeof s !== 'object' || (typeof s[Symbol.asyncIterator] !== 'function' && typeof s[Symbol.iterator] !== 'function'))
+    throw new TypeError('source must be an iterable or async iterable of Uint8Array');
+}
 
 export { DEFAULT_BATCH_BYTES, POOL_MIN_BYTES } from './options.js';
 export type {
@@ -62,6 +69,35 @@ export class ObjectCipher {
     const context = canonicalContext(options.context);
     signalArg(options.signal);
     return new EncryptStream(this.#settings, keyId, context, options.signal);
+  }
+
+  /**
+   * The sealed object of `source`'s bytes, as an async iterable of chunks (header first). Each chunk is valid until
+   * the next step of the iteration: its memory is then reused (copy what you keep). The same bytes as
+   * createEncryptStream, without a fresh Buffer per batch for V8 to collect (chunk-iterators.ts).
+   */
+  encryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: EncryptStreamOptions): AsyncGenerator<Buffer, void, undefined> {
+    checkSource(source);
+    checkOptionsObject(options);
+    const keyId = resolveKeyId(options.keyId);
+    const context = canonicalContext(options.context);
+    signalArg(options.signal);
+    const ring = new OutputRing(false);
+    return iterateRecycled(new EncryptStream(this.#settings, keyId, context, options.signal, ring), ring, source);
+  }
+
+  /**
+   * The plaintext of the sealed object `source` yields, as createDecryptStream gives it (a segment only after its
+   * tag verified; DecryptionError for anything wrong, truncation included), in chunks valid until the next step.
+   * The reused memory is zeroed when the iteration ends.
+   */
+  decryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: DecryptStreamOptions = {}): AsyncGenerator<Buffer, void, undefined> {
+    checkSource(source);
+    checkOptionsObject(options);
+    const context = canonicalContext(options.context);
+    signalArg(options.signal);
+    const ring = new OutputRing(true);
+    return iterateRecycled(new DecryptStream(this.#settings, context, options.signal, ring), ring, source);
   }
 
   /** Transform: sealed object in, plaintext out; emits a segment only after its tag verified. */

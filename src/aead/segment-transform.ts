@@ -19,6 +19,7 @@ import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
 import { tuneAllocatorOnce } from '../pool/allocator.js';
 import { MAX_SEGMENTS } from './header.js';
+import type { OutputRing } from './chunk-iterators.js';
 import { allocStreamOutput, nativePoolEnabled, openBatch, sealBatch } from './native-batch.js';
 import { type CipherSettings, POOL_MIN_BYTES } from './options.js';
 import { openSegments, sealSegments } from './segment.js';
@@ -51,14 +52,17 @@ export abstract class SegmentTransform extends Transform {
   /** Native path: staging buffers (ordinary memory) free for reuse by this stream. */
   readonly #spare: Uint8Array[] = [];
   readonly #native = nativePoolEnabled();
+  /** Where outputs go when the consumer hands them back (chunk-iterators.ts); else fresh Buffers. */
+  readonly #ring: OutputRing | undefined;
 
-  constructor(settings: CipherSettings, signal: AbortSignal | undefined) {
+  constructor(settings: CipherSettings, signal: AbortSignal | undefined, ring?: OutputRing) {
     // Native path: let the writer queue a few batches of chunks (by reference) while the threads work. The bytes
     // in flight count against the mark, so a write gets about half of it: at 2 × threads batches, writes of 4 MiB
     // (2 threads) left both threads idle between writes often enough to cost ~7 % (measured, alternating runs);
     // 4 × threads gives writes of 8 MiB.
     super(nativePoolEnabled() ? { writableHighWaterMark: 4 * settings.pool.threads * settings.batchBytes } : {});
     this.settings = settings;
+    this.#ring = ring;
     if (signal) addAbortSignal(signal, this);
   }
 
@@ -160,8 +164,10 @@ export abstract class SegmentTransform extends Transform {
     const firstIndex = this.nextIndex;
     this.nextIndex += count;
     const schedule = { noncePrefix: this.noncePrefix!, segmentBytes: this.segmentBytes };
-    // Output straight into the Buffer that is pushed downstream (malloc memory, recycled once collected).
-    const out = allocStreamOutput(this.outBytes(fill, count));
+    // Output straight into the Buffer that is pushed downstream (malloc memory, recycled once collected, or the
+    // ring's when the consumer gives chunks back).
+    const bytes = this.outBytes(fill, count);
+    const out = this.#ring ? this.#ring.take(bytes) : allocStreamOutput(bytes);
     const threads = this.settings.pool.threads;
     const run = this.kind === TASK_SEAL
       ? sealBatch(this.keySlot!, schedule, firstIndex, last, parts, out, threads).then(() => -1)
@@ -255,7 +261,7 @@ export abstract class SegmentTransform extends Transform {
         continue;
       }
       // Downstream gets its own copy (malloc-ed, so recycled once collected); the slab goes back to the pool.
-      const copy = allocStreamOutput(head.out.length);
+      const copy = this.#ring ? this.#ring.take(head.out.length) : allocStreamOutput(head.out.length);
       copy.set(head.out);
       this.settings.slabs.release(head.slab);
       this.push(copy);

@@ -3,6 +3,7 @@
 import { type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
 import { copyToShared } from '../pool/shared-memory.js';
+import type { OutputRing } from './chunk-iterators.js';
 import { headerLength, headerLengthFor, parseHeader, TAG_BYTES, MAX_WRAPPED_DEK_BYTES } from './header.js';
 import { newObject, openObjectKey } from './object-keys.js';
 import { type CipherSettings, segmentsPerBatch } from './options.js';
@@ -16,8 +17,8 @@ export class EncryptStream extends SegmentTransform {
   readonly #keyId: string;
   readonly #context: Uint8Array;
 
-  constructor(settings: CipherSettings, keyId: string, context: Uint8Array, signal?: AbortSignal) {
-    super(settings, signal);
+  constructor(settings: CipherSettings, keyId: string, context: Uint8Array, signal?: AbortSignal, ring?: OutputRing) {
+    super(settings, signal, ring);
     this.#keyId = keyId;
     this.#context = context;
   }
@@ -64,8 +65,8 @@ export class DecryptStream extends SegmentTransform {
   readonly #context: Uint8Array;
   #headerBytes: Uint8Array | undefined = new Uint8Array(0);
 
-  constructor(settings: CipherSettings, context: Uint8Array, signal?: AbortSignal) {
-    super(settings, signal);
+  constructor(settings: CipherSettings, context: Uint8Array, signal?: AbortSignal, ring?: OutputRing) {
+    super(settings, signal, ring);
     this.#context = context;
   }
 
