@@ -153,6 +153,10 @@ for (const [name, native] of [['native pool', true], ['worker pool', false]]) {
   rows[`one-shot encrypt 256 MiB, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => cipher.encrypt(plain, { keyId: 'bench' })) };
   rows[`one-shot decrypt 256 MiB, threads 2, ${name}`] = { bytes: SIZE, run: withAead(native, () => cipher.decrypt(sealed)) };
 }
+// The same streams as async iterables whose chunks' memory is reused (ObjectCipher.encryptChunks/decryptChunks).
+const drainChunks = async (chunks) => { for await (const c of chunks) if (c.length === 0) throw new Error('empty chunk'); };
+rows['chunks encrypt (encryptChunks), threads 2, native pool'] = { bytes: SIZE, run: withAead(true, () => drainChunks(cipher.encryptChunks(chunksOf(plain), { keyId: 'bench' }))) };
+rows['chunks decrypt (decryptChunks), threads 2, native pool'] = { bytes: SIZE, run: withAead(true, () => drainChunks(cipher.decryptChunks(chunksOf(sealed)))) };
 for (const len of [MiB, 64 * 1024]) {
   const { shards, rs, iters } = ec[len];
   const label = len === MiB ? '1 MiB' : '64 KiB';
@@ -173,6 +177,8 @@ if (process.env.ONLY) for (const name of Object.keys(rows)) if (!new RegExp(proc
 const ADJACENT = [
   ['stream encrypt, threads 2, native pool', 'node:crypto encrypt, 1 thread', 'stream encrypt vs node:crypto 1 thread (goal 1.6)', 'node:crypto encrypt on 2 worker threads at once'],
   ['stream decrypt, threads 2, native pool', 'node:crypto decrypt, 1 thread', 'stream decrypt vs node:crypto 1 thread (goal 1.6)', 'node:crypto decrypt on 2 worker threads at once'],
+  ['chunks encrypt (encryptChunks), threads 2, native pool', 'node:crypto encrypt, 1 thread', 'encryptChunks vs node:crypto 1 thread', 'node:crypto encrypt on 2 worker threads at once'],
+  ['chunks decrypt (decryptChunks), threads 2, native pool', 'node:crypto decrypt, 1 thread', 'decryptChunks vs node:crypto 1 thread', 'node:crypto decrypt on 2 worker threads at once'],
   ['one-shot encrypt 256 MiB, threads 2, native pool', 'node:crypto encrypt, 1 thread', 'one-shot encrypt 256 MiB vs node:crypto 1 thread (goal 1.3)', 'node:crypto encrypt on 2 worker threads at once'],
   ['erasure encode 10+4 x 1 MiB, threads 2, native pool', 'erasure encode 10+4 x 1 MiB, single-thread kernel', 'erasure 10+4 x 1 MiB vs single-thread kernel (goal 1.7)'],
   ['erasure encode 10+4 x 64 KiB, threads 2, native pool', 'erasure encode 10+4 x 64 KiB, single-thread kernel', 'erasure 10+4 x 64 KiB vs single-thread kernel (goal 1.4)'],
@@ -275,6 +281,8 @@ const dec1 = 'node:crypto decrypt, 1 thread';
 const pairedRatios = {
   'stream encrypt vs node:crypto 1 thread (goal 1.6)': paired('stream encrypt, threads 2, native pool', enc1),
   'stream decrypt vs node:crypto 1 thread (goal 1.6)': paired('stream decrypt, threads 2, native pool', dec1),
+  'encryptChunks vs node:crypto 1 thread': paired('chunks encrypt (encryptChunks), threads 2, native pool', enc1),
+  'decryptChunks vs node:crypto 1 thread': paired('chunks decrypt (decryptChunks), threads 2, native pool', dec1),
   'one-shot encrypt 256 MiB vs node:crypto 1 thread (goal 1.3)': paired('one-shot encrypt 256 MiB, threads 2, native pool', enc1),
   'erasure 10+4 x 1 MiB vs single-thread kernel (goal 1.7)': paired('erasure encode 10+4 x 1 MiB, threads 2, native pool', 'erasure encode 10+4 x 1 MiB, single-thread kernel'),
   'erasure 10+4 x 64 KiB vs single-thread kernel (goal 1.4)': paired('erasure encode 10+4 x 64 KiB, threads 2, native pool', 'erasure encode 10+4 x 64 KiB, single-thread kernel'),

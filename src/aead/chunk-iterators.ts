@@ -8,6 +8,33 @@ import { Readable } from 'node:stream';
 import { allocStreamOutput } from './native-batch.js';
 import type { SegmentTransform } from './segment-transform.js';
 
+/**
+ * Buffers of iterations that ended, for the next ones (a fresh set per iteration was still ~24 MiB of new
+ * Buffers per 256 MiB object: one mark-compact each in a large heap, measured). Bounded; wiped where they held
+ * plaintext before they come here.
+ */
+const SPARE_LIMIT_BYTES = 64 * 1024 * 1024;
+const spare: Buffer[] = [];
+let spareBytes = 0;
+
+function takeSpare(bytes: number): Buffer | undefined {
+  for (let i = spare.length - 1; i >= 0; i--) {
+    const b = spare[i];
+    if (b.length >= bytes && b.length <= 2 * bytes + 4096) {
+      spare.splice(i, 1);
+      spareBytes -= b.length;
+      return b;
+    }
+  }
+  return undefined;
+}
+
+function giveSpare(b: Buffer): void {
+  if (spareBytes + b.length > SPARE_LIMIT_BYTES) return;
+  spare.push(b);
+  spareBytes += b.length;
+}
+
 /** Output buffers of one iteration, reused once the consumer has moved past the chunk that used one. */
 export class OutputRing {
   readonly #free: Buffer[] = [];
@@ -29,9 +56,9 @@ export class OutputRing {
         return b.subarray(0, bytes);
       }
     }
-    const b = allocStreamOutput(bytes);
+    const b = takeSpare(bytes) ?? allocStreamOutput(bytes);
     this.#own.set(b.buffer, b);
-    return b;
+    return b.subarray(0, bytes);
   }
 
   /** The consumer is done with `chunk`: its buffer may be reused (chunks this ring did not make are ignored). */
@@ -41,7 +68,10 @@ export class OutputRing {
   }
 
   end(): void {
-    if (this.#wipe) for (const b of this.#own.values()) b.fill(0);
+    for (const b of this.#own.values()) {
+      if (this.#wipe) b.fill(0);
+      giveSpare(b);
+    }
     this.#free.length = 0;
     this.#own.clear();
   }
