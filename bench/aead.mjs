@@ -12,20 +12,18 @@ import { pipeline } from 'node:stream/promises';
 import { ObjectCipher, DEFAULT_SEGMENT_BYTES, DEFAULT_BATCH_BYTES } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
 import { WORKER_ENTRY } from '../dist/worker-entry.js';
-import { chunksOf, discard, instantKeys, memoryKeys } from './aead-common.mjs';
-import { machine as machineFacts, median, opsRate } from './common.mjs';
+import { chunksOf, discard, instantKeys, memoryKeys, randomPlaintext } from './aead-common.mjs';
+import { machine as machineFacts, median, opsRate, round2 } from './common.mjs';
 
 const MiB = 1 << 20;
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const SIZE = Number(process.env.MIB ?? 256) * MiB;
 const SMALL_SECONDS = Number(process.env.SMALL_SECONDS ?? 5);
 const RSS_BYTES = Number(process.env.RSS_GIB ?? 4) * 1024 ** 3;
-const round2 = (x) => Math.round(x * 100) / 100;
 const log = (...a) => console.error(...a);
 
 // ---- inputs (filled once: every row reads the same, already-mapped memory)
-const plain = Buffer.allocUnsafe(SIZE);
-for (let at = 0; at < SIZE; at += MiB) randomBytes(MiB).copy(plain, at);
+const plain = randomPlaintext(SIZE);
 const key = randomBytes(32);
 
 // ---- ceilings: OpenSSL

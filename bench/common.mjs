@@ -91,4 +91,7 @@ export async function tempToken() {
   return createTempToken('hce-bench').pkcs11;
 }
 
+/** Two decimals, for figures in the JSON results. */
+export const round2 = (x) => Math.round(x * 100) / 100;
+
 export const fmt = (n, digits = 2) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits));

@@ -26,18 +26,16 @@ import { allocShared } from '../dist/pool/shared-memory.js';
 import { setNativePool } from '../dist/aead/native-batch.js';
 import { ReedSolomon, bestKernel } from '../dist/erasure/index.js';
 import { ErasureService, setNativeErasurePool } from '../dist/erasure/service.js';
-import { chunksOf, discard, instantKeys } from './aead-common.mjs';
-import { machine, median, writeResult } from './common.mjs';
+import { chunksOf, discard, instantKeys, randomPlaintext } from './aead-common.mjs';
+import { machine, median, round2, writeResult } from './common.mjs';
 
 const MiB = 1 << 20;
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const ADJACENT_ROUNDS = Number(process.env.ADJACENT_ROUNDS ?? 15); // rows here are short: more rounds, less noise
 const SIZE = Number(process.env.MIB ?? 256) * MiB;
 const log = (...a) => console.error(...a);
-const round2 = (x) => Math.round(x * 100) / 100;
 
-const plain = Buffer.allocUnsafe(SIZE);
-for (let at = 0; at < SIZE; at += MiB) randomBytes(MiB).copy(plain, at);
+const plain = randomPlaintext(SIZE);
 const key = randomBytes(32);
 const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 const cipher = new ObjectCipher({ keys: instantKeys(), pool });

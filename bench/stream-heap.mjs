@@ -17,18 +17,16 @@ import { pipeline } from 'node:stream/promises';
 import { ObjectCipher } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
 import { WORKER_ENTRY } from '../dist/worker-entry.js';
-import { discard, instantKeys } from './aead-common.mjs';
-import { median, writeResult } from './common.mjs';
+import { discard, instantKeys, randomPlaintext } from './aead-common.mjs';
+import { median, round2, writeResult } from './common.mjs';
 
 const MiB = 1 << 20;
 const SIZE = 256 * MiB;
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const RETAIN_MB = Number(process.env.RETAIN_MB ?? 60);
 const log = (...a) => console.error(...a);
-const round2 = (x) => Math.round(x * 100) / 100;
 
-const plain = Buffer.allocUnsafe(SIZE);
-for (let at = 0; at < SIZE; at += MiB) randomBytes(MiB).copy(plain, at);
+const plain = randomPlaintext(SIZE);
 const key = randomBytes(32);
 const pool = new WorkerPool(2, { entry: WORKER_ENTRY });
 const cipher = new ObjectCipher({ keys: instantKeys(), pool });
