@@ -5,20 +5,25 @@
 //   - ObjectCipher.createEncryptStream, threads 2, native pool (a fresh Buffer per 2 MiB batch);
 //   - ObjectCipher.encryptChunks, the same stream as an async iterable whose chunks' memory is reused;
 //   - node:crypto createCipheriv in the same pipeline (one thread);
+//   - getObject of a 256 MiB object (10+4 in shard folders on tmpfs, an engine on a fresh SoftHSM token: the HSM
+//     is off the per-byte path) read as the Readable, and through getObjectChunks (views of the stripe buffers);
 // first with no retained heap, then with RETAIN_MB of small objects kept alive (the kind a service holds: records
 // in maps and arrays). Reports median GB/s, their ratio, and the mark-compacts V8 ran per row. Writes
 // bench/results/stream-heap.json.
 //
 //   npm run build && node bench/stream-heap.mjs        (ROUNDS=9 RETAIN_MB=60)
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ObjectCipher } from '../dist/index.js';
+import { CryptoEngine, FsShardStore, ObjectCipher } from '../dist/index.js';
 import { WorkerPool } from '../dist/pool/pool.js';
 import { WORKER_ENTRY } from '../dist/worker-entry.js';
 import { discard, instantKeys, randomPlaintext } from './aead-common.mjs';
-import { median, round2, writeResult } from './common.mjs';
+import { median, round2, tempToken, writeResult } from './common.mjs';
 
 const MiB = 1 << 20;
 const SIZE = 256 * MiB;
@@ -56,6 +61,27 @@ function yieldingChunks(buf) {
   log('correctness check passed');
 }
 
+// ---- a 256 MiB object as 10+4 shards on tmpfs, read back both ways
+const shardRoot = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hce-stream-heap-'));
+const dirs = Array.from({ length: 14 }, (_, i) => join(shardRoot, `n${i}`));
+dirs.forEach((d) => mkdirSync(d));
+process.on('exit', () => rmSync(shardRoot, { recursive: true, force: true }));
+const store = new FsShardStore(dirs);
+const objects = await CryptoEngine.open({ pkcs11: await tempToken(), threads: 2 });
+const objectKey = await objects.keys.create({ alias: 'bench-stream-heap' });
+await objects.putObject('bench', plain, { keyId: objectKey.id, dataShards: 10, parityShards: 4, store });
+const digest = createHash('sha256').update(plain).digest('hex');
+for (const read of [() => objects.getObject('bench', { store }), () => objects.getObjectChunks('bench', { store })]) {
+  const h = createHash('sha256');
+  for await (const c of read()) h.update(c);
+  if (h.digest('hex') !== digest) throw new Error('getObject returned other bytes');
+}
+const countBytes = async (chunks) => {
+  let n = 0;
+  for await (const c of chunks) n += c.length;
+  if (n !== SIZE) throw new Error('getObject returned another length');
+};
+
 let majors = 0;
 new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++; }).observe({ entryTypes: ['gc'] });
 const settle = () => new Promise((r) => setImmediate(r)); // gc entries arrive asynchronously
@@ -66,6 +92,8 @@ const rows = {
     for await (const chunk of cipher.encryptChunks(yieldingChunks(plain), { keyId: 'bench' })) if (chunk.length === 0) throw new Error('empty chunk');
   },
   'node:crypto createCipheriv in a pipeline, 1 thread': () => pipeline(yieldingChunks(plain), createCipheriv('aes-256-gcm', key, randomBytes(12)), discard()),
+  'getObject 256 MiB, 10+4 on tmpfs (Readable)': () => countBytes(objects.getObject('bench', { store })),
+  'getObjectChunks 256 MiB, 10+4 on tmpfs': () => countBytes(objects.getObjectChunks('bench', { store })),
 };
 
 let retained = [];
@@ -89,17 +117,19 @@ for (const retainMb of [0, RETAIN_MB]) {
       result[name].markCompacts += majors - before;
     }
   }
-  const [streamRow, chunksRow, nodeRow] = Object.keys(rows);
+  const [streamRow, chunksRow, nodeRow, getRow, getChunksRow] = Object.keys(rows);
   const paired = (a, b) => round2(median(result[a].gbps.map((v, i) => v / result[b].gbps[i])));
   phases[`retained ${retainMb} MB (heap used ${heapMb} MB)`] = {
     ...Object.fromEntries(Object.entries(result).map(([name, r]) => [name, { medianGBps: round2(median(r.gbps)), markCompactsPerRow: round2(r.markCompacts / ROUNDS), samplesGBps: r.gbps.map(round2) }])),
     'stream vs node:crypto (paired)': paired(streamRow, nodeRow),
     'encryptChunks vs node:crypto (paired)': paired(chunksRow, nodeRow),
     'encryptChunks vs stream (paired)': paired(chunksRow, streamRow),
+    'getObjectChunks vs getObject (paired)': paired(getChunksRow, getRow),
   };
   log(`retained ${retainMb} MB done`);
 }
 retained = [];
+await objects.close();
 await pool.close();
 console.log(JSON.stringify(phases, (k, v) => (k === 'samplesGBps' ? undefined : v), 2));
 writeResult('stream-heap', { benchmark: 'stream-heap', settings: { bytes: SIZE, rounds: ROUNDS, retainMb: RETAIN_MB, source: '1 MiB chunks pushed from setImmediate' }, phases });

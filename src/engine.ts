@@ -166,6 +166,14 @@ export class CryptoEngine {
     return this.#objects.getObject(objectId, options);
   }
 
+  /**
+   * getObject's bytes as an async iterable of chunks valid until the next step of the loop: views of the stripe
+   * buffers, reused once the consumer asks for more (copy what you keep). No copy and no fresh Buffer per segment.
+   */
+  getObjectChunks(objectId: string, options: GetObjectOptions): AsyncGenerator<Buffer, void, undefined> {
+    return this.#objects.getObjectChunks(objectId, options);
+  }
+
   repairObject(objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
     return this.#objects.repairObject(objectId, options);
   }

@@ -84,6 +84,8 @@ t.test('objects: put, get, ranges, head, list in name order with prefix and star
   for (const [name, body] of bodies) t.ok((await collect(bucket.getObject(name))).equals(body), `get ${name.slice(0, 20)}`);
   const body = bodies.get('2026/cat.jpg')!;
   t.ok((await collect(bucket.getObject('2026/cat.jpg', { range: { offset: 100, length: 5000 } }))).equals(body.subarray(100, 5100)), 'range');
+  t.ok((await collect(bucket.getObjectChunks('2026/cat.jpg'))).equals(body), 'getObjectChunks');
+  t.ok((await collect(bucket.getObjectChunks('2026/cat.jpg', { range: { offset: 100, length: 5000 } }))).equals(body.subarray(100, 5100)), 'getObjectChunks range');
   t.match(await bucket.headObject('2026/ca'), { name: '2026/ca', size: bodies.get('2026/ca')!.length });
 
   const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));

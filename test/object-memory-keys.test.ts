@@ -50,3 +50,31 @@ t.test('errors are the typed ones: context, key state, unknown key, too few shar
   rmSync(shardPath(dirs, 'err', 2));
   await t.rejects(collect(objects.getObject('err', { store, context })), ErasureError, 'm + 1 shards lost');
 });
+
+t.test('getObjectChunks: the same bytes as getObject, as views of reused stripe buffers', async (t) => {
+  const { dirs, store, remove } = shardDirs(6);
+  t.teardown(remove);
+  const data = pseudoRandom(4 * SEG * 40 + 777, 11);
+  await objects.putObject('chunks', data, { keyId, context, dataShards: 4, parityShards: 2, store, segmentBytes: SEG });
+  t.ok((await collect(objects.getObjectChunks('chunks', { store, context }))).equals(data), 'whole object');
+  for (const [offset, length] of [[0, 1], [SEG - 1, 2], [1000, 3000], [4 * SEG * 7, 4 * SEG], [data.length - 5, 5], [3, 0]]) {
+    const part = await collect(objects.getObjectChunks('chunks', { store, context, range: { offset, length } }));
+    if (!part.equals(data.subarray(offset, offset + length))) t.fail(`range ${offset}+${length}`);
+  }
+  // Views: a later chunk reuses the memory of an earlier one (a consumer must copy what it keeps).
+  const seen = new Set<ArrayBufferLike>();
+  let shared = 0;
+  for await (const c of objects.getObjectChunks('chunks', { store, context })) {
+    if (seen.has(c.buffer)) shared++;
+    seen.add(c.buffer);
+  }
+  t.ok(shared > 0, `chunks share stripe buffers (${shared})`);
+  rmSync(shardPath(dirs, 'chunks', 1));
+  rmSync(shardPath(dirs, 'chunks', 4));
+  t.ok((await collect(objects.getObjectChunks('chunks', { store, context }))).equals(data), 'two shards lost');
+  await t.rejects(collect(objects.getObjectChunks('chunks', { store, context: { bucket: 'other' } })), DecryptionError, 'wrong context');
+  let n = 0;
+  for await (const _ of objects.getObjectChunks('chunks', { store, context })) if (++n === 2) break;
+  t.equal(n, 2, 'left early');
+  t.ok((await collect(objects.getObjectChunks('chunks', { store, context }))).equals(data), 'reads on after an early exit');
+});

@@ -37,6 +37,7 @@ t.test('every loss pattern of up to m shards for 4+2', async (t) => {
   for (const lost of patterns) {
     for (const i of lost) rmSync(shardPath(dirs, 'loss', i));
     t.ok((await collect(engine.getObject('loss', { store, context }))).equals(data), `lost ${JSON.stringify(lost)}`);
+    t.ok((await collect(engine.getObjectChunks('loss', { store, context }))).equals(data), `getObjectChunks, lost ${JSON.stringify(lost)}`);
     for (const i of lost) writeFileSync(shardPath(dirs, 'loss', i), files[i]!);
   }
   for (const i of [0, 2, 5]) rmSync(shardPath(dirs, 'loss', i));

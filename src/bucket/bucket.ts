@@ -9,9 +9,9 @@ import type { ShardStore } from '../object/blob-store.js';
 import { deleteObject } from '../object/delete.js';
 import type { ObjectDeps } from '../object/deps.js';
 import { objectAad } from '../object/format.js';
-import { getObject } from '../object/get.js';
+import { getObject, getObjectChunks } from '../object/get.js';
 import { listObjectKeys } from '../object/listing.js';
-import type { ObjectSource, Progress, RepairReport } from '../object/options.js';
+import type { GetObjectOptions, ObjectSource, Progress, RepairReport } from '../object/options.js';
 
 export interface BucketRepairReport extends RepairReport {
   /** The object had no listing entry (a crash after its shards, before the entry) and now has one again. */
@@ -115,15 +115,22 @@ export class Bucket {
   }
 
   getObject(name: string, options?: BucketGetOptions): Readable {
+    return getObject(this.#deps, name, this.#getOptions(name, options));
+  }
+
+  /** getObject as an async iterable of chunks valid until the next step (no copies; see engine.getObjectChunks). */
+  getObjectChunks(name: string, options?: BucketGetOptions): AsyncGenerator<Buffer, void, undefined> {
+    return getObjectChunks(this.#deps, name, this.#getOptions(name, options));
+  }
+
+  #getOptions(name: string, options: BucketGetOptions | undefined): GetObjectOptions {
     objectNameArg(name);
     const { range, signal, onProgress } = optionsArg(options);
     signalArg(signal);
     functionArg(onProgress, 'options.onProgress');
     // Every object of the bucket is put with its geometry: a get lists parityShards + 1 nodes first.
     const shards = { dataShards: this.#manifest.dataShards, parityShards: this.#manifest.parityShards };
-    return getObject(this.#deps, name, {
-      store: this.#store, namespace: this.#ns, shards, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
-    });
+    return { store: this.#store, namespace: this.#ns, shards, ...(range !== undefined ? { range } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) };
   }
 
   async headObject(name: string): Promise<BucketObjectInfo> {

@@ -33,10 +33,20 @@ const WHOLE_GET_READ_AHEAD_BYTES = 1024 * 1024;
 
 export function getObject(deps: ObjectDeps, objectId: string, options: GetObjectOptions): Readable {
   const resolved = resolveGetObjectOptions(objectId, options);
-  return Readable.from(read(deps, objectId, resolved), { objectMode: false });
+  return Readable.from(read(deps, objectId, resolved, false), { objectMode: false });
 }
 
-async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): AsyncGenerator<Buffer> {
+/**
+ * The same bytes as getObject, as an async iterable of chunks valid until the next step: each is a view of the
+ * stripe's own buffer, which goes back to the pool when the consumer asks for more (no copy, and no fresh Buffer
+ * per segment for V8 to collect; see aead/chunk-iterators.ts).
+ */
+export function getObjectChunks(deps: ObjectDeps, objectId: string, options: GetObjectOptions): AsyncGenerator<Buffer, void, undefined> {
+  const resolved = resolveGetObjectOptions(objectId, options);
+  return read(deps, objectId, resolved, true);
+}
+
+async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet, views: boolean): AsyncGenerator<Buffer, void, undefined> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
   // A whole-object get reads every shard it opens from its start: small ones come whole with the open.
@@ -67,13 +77,21 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet): 
       // shared buffer goes back to the pool at once.
       const from = Math.max(offset - segLo * S, 0);
       const to = Math.min(offset + length - segLo * S, plainBytes);
-      for (let at = from; at < to; at += S) {
-        const piece = Buffer.from(out.subarray(at, Math.min(at + S, to)));
-        emitted += piece.length;
-        yield piece;
+      try {
+        if (views) {
+          emitted += to - from;
+          yield Buffer.from(out.buffer, out.byteOffset + from, to - from);
+        } else {
+          for (let at = from; at < to; at += S) {
+            const piece = Buffer.from(out.subarray(at, Math.min(at + S, to)));
+            emitted += piece.length;
+            yield piece;
+          }
+        }
+      } finally {
+        deps.buffers.release(out);
+        deps.budget.give(holder, g.segmentBytes * g.k);
       }
-      deps.buffers.release(out);
-      deps.budget.give(holder, g.segmentBytes * g.k);
       onProgress?.(emitted, length);
     };
     for (let t = Math.floor(first / g.k); t <= Math.floor(last / g.k); t++) {

@@ -9,7 +9,7 @@ import { envInteger } from '../validate.js';
 import { MemoryBudget } from './budget.js';
 import { deleteObject } from './delete.js';
 import type { ObjectDeps, ObjectKeyProvider } from './deps.js';
-import { getObject } from './get.js';
+import { getObject, getObjectChunks } from './get.js';
 import { listNames } from './listing.js';
 import {
   resolveListObjectsOptions, type DeleteObjectOptions, type DeleteReport, type GetObjectOptions, type ListObjectsOptions, type ObjectInfo,
@@ -59,6 +59,10 @@ export class ObjectService {
 
   getObject(objectId: string, options: GetObjectOptions): Readable {
     return getObject(this.#deps, objectId, options);
+  }
+
+  getObjectChunks(objectId: string, options: GetObjectOptions): AsyncGenerator<Buffer, void, undefined> {
+    return getObjectChunks(this.#deps, objectId, options);
   }
 
   repairObject(objectId: string, options: RepairObjectOptions): Promise<RepairReport> {
