@@ -9,9 +9,9 @@ import { allocStreamOutput } from './native-batch.js';
 import type { SegmentTransform } from './segment-transform.js';
 
 /**
- * Buffers of iterations that ended, for the next ones (a fresh set per iteration was still ~24 MiB of new
- * Buffers per 256 MiB object: one mark-compact each in a large heap, measured). Bounded; wiped where they held
- * plaintext before they come here.
+ * Buffers of iterations that ended, for the next ones: a fresh set per iteration is ~24 MiB of new Buffers per
+ * 256 MiB object, and proportionally more for small objects. Bounded; wiped where they held plaintext before they
+ * come here.
  */
 const SPARE_LIMIT_BYTES = 64 * 1024 * 1024;
 const spare: Buffer[] = [];
