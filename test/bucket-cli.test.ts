@@ -2,7 +2,7 @@
 // destroy refused while registered, rm, delete, destroy.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testToken } from './helpers/token.js';
@@ -27,6 +27,9 @@ t.test('bucket commands', async (t) => {
   t.match(json(run('head', 'cli-photos/2026/a.txt', '--store', store).stdout)[0], { bucket: 'cli-photos', size: 12 });
   t.same(json(run('ls', 'cli-photos/2026/', '--store', store).stdout).map((o) => o.name), ['2026/a.txt']);
   t.equal(run('bucket', 'get', 'cli-photos/2026/a.txt', '--store', store).stdout, 'hello bucket');
+  const outFile = join(root, 'out.txt');
+  t.equal(run('bucket', 'get', 'cli-photos/2026/a.txt', '--store', store, '--out', outFile).status, 0);
+  t.equal(readFileSync(outFile, 'utf8'), 'hello bucket', 'bucket get --out writes the file');
   t.same(json(run('bucket', 'list', '--key', 'cli-bucket-key', '--store', store).stdout).map((b) => b.name), ['cli-photos']);
   t.same(json(run('keys', 'registrations', 'cli-bucket-key').stdout).map((r) => r.bucket), ['cli-photos']);
   const refused = run('keys', 'destroy', 'cli-bucket-key');

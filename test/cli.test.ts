@@ -39,6 +39,10 @@ t.test('keys, put, get, range, repair, rewrap', async (t) => {
   t.ok(got.stdout.equals(data), 'get returns the file');
   const part = cli(['get', 'docs/a.bin', '--context', 'bucket=docs', '--range', '1000-1999', ...store]);
   t.ok(part.stdout.equals(data.subarray(1000, 2000)), 'range A-B inclusive');
+  const outFile = join(root, 'output.bin');
+  const toFile = cli(['get', 'docs/a.bin', '--context', 'bucket=docs', '--out', outFile, ...store]);
+  t.equal(toFile.status, 0, toFile.stderr);
+  t.ok(readFileSync(outFile).equals(data), 'get --out writes the file');
 
   rmSync(shardPath(dirs, 'docs/a.bin', 1));
   const repair = cli(['repair', 'docs/a.bin', ...store]);

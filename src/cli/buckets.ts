@@ -2,10 +2,10 @@
 // Also `keys registrations` and `keys destroy --force`, which exist for buckets. Each prints JSON, one object a line.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { FsShardStore } from '../object/fs-shard-store.js';
 import { onePositional } from './args.js';
 import { UsageError, type Command } from './command.js';
+import { writeChunks } from './write-chunks.js';
 
 const STORE_OPTION = { store: { type: 'string', multiple: true } } as const;
 
@@ -70,10 +70,10 @@ export const bucketCommands: Command[] = [
     async ({ values, positionals }, ctx) => {
       const [name, object] = splitPath(onePositional(positionals, 'BUCKET/OBJECT'));
       const bucket = await (await ctx.engine()).buckets.open(name, { store: storeOf(values) });
-      const readable = bucket.getObject(object, { onProgress: ctx.progress('get') });
+      const chunks = bucket.getObjectChunks(object, { onProgress: ctx.progress('get') });
       // Standard output is left open (ending it would close the shell's pipe for whatever runs next).
-      if (values.out) await pipeline(readable, createWriteStream(values.out));
-      else await pipeline(readable, process.stdout, { end: false });
+      if (values.out) await writeChunks(chunks, createWriteStream(values.out));
+      else await writeChunks(chunks, process.stdout, { end: false });
     }, { out: { type: 'string' } }),
   bucketObject('bucket head', 'show one object of a bucket', 'BUCKET/OBJECT --store DIR,...', async ({ values, positionals }, ctx) => {
     const [name, object] = splitPath(onePositional(positionals, 'BUCKET/OBJECT'));

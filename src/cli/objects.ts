@@ -2,11 +2,11 @@
 // (store.ts reads the store options).
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import type { ShardStore } from '../object/blob-store.js';
 import { integerOption, onePositional } from './args.js';
 import { UsageError, type Command } from './command.js';
 import { closeStore, STORE_OPTIONS as STORE_OPTION, STORE_USAGE, storeOf } from './store.js';
+import { writeChunks } from './write-chunks.js';
 
 const CONTEXT_OPTION = { context: { type: 'string', multiple: true } } as const;
 
@@ -78,8 +78,8 @@ export const objectCommands: Command[] = [
       const context = contextOf(values);
       await withStore(values, async (store) => {
         const engine = await ctx.engine();
-        const readable = engine.getObject(id, { store, context, ...(range ? { range } : {}), onProgress: ctx.progress('get') });
-        await pipeline(readable, values.out ? createWriteStream(values.out) : process.stdout);
+        const chunks = engine.getObjectChunks(id, { store, context, ...(range ? { range } : {}), onProgress: ctx.progress('get') });
+        await writeChunks(chunks, values.out ? createWriteStream(values.out) : process.stdout);
       });
     },
   },
