@@ -35,6 +35,14 @@ function giveSpare(b: Buffer): void {
   spareBytes += b.length;
 }
 
+/**
+ * `b`, or memory of its own when `b` is a view of shared memory (a small Buffer.allocUnsafe, the fallback without
+ * the addon, lives in Node's pool with others): the ring tells its buffers apart, and reuses them, by their memory.
+ */
+function ownMemory(b: Buffer): Buffer {
+  return b.byteOffset === 0 && b.length === b.buffer.byteLength ? b : Buffer.allocUnsafeSlow(b.length);
+}
+
 /** Output buffers of one iteration, reused once the consumer has moved past the chunk that used one. */
 export class OutputRing {
   readonly #free: Buffer[] = [];
@@ -56,7 +64,7 @@ export class OutputRing {
         return b.subarray(0, bytes);
       }
     }
-    const b = takeSpare(bytes) ?? allocStreamOutput(bytes);
+    const b = takeSpare(bytes) ?? ownMemory(allocStreamOutput(bytes));
     this.#own.set(b.buffer, b);
     return b.subarray(0, bytes);
   }

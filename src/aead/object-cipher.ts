@@ -64,11 +64,7 @@ export class ObjectCipher {
 
   /** Transform: plaintext in, sealed object out (header first). Memory stays bounded whatever the size. */
   createEncryptStream(options: EncryptStreamOptions): EncryptStream {
-    checkOptionsObject(options);
-    const keyId = resolveKeyId(options.keyId);
-    const context = canonicalContext(options.context);
-    signalArg(options.signal);
-    return new EncryptStream(this.#settings, keyId, context, options.signal);
+    return this.#encryptStream(options, undefined);
   }
 
   /**
@@ -78,12 +74,8 @@ export class ObjectCipher {
    */
   encryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: EncryptStreamOptions): AsyncGenerator<Buffer, void, undefined> {
     checkSource(source);
-    checkOptionsObject(options);
-    const keyId = resolveKeyId(options.keyId);
-    const context = canonicalContext(options.context);
-    signalArg(options.signal);
     const ring = new OutputRing(false);
-    return iterateRecycled(new EncryptStream(this.#settings, keyId, context, options.signal, ring), ring, source);
+    return iterateRecycled(this.#encryptStream(options, ring), ring, source);
   }
 
   /**
@@ -93,18 +85,27 @@ export class ObjectCipher {
    */
   decryptChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: DecryptStreamOptions = {}): AsyncGenerator<Buffer, void, undefined> {
     checkSource(source);
-    checkOptionsObject(options);
-    const context = canonicalContext(options.context);
-    signalArg(options.signal);
     const ring = new OutputRing(true);
-    return iterateRecycled(new DecryptStream(this.#settings, context, options.signal, ring), ring, source);
+    return iterateRecycled(this.#decryptStream(options, ring), ring, source);
   }
 
   /** Transform: sealed object in, plaintext out; emits a segment only after its tag verified. */
   createDecryptStream(options: DecryptStreamOptions = {}): DecryptStream {
+    return this.#decryptStream(options, undefined);
+  }
+
+  #encryptStream(options: EncryptStreamOptions, ring: OutputRing | undefined): EncryptStream {
+    checkOptionsObject(options);
+    const keyId = resolveKeyId(options.keyId);
+    const context = canonicalContext(options.context);
+    signalArg(options.signal);
+    return new EncryptStream(this.#settings, keyId, context, options.signal, ring);
+  }
+
+  #decryptStream(options: DecryptStreamOptions, ring: OutputRing | undefined): DecryptStream {
     checkOptionsObject(options);
     const context = canonicalContext(options.context);
     signalArg(options.signal);
-    return new DecryptStream(this.#settings, context, options.signal);
+    return new DecryptStream(this.#settings, context, options.signal, ring);
   }
 }

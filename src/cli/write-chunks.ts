@@ -7,6 +7,7 @@ export async function writeChunks(chunks: AsyncIterable<Uint8Array>, out: Writab
   let failure: Error | undefined;
   const onError = (err: Error) => (failure ??= err);
   out.on('error', onError); // an EPIPE on standard output must not become an uncaught 'error' event
+  let finished = false;
   try {
     for await (const chunk of chunks) {
       await new Promise<void>((resolve, reject) => out.write(chunk, (err) => (err ? reject(err) : resolve())));
@@ -14,8 +15,9 @@ export async function writeChunks(chunks: AsyncIterable<Uint8Array>, out: Writab
     }
     if (end) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     if (failure) throw failure;
+    finished = true;
   } finally {
     out.off('error', onError);
-    if (failure && end) out.destroy();
+    if (!finished && end) out.destroy(); // a failed get or write: close the file (standard output stays open)
   }
 }
