@@ -4,7 +4,8 @@
 # loaded (headers from pkcs11js's own copy of the OASIS pkcs11.h).
 # hsm_fs: FsShardStore's small folder reads and file opens in batches on its own threads (fs-batch.cc).
 # hsm_gcm: AES-256-GCM into caller memory through the OpenSSL Node links (its headers ship with Node's; the
-# symbols resolve from the node binary), not built on Windows, where node.lib does not export them. It also
+# symbols resolve from the node binary), not built on Windows, where node.lib does not export them; plus
+# intel-ipsec-mb's VAES kernels, linked statically when ipsec-mb.cjs finds the library (its symbols kept private). It also
 # compiles the GF kernels, for a put's whole stripe (seal, parity, tags) in one native job (stripe-seal.cc).
 {
   "targets": [
@@ -34,7 +35,7 @@
         {
           "target_name": "hsm_gcm",
           "sources": [
-            "gcm-addon.cc", "gcm.cc", "gcm-batch.cc", "stripe-seal.cc", "executor.cc",
+            "gcm-addon.cc", "gcm.cc", "gcm-imb.cc", "gcm-batch.cc", "stripe-seal.cc", "executor.cc",
             "dispatch.cc", "gf-kernels-scalar.cc", "gf-kernels-ssse3.cc", "gf-kernels-avx2.cc", "gf-kernels-gfni.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -42,6 +43,10 @@
           "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
           "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "-pthread"],
           "ldflags": ["-pthread"],
+          "variables": {"ipsec_mb": "<!(node ipsec-mb.cjs)"},
+          "conditions": [
+            ["ipsec_mb!=''", {"defines": ["HSM_HAVE_IPSEC_MB"], "libraries": ["<(ipsec_mb)", "-Wl,--exclude-libs,ALL"]}]
+          ],
           "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"]}
         },
         {

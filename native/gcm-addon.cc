@@ -4,6 +4,9 @@
 //   gmac(key, nonce, data, tag)      tag.length = 16
 //   hkdfTwo(ikm, salt, labelA, labelB, core, context, outA, outB)   two HKDF-SHA256 outputs of 32 bytes
 //   hmacSha256(key, parts, out)      out (32 bytes) = HMAC-SHA256(key, parts concatenated); key ≤ 64 bytes, ≤ 8 parts
+//   kernels                          the AES-GCM implementations this build and CPU have ('openssl', 'ipsec-mb')
+//   ipsecMbLinked                    whether this build has intel-ipsec-mb in it (softhsm/prepare.sh rebuilds if not)
+//   kernel() / setKernel(name)       the one in use (for the whole process) / switch (tests, benches); false if absent
 #include <napi.h>
 
 #include <string>
@@ -126,7 +129,30 @@ Napi::Value HmacSha256(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const char* KernelName(hsmgcm::Kernel k) { return k == hsmgcm::Kernel::IpsecMb ? "ipsec-mb" : "openssl"; }
+
+Napi::Value GetKernel(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), KernelName(hsmgcm::kernel())); }
+
+Napi::Value SetKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (name != "openssl" && name != "ipsec-mb")
+    return Napi::TypeError::New(env, "kernel must be 'openssl' or 'ipsec-mb'").ThrowAsJavaScriptException(), env.Undefined();
+  return Napi::Boolean::New(env, hsmgcm::set_kernel(name == "ipsec-mb" ? hsmgcm::Kernel::IpsecMb : hsmgcm::Kernel::OpenSsl));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Array kernels = Napi::Array::New(env);
+  for (hsmgcm::Kernel k : {hsmgcm::Kernel::OpenSsl, hsmgcm::Kernel::IpsecMb})
+    if (hsmgcm::kernel_available(k)) kernels.Set(kernels.Length(), Napi::String::New(env, KernelName(k)));
+  exports.Set("kernels", kernels);
+#ifdef HSM_HAVE_IPSEC_MB
+  exports.Set("ipsecMbLinked", Napi::Boolean::New(env, true));
+#else
+  exports.Set("ipsecMbLinked", Napi::Boolean::New(env, false));
+#endif
+  exports.Set("kernel", Napi::Function::New(env, GetKernel));
+  exports.Set("setKernel", Napi::Function::New(env, SetKernel));
   exports.Set("hkdfTwo", Napi::Function::New(env, HkdfTwo));
   exports.Set("hmacSha256", Napi::Function::New(env, HmacSha256));
   exports.Set("seal", Napi::Function::New(env, Seal));

@@ -1,6 +1,8 @@
-// AES-256-GCM through OpenSSL's EVP interface (see gcm.h). Long inputs are fed in pieces below INT_MAX, the
-// limit of EVP's int lengths.
+// AES-256-GCM (see gcm.h) through OpenSSL's EVP interface, or through intel-ipsec-mb where that has VAES kernels
+// (gcm-imb.cc; chosen once per process, HSM_GCM_KERNEL=openssl keeps OpenSSL). Long inputs are fed to EVP in
+// pieces below INT_MAX, the limit of its int lengths.
 #include "gcm.h"
+#include "gcm-imb.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,7 +11,9 @@
 #include <openssl/sha.h>  // SHA256_Init & co.: deprecated in OpenSSL 3 but exported by Node, and what HMAC needs
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -60,9 +64,7 @@ bool feed(EVP_CIPHER_CTX* ctx, const uint8_t* src, size_t len, uint8_t* dst) {
   return true;
 }
 
-}  // namespace
-
-bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+bool ossl_seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
           uint8_t* dst, uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   if (!ctx || !init(ctx, true, key, nonce) || !feed_aad(ctx, aad, aad_len) || !feed(ctx, src, len, dst)) return false;
@@ -72,7 +74,7 @@ bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t a
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
 }
 
-bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+bool ossl_open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
           uint8_t* dst, const uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   uint8_t expected[TAG_BYTES];
@@ -89,7 +91,7 @@ bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t a
   return ok;
 }
 
-bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag) {
+bool ossl_seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   if (!ctx || !init(ctx, true, key, nonce)) return false;
   for (size_t i = 0; i < count; i++) {
@@ -102,7 +104,7 @@ bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t co
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
 }
 
-bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag) {
+bool ossl_open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   uint8_t expected[TAG_BYTES];
   std::memcpy(expected, tag, TAG_BYTES);
@@ -126,7 +128,7 @@ bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t co
   return ok;
 }
 
-bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
+bool ossl_seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
                   size_t count) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   if (!ctx || !init(ctx, true, key, nonce)) return false;
@@ -157,13 +159,60 @@ bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, 
   return true;
 }
 
-bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {
+bool ossl_gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {
   EVP_CIPHER_CTX* ctx = thread_ctx();
   if (!ctx || !init(ctx, true, key, nonce) || !feed_aad(ctx, data, len)) return false;
   int out = 0;
   uint8_t final_block[16];
   if (EVP_EncryptFinal_ex(ctx, final_block, &out) != 1) return false;
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) == 1;
+}
+
+std::atomic<Kernel> g_kernel{[] {
+  const char* forced = std::getenv("HSM_GCM_KERNEL");
+  if (forced && std::strcmp(forced, "openssl") == 0) return Kernel::OpenSsl;
+  return imb::available() ? Kernel::IpsecMb : Kernel::OpenSsl;
+}()};
+
+bool use_imb() { return g_kernel.load(std::memory_order_relaxed) == Kernel::IpsecMb; }
+
+}  // namespace
+
+bool kernel_available(Kernel k) { return k == Kernel::OpenSsl || imb::available(); }
+
+Kernel kernel() { return g_kernel.load(std::memory_order_relaxed); }
+
+bool set_kernel(Kernel k) {
+  if (!kernel_available(k)) return false;
+  g_kernel.store(k, std::memory_order_relaxed);
+  return true;
+}
+
+bool seal(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+          uint8_t* dst, uint8_t* tag) {
+  return use_imb() ? imb::seal(key, nonce, aad, aad_len, src, len, dst, tag) : ossl_seal(key, nonce, aad, aad_len, src, len, dst, tag);
+}
+
+bool open(const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, const uint8_t* src, size_t len,
+          uint8_t* dst, const uint8_t* tag) {
+  return use_imb() ? imb::open(key, nonce, aad, aad_len, src, len, dst, tag) : ossl_open(key, nonce, aad, aad_len, src, len, dst, tag);
+}
+
+bool seal_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, uint8_t* tag) {
+  return use_imb() ? imb::seal_v(key, nonce, src, count, dst, tag) : ossl_seal_v(key, nonce, src, count, dst, tag);
+}
+
+bool open_v(const uint8_t* key, const uint8_t* nonce, const Span* src, size_t count, uint8_t* dst, const uint8_t* tag) {
+  return use_imb() ? imb::open_v(key, nonce, src, count, dst, tag) : ossl_open_v(key, nonce, src, count, dst, tag);
+}
+
+bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
+                  size_t count) {
+  return use_imb() ? imb::seal_scatter(key, nonce, src, len, dst, count) : ossl_seal_scatter(key, nonce, src, len, dst, count);
+}
+
+bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {
+  return use_imb() ? imb::gmac(key, nonce, data, len, tag) : ossl_gmac(key, nonce, data, len, tag);
 }
 
 // HMAC-SHA256 (RFC 2104) on OpenSSL's SHA-256 block functions: EVP_MAC (and node:crypto's createHmac) cost several

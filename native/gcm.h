@@ -1,6 +1,6 @@
 // AES-256-GCM into caller-provided memory, through the OpenSSL that Node itself links (EVP API, symbols resolved
-// from the node binary at load). No N-API types here. One cipher context per thread (thread_local), so the addon
-// is safe in worker threads without locks.
+// from the node binary at load) or, where it has VAES kernels, intel-ipsec-mb (gcm-imb.cc). No N-API types here.
+// Per-thread state only (a cipher context, a key expansion), so the addon is safe in worker threads without locks.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +12,13 @@ constexpr size_t NONCE_BYTES = 12;  // 96-bit IV, NIST SP 800-38D §8.2
 constexpr size_t TAG_BYTES = 16;    // full tag, NIST SP 800-38D §5.2.1.2
 
 constexpr size_t NONCE_PREFIX_BYTES = 7;
+
+// Which implementation seals and opens. The default is the fastest this build and CPU have; set_kernel (tests,
+// benchmarks) switches the whole process and is refused for one that is not available. Both give the same bytes.
+enum class Kernel { OpenSsl, IpsecMb };
+bool kernel_available(Kernel k);
+Kernel kernel();
+bool set_kernel(Kernel k);
 
 // An object segment's nonce: the object's 7-byte prefix, the segment index (u32 BE), 1 for the object's last segment.
 inline void segment_nonce(const uint8_t* prefix, uint32_t index, bool last, uint8_t* nonce) {

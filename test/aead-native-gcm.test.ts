@@ -1,5 +1,6 @@
-// The native AES-256-GCM path (OpenSSL through the addon) against node:crypto: same bytes, in place, GMAC,
-// bad tags leave nothing behind, bad arguments are typed errors. (Known answers: aead-vectors.test.ts.)
+// The native AES-256-GCM path (OpenSSL through the addon, and intel-ipsec-mb where built and the CPU has VAES)
+// against node:crypto, kernel by kernel: same bytes, in place, GMAC, bad tags leave nothing behind, bad arguments
+// are typed errors. (Known answers: aead-vectors.test.ts.)
 import t from 'tap';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { nativeGcm } from '../dist/aead/native-gcm.js';
@@ -15,7 +16,24 @@ if (!nativeGcm) {
   }
 } else {
   const gcm = nativeGcm;
-  t.test('seal/open equal node:crypto for many sizes, out of place and in place', async (t) => {
+  const kernels = gcm.kernels ?? ['openssl'];
+  const initial = gcm.kernel?.();
+
+  t.test('kernels: OpenSSL always; the default is the fastest available; a switch is refused for an absent one', async (t) => {
+    t.ok(kernels.includes('openssl'));
+    t.equal(initial, process.env.HSM_GCM_KERNEL === 'openssl' ? 'openssl' : kernels.includes('ipsec-mb') ? 'ipsec-mb' : 'openssl');
+    for (const k of ['openssl', 'ipsec-mb'] as const) {
+      t.equal(gcm.setKernel!(k), kernels.includes(k), `setKernel(${k})`);
+      if (kernels.includes(k)) t.equal(gcm.kernel!(), k);
+    }
+    t.throws(() => gcm.setKernel!('aes-ni' as 'openssl'), TypeError);
+    gcm.setKernel!(initial!);
+  });
+
+  for (const kernel of kernels)
+  t.test(`${kernel}: seal/open equal node:crypto for many sizes, out of place and in place`, async (t) => {
+    gcm.setKernel?.(kernel);
+    t.teardown(() => void gcm.setKernel?.(initial!));
     for (const n of [0, 1, 15, 16, 17, 4095, 65536, 65537, 262144 + 3, 1 << 20]) {
       const key = randomBytes(32);
       const nonce = randomBytes(12);
@@ -41,8 +59,11 @@ if (!nativeGcm) {
     }
   });
 
-  t.test('gmac equals GCM with the data as AAD', async (t) => {
-    for (const n of [0, 1, 100, 262160]) {
+  for (const kernel of kernels)
+  t.test(`${kernel}: gmac equals GCM with the data as AAD`, async (t) => {
+    gcm.setKernel?.(kernel);
+    t.teardown(() => void gcm.setKernel?.(initial!));
+    for (const n of [0, 1, 15, 16, 100, 4097, 262160]) {
       const key = randomBytes(32);
       const nonce = randomBytes(12);
       const data = randomBytes(n);

@@ -19,12 +19,26 @@ import { nativeGcm } from '../dist/aead/native-gcm.js';
 
 type Seal = (key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad?: Uint8Array) => void;
 type Open = (key: Uint8Array, nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, aad?: Uint8Array) => boolean;
-// Every implementation the engine may run: the one in use (native OpenSSL when built) and node:crypto.
+// Every implementation the engine may run: node:crypto, each kernel of the addon (OpenSSL; intel-ipsec-mb where built
+// and the CPU has VAES), and the primitive as the engine calls it.
+const native = nativeGcm;
+const nativeKernels = native ? (native.kernels ?? ['openssl']) : [];
+const inKernel = <T>(kernel: string, run: () => T): T => {
+  const before = native!.kernel?.();
+  native!.setKernel?.(kernel as 'openssl');
+  try {
+    return run();
+  } finally {
+    if (before) native!.setKernel!(before);
+  }
+};
 const IMPLEMENTATIONS: [string, Seal, Open][] = [
   ['node:crypto', nodeCryptoSealInto, nodeCryptoOpenInto],
-  ...(nativeGcm
-    ? [['native OpenSSL', (k, n, s, d, a = new Uint8Array(0)) => nativeGcm!.seal(k, n, a, s, d), (k, n, s, d, a = new Uint8Array(0)) => nativeGcm!.open(k, n, a, s, d)] as [string, Seal, Open]]
-    : []),
+  ...nativeKernels.map((kernel): [string, Seal, Open] => [
+    `native ${kernel}`,
+    (k, n, s, d, a = new Uint8Array(0)) => inKernel(kernel, () => native!.seal(k, n, a, s, d)),
+    (k, n, s, d, a = new Uint8Array(0)) => inKernel(kernel, () => native!.open(k, n, a, s, d)),
+  ]),
   ['gcmSealInto / gcmOpenInto', gcmSealInto, gcmOpenInto],
 ];
 

@@ -1,10 +1,22 @@
-// AES-256-GCM (and the HKDF of the key schedule) through the OpenSSL Node links (native/gcm.cc): no per-call output
-// allocation and copy as with node:crypto's update(), and in place where src and dst coincide. Optional: when the
+// AES-256-GCM (and the HKDF of the key schedule) through the OpenSSL Node links, or intel-ipsec-mb's VAES kernels
+// where built and supported (native/gcm.cc): no per-call output allocation and copy as with node:crypto's
+// update(), and in place where src and dst coincide. Optional: when the
 // addon is missing (or HSM_GCM_NATIVE=0), callers use node:crypto. Both paths are checked against the same
 // known-answer vectors.
 import { createRequire } from 'node:module';
 
+/** The addon's AES-GCM implementations: OpenSSL always, intel-ipsec-mb where built and the CPU has VAES. */
+export type GcmKernel = 'openssl' | 'ipsec-mb';
+
 export interface NativeGcm {
+  /** What this build and CPU can run; the fastest is in use unless HSM_GCM_KERNEL=openssl. */
+  readonly kernels?: readonly GcmKernel[];
+  /** Whether this build has intel-ipsec-mb linked in (its kernels still need a CPU with VAES). */
+  readonly ipsecMbLinked?: boolean;
+  /** The implementation every native seal and open of this process uses now. */
+  kernel?(): GcmKernel;
+  /** Switches it for the whole process (tests and benchmarks); false when this one is not available. */
+  setKernel?(kernel: GcmKernel): boolean;
   /** dst = ciphertext ‖ tag (src.length + 16 bytes); dst may start at src. */
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, src: Uint8Array, dst: Uint8Array): void;
   /** src = ciphertext ‖ tag; dst gets src.length - 16 bytes; false (dst zeroed) when the tag does not verify. */
