@@ -75,7 +75,12 @@ export function machine() {
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   } catch {}
-  return { cpu: cpus()[0]?.model, cores: cpus().length, cpuFlags: flags, node: process.version, openssl: process.versions.openssl, commit, date: new Date().toISOString() };
+  // The AES-GCM implementation the addon runs (native/gcm.cc): 'ipsec-mb' where built and the CPU has VAES.
+  let gcmKernel = 'none (node:crypto)';
+  try {
+    if (process.env.HSM_GCM_NATIVE !== '0') gcmKernel = createRequire(import.meta.url)(join(ROOT, 'native/build/Release/hsm_gcm.node')).kernel();
+  } catch {}
+  return { cpu: cpus()[0]?.model, cores: cpus().length, cpuFlags: flags, node: process.version, openssl: process.versions.openssl, gcmKernel, commit, date: new Date().toISOString() };
 }
 
 export function writeResult(name, result) {
