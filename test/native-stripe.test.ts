@@ -24,7 +24,12 @@ function task(k: number, m: number, segmentBytes: number, stripe: number, isLast
   return { kind: TASK_SEAL_STRIPE, k, m, segmentBytes, stripe, isLast, plain, plainBytes, buffer, payloadKey, noncePrefix, chunkKey };
 }
 
-t.test('the same chunks and tags as the worker task, for every stripe shape', { skip }, async (t) => {
+// Each AES-GCM kernel of the addon seals the native stripe; the worker task's bytes come from the OpenSSL one.
+const kernels = nativeGcm?.kernels ?? ['openssl'];
+const initialKernel = nativeGcm?.kernel?.();
+for (const kernel of kernels)
+t.test(`${kernel}: the same chunks and tags as the worker task, for every stripe shape`, { skip }, async (t) => {
+  t.teardown(() => void (initialKernel && nativeGcm!.setKernel!(initialKernel)));
   // [k, m, segment bytes, plaintext bytes, last, stripe index]
   const shapes: [number, number, number, number, boolean, number][] = [
     [10, 4, 1000, 10_000, false, 0], // full, not last
@@ -43,7 +48,9 @@ t.test('the same chunks and tags as the worker task, for every stripe shape', { 
     const plain = randomBytes(Math.max(n, 1));
     const worker = task(k, m, S, stripe, last, plain, n);
     const native = task(k, m, S, stripe, last, plain, n);
+    nativeGcm!.setKernel?.('openssl');
     const expected = sealStripe(worker);
+    nativeGcm!.setKernel?.(kernel);
     const got = await sealStripeNatively(native, 2);
     t.same(got, expected, `${k}+${m} S=${S} n=${n}: chunk size`);
     const slots = (k + m) * (expected.chunkBytes + 16);
