@@ -150,15 +150,7 @@ bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, 
   }
   uint8_t tag[TAG_BYTES];
   g.seal_tag(tag);
-  for (size_t t = 0; t < TAG_BYTES;) {
-    if (i >= count) return false;
-    const size_t n = dst[i].len - off < TAG_BYTES - t ? dst[i].len - off : TAG_BYTES - t;
-    std::memcpy(dst[i].data + off, tag + t, n);
-    t += n;
-    off += n;
-    if (off == dst[i].len) i++, off = 0;
-  }
-  return true;
+  return scatter_bytes(tag, TAG_BYTES, dst, count, i, off);
 }
 
 bool gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {

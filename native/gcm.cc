@@ -148,15 +148,7 @@ bool ossl_seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* 
   if (EVP_EncryptFinal_ex(ctx, final_block, &out) != 1 || out != 0 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG_BYTES), tag) != 1)
     return false;
-  for (size_t t = 0; t < TAG_BYTES;) {
-    if (i >= count) return false;
-    const size_t n = std::min(dst[i].len - off, TAG_BYTES - t);
-    std::memcpy(dst[i].data + off, tag + t, n);
-    t += n;
-    off += n;
-    if (off == dst[i].len) i++, off = 0;
-  }
-  return true;
+  return scatter_bytes(tag, TAG_BYTES, dst, count, i, off);
 }
 
 bool ossl_gmac(const uint8_t* key, const uint8_t* nonce, const uint8_t* data, size_t len, uint8_t* tag) {

@@ -55,6 +55,19 @@ struct OutSpan {
   size_t len;
 };
 
+// Copies n bytes to dst[i].data + off onwards, moving on through the spans; false if they run out.
+inline bool scatter_bytes(const uint8_t* bytes, size_t n, const OutSpan* dst, size_t count, size_t& i, size_t& off) {
+  for (size_t t = 0; t < n;) {
+    if (i >= count) return false;
+    const size_t piece = dst[i].len - off < n - t ? dst[i].len - off : n - t;
+    for (size_t b = 0; b < piece; b++) dst[i].data[off + b] = bytes[t + b];
+    t += piece;
+    off += piece;
+    if (off == dst[i].len) i++, off = 0;
+  }
+  return true;
+}
+
 // seal of src[0..len) with the ciphertext and then the tag written across the consecutive spans of dst (which
 // cover len + TAG_BYTES bytes): a segment that straddles chunks is written where each piece belongs, not copied.
 bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, size_t len, const OutSpan* dst,
