@@ -3,7 +3,7 @@
 // tampering and aborts, typed errors from the JS checks and again from the C++ ones; every ObjectCipher and
 // ErasureService operation run on both paths (native pool and piscina workers).
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import { nativeGcm } from '../dist/aead/native-gcm.js';
@@ -70,6 +70,39 @@ t.test(`${kernel}: sealBatch/openBatch equal sealSegments/openSegments, input sp
       t.equal(await openBatch(key, schedule, 8, last, [sealed], out, 1) >= 0, true, 'other index refused');
     }
   }
+});
+
+// The native threads each keep the last key they expanded: batches under many keys at once, on every thread,
+// must each be sealed under their own (checked segment by segment against node:crypto).
+t.test('concurrent batches under different keys: each sealed and opened under its own', { skip: !haveNative && 'no native addon' }, async (t) => {
+  const S = 4096;
+  const jobs = Array.from({ length: 24 }, (_, i) => ({ key: randomBytes(32), schedule: { noncePrefix: randomBytes(7), segmentBytes: S }, plain: randomBytes(S * (3 + (i % 5)) + i) }));
+  const sealed = await Promise.all(jobs.map(async (j) => {
+    const count = Math.ceil(j.plain.length / S);
+    const out = Buffer.alloc(j.plain.length + 16 * count);
+    await sealBatch(j.key, j.schedule, 0, true, [j.plain], out, 2);
+    return out;
+  }));
+  for (const [i, j] of jobs.entries()) {
+    const count = Math.ceil(j.plain.length / S);
+    for (let s = 0; s < count; s++) {
+      const nonce = Buffer.concat([j.schedule.noncePrefix, Buffer.from([0, 0, 0, s, s === count - 1 ? 1 : 0])]);
+      const c = createCipheriv('aes-256-gcm', j.key, nonce);
+      const piece = j.plain.subarray(s * S, (s + 1) * S);
+      const expected = Buffer.concat([c.update(piece), c.final(), c.getAuthTag()]);
+      if (!sealed[i]!.subarray(s * (S + 16), s * (S + 16) + expected.length).equals(expected)) t.fail(`job ${i} segment ${s}`);
+    }
+  }
+  const opened = await Promise.all(jobs.map(async (j, i) => {
+    const out = Buffer.alloc(j.plain.length);
+    return { failed: await openBatch(j.key, j.schedule, 0, true, [sealed[i]!], out, 2), out };
+  }));
+  for (const [i, o] of opened.entries()) {
+    t.equal(o.failed, -1, `job ${i} verifies`);
+    if (!o.out.equals(jobs[i]!.plain)) t.fail(`job ${i} plaintext`);
+  }
+  const crossed = Buffer.alloc(jobs[0]!.plain.length);
+  t.ok((await openBatch(jobs[1]!.key, jobs[0]!.schedule, 0, true, [sealed[0]!], crossed, 2)) >= 0, "another job's key is refused");
 });
 
 t.test('native batch arguments: typed errors from JS, and again from C++', { skip: !haveNative && 'no native addon' }, async (t) => {
