@@ -14,12 +14,16 @@ import { stripeBufferBytes, stripeChunkBytes } from './format.js';
 import { resolveGetObjectOptions, type GetObjectOptions, type ResolvedGet } from './options.js';
 import { markBad, neededChunks, pickShards, readSlots, segmentsPlainBytes, shardSpans } from './stripe-io.js';
 import { openStripeNatively } from './native-stripe.js';
+import { allocStreamOutput, nativePoolEnabled } from '../aead/native-batch.js';
+import { nativeGcm } from '../aead/native-gcm.js';
 import { INLINE_STRIPE_BYTES, openStripe, TASK_OPEN_STRIPE, type OpenStripeResult, type OpenStripeTask } from './tasks.js';
 
 interface Opened {
   out: Uint8Array;
   segLo: number;
   plainBytes: number;
+  /** `out` is fresh memory of its own (handed to the consumer), not a pooled buffer. */
+  own: boolean;
 }
 
 /** Keys in shared slots, read by the workers and zeroed once every task has settled. */
@@ -72,9 +76,10 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet, v
     for (const [j, span] of shardSpans(g, first, last)) if (d.good.has(j)) d.readers.get(j)?.willRead?.(span.offset, span.length);
     let emitted = 0;
     const emit = async function* () {
-      const { out, segLo, plainBytes } = await window.shift();
-      // Copies of at most one segment each: small enough for malloc to recycle (no page faults), and the
-      // shared buffer goes back to the pool at once.
+      const { out, segLo, plainBytes, own } = await window.shift();
+      // getObject hands each segment over for good: as a view of the stripe's own fresh memory where the native
+      // threads opened it there, else as a copy of at most one segment (small enough for malloc to recycle), so
+      // the shared buffer goes back to the pool at once.
       const from = Math.max(offset - segLo * S, 0);
       const to = Math.min(offset + length - segLo * S, plainBytes);
       try {
@@ -83,13 +88,14 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet, v
           yield Buffer.from(out.buffer, out.byteOffset + from, to - from);
         } else {
           for (let at = from; at < to; at += S) {
-            const piece = Buffer.from(out.subarray(at, Math.min(at + S, to)));
+            const end = Math.min(at + S, to);
+            const piece = own ? Buffer.from(out.buffer, out.byteOffset + at, end - at) : Buffer.from(out.subarray(at, end));
             emitted += piece.length;
             yield piece;
           }
         }
       } finally {
-        deps.buffers.release(out);
+        if (!own) deps.buffers.release(out);
         deps.budget.give(holder, g.segmentBytes * g.k);
       }
       onProgress?.(emitted, length);
@@ -99,14 +105,15 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet, v
       if (window.full) yield* emit();
       const segLo = Math.max(first, t * g.k);
       const segHi = Math.min(last, t * g.k + g.k - 1);
-      window.push(readStripe(deps, objectId, d, keys, holder, options.signal, t, segLo, segHi));
+      window.push(readStripe(deps, objectId, d, keys, holder, options.signal, t, segLo, segHi, !views));
     }
     while (window.size > 0) yield* emit();
   } finally {
     // Stripes still in flight (the reader stopped early, or one failed) settle before their keys are zeroed.
     while (window.size > 0) {
       const opened = await window.shift().catch(() => undefined);
-      if (opened) deps.buffers.release(opened.out);
+      if (opened?.own) opened.out.fill(0); // plaintext nobody took
+      else if (opened) deps.buffers.release(opened.out);
     }
     if (holder.held > 0) deps.budget.give(holder, holder.held);
     keys?.payloadKey.fill(0);
@@ -115,10 +122,14 @@ async function* read(deps: ObjectDeps, objectId: string, options: ResolvedGet, v
   }
 }
 
-/** Reads, verifies, rebuilds if needed and decrypts segments segLo..segHi of stripe t. */
+/**
+ * Reads, verifies, rebuilds if needed and decrypts segments segLo..segHi of stripe t. With `handOff` (getObject,
+ * whose consumer keeps what it is given) and the native stripe path, the plaintext goes into fresh memory that is
+ * handed over as is; otherwise into a pooled buffer the caller releases.
+ */
 async function readStripe(
   deps: ObjectDeps, objectId: string, d: Discovered, keys: StripeKeys, holder: BudgetHolder, signal: AbortSignal | undefined,
-  t: number, segLo: number, segHi: number,
+  t: number, segLo: number, segHi: number, handOff: boolean,
 ): Promise<Opened> {
   const g = d.geometry;
   const S = g.segmentBytes;
@@ -130,7 +141,8 @@ async function readStripe(
   const bufferBytes = stripeBufferBytes(g.k, g.m, S);
   await deps.budget.take(holder, bufferBytes + S * g.k, signal);
   const buffer = deps.buffers.acquire(bufferBytes);
-  const out = deps.buffers.acquire(S * g.k);
+  const own = handOff && !!nativeGcm?.openStripe && nativePoolEnabled();
+  const out = own ? allocStreamOutput(S * g.k) : deps.buffers.acquire(S * g.k);
   try {
     const read = new Set<number>();
     // Shards whose chunk of this stripe failed here. A shard that went bad in another stripe (d.degraded) is still
@@ -161,7 +173,7 @@ async function readStripe(
       };
       const result = Cx * g.k <= INLINE_STRIPE_BYTES
         ? openStripe(task)
-        : (await openStripeNatively(task, deps.threads)) ?? (await deps.pool().run<OpenStripeResult>(task));
+        : (await openStripeNatively(task, deps.threads)) ?? (await openInWorker(deps, task, own));
       for (const j of result.bad) {
         if (d.good.has(j)) d.degraded.add(j);
         markBad(d, j, 'corrupt');
@@ -169,17 +181,38 @@ async function readStripe(
         read.delete(j);
       }
       if (result.decryptFailed) throw new DecryptionError();
-      if (result.ok) return { out, segLo, plainBytes };
+      if (result.ok) return { out, segLo, plainBytes, own };
       await openSpare(d, g.k);
       enoughHere();
     }
     throw new ErasureError(`object "${objectId}": stripe ${t} could not be rebuilt`);
   } catch (err) {
-    deps.buffers.release(out);
+    if (own) out.fill(0); // segments that did verify
+    else deps.buffers.release(out);
     deps.budget.give(holder, S * g.k);
     throw err;
   } finally {
     deps.buffers.release(buffer);
     deps.budget.give(holder, bufferBytes);
+  }
+}
+
+/**
+ * The worker task (rebuilds, or no native stripe path for it). Workers write only shared memory: with `own`, the
+ * plaintext goes through a pooled buffer into the stripe's own.
+ */
+async function openInWorker(deps: ObjectDeps, task: OpenStripeTask, own: boolean): Promise<OpenStripeResult> {
+  const d = task.decrypt!;
+  if (!own) return deps.pool().run<OpenStripeResult>(task);
+  const target = d.out;
+  const shared = deps.buffers.acquire(target.length);
+  try {
+    d.out = shared.subarray(0, target.length);
+    const result = await deps.pool().run<OpenStripeResult>(task);
+    if (result.ok && !result.decryptFailed) target.set(d.out);
+    return result;
+  } finally {
+    d.out = target;
+    deps.buffers.release(shared);
   }
 }
