@@ -141,8 +141,10 @@ async function readStripe(
   const bufferBytes = stripeBufferBytes(g.k, g.m, S);
   await deps.budget.take(holder, bufferBytes + S * g.k, signal);
   const buffer = deps.buffers.acquire(bufferBytes);
-  const own = handOff && !!nativeGcm?.openStripe && nativePoolEnabled();
-  const out = own ? allocStreamOutput(S * g.k) : deps.buffers.acquire(S * g.k);
+  // Only stripes the native threads open (small ones open inline, where a copy costs less than fresh memory), and
+  // only as many bytes as the segments wanted.
+  const own = handOff && Cx * g.k > INLINE_STRIPE_BYTES && !!nativeGcm?.openStripe && nativePoolEnabled();
+  const out = own ? allocStreamOutput(plainBytes) : deps.buffers.acquire(S * g.k);
   try {
     const read = new Set<number>();
     // Shards whose chunk of this stripe failed here. A shard that went bad in another stripe (d.degraded) is still
