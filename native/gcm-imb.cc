@@ -140,14 +140,8 @@ bool seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* src, 
                   size_t count) {
   Gcm g(key, nonce, nullptr, 0);
   size_t i = 0, off = 0;  // where the next output byte goes: dst[i].data + off
-  for (size_t done = 0; done < len;) {
-    if (i >= count) return false;
-    const size_t n = dst[i].len - off < len - done ? dst[i].len - off : len - done;
-    g.encrypt(src + done, n, dst[i].data + off);
-    done += n;
-    off += n;
-    if (off == dst[i].len) i++, off = 0;
-  }
+  if (!scatter_walk(len, dst, count, i, off, [&](size_t from, uint8_t* to, size_t n) { return g.encrypt(src + from, n, to), true; }))
+    return false;
   uint8_t tag[TAG_BYTES];
   g.seal_tag(tag);
   return scatter_bytes(tag, TAG_BYTES, dst, count, i, off);

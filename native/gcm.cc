@@ -134,14 +134,8 @@ bool ossl_seal_scatter(const uint8_t* key, const uint8_t* nonce, const uint8_t* 
   if (!ctx || !init(ctx, true, key, nonce)) return false;
   size_t i = 0, off = 0;  // where the next output byte goes: dst[i].data + off
   // GCM outputs every input byte at once (a stream mode), so updates may split anywhere.
-  for (size_t done = 0; done < len;) {
-    if (i >= count) return false;
-    const size_t n = std::min(dst[i].len - off, len - done);
-    if (!feed(ctx, src + done, n, dst[i].data + off)) return false;
-    done += n;
-    off += n;
-    if (off == dst[i].len) i++, off = 0;
-  }
+  if (!scatter_walk(len, dst, count, i, off, [&](size_t from, uint8_t* to, size_t n) { return feed(ctx, src + from, n, to); }))
+    return false;
   int out = 0;
   uint8_t final_block[16];
   uint8_t tag[TAG_BYTES];

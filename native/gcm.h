@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace hsmgcm {
 
@@ -55,17 +56,27 @@ struct OutSpan {
   size_t len;
 };
 
-// Copies n bytes to dst[i].data + off onwards, moving on through the spans; false if they run out.
-inline bool scatter_bytes(const uint8_t* bytes, size_t n, const OutSpan* dst, size_t count, size_t& i, size_t& off) {
+// Walks n bytes of output across the spans from dst[i].data + off on, calling put(from, to, piece) for each piece
+// (from = bytes already placed); false if the spans run out or put fails.
+template <class Put>
+bool scatter_walk(size_t n, const OutSpan* dst, size_t count, size_t& i, size_t& off, Put put) {
   for (size_t t = 0; t < n;) {
     if (i >= count) return false;
     const size_t piece = dst[i].len - off < n - t ? dst[i].len - off : n - t;
-    for (size_t b = 0; b < piece; b++) dst[i].data[off + b] = bytes[t + b];
+    if (!put(t, dst[i].data + off, piece)) return false;
     t += piece;
     off += piece;
     if (off == dst[i].len) i++, off = 0;
   }
   return true;
+}
+
+// Copies n bytes across the spans (a tag after its ciphertext).
+inline bool scatter_bytes(const uint8_t* bytes, size_t n, const OutSpan* dst, size_t count, size_t& i, size_t& off) {
+  return scatter_walk(n, dst, count, i, off, [bytes](size_t from, uint8_t* to, size_t piece) {
+    std::memcpy(to, bytes + from, piece);
+    return true;
+  });
 }
 
 // seal of src[0..len) with the ciphertext and then the tag written across the consecutive spans of dst (which
